@@ -1,0 +1,28 @@
+import type { Command } from "commander";
+import { explanationJson, renderExplanation } from "../../engine/explain.ts";
+import { expect, jsonText } from "../io.ts";
+import { addWorkspaceOption, openLumyn } from "../options.ts";
+
+export function register(program: Command): void {
+  addWorkspaceOption(
+    program
+      .command("explain")
+      .description("explain a stored decision: each rule, each condition with its actual value, and why the verdict won")
+      .argument("<decision-id>"),
+  )
+    .option("--json", "print the explanation as JSON")
+    .action(async (decisionId: string, options: { workspace?: string; json?: boolean }) => {
+      const lumyn = openLumyn(options);
+      try {
+        const { record, explanation } = expect(await lumyn.explain(decisionId));
+        if (options.json) {
+          process.stdout.write(jsonText({ decision_id: record.decision_id, ...explanationJson(explanation) }, true));
+          return;
+        }
+        const heading = `decision ${record.decision_id} at ${record.created_at}: ${record.verdict} ${record.reason_codes.join(", ")}`;
+        process.stdout.write(`${renderExplanation(explanation, heading)}\n`);
+      } finally {
+        await lumyn.close();
+      }
+    });
+}

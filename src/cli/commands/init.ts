@@ -1,0 +1,37 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join, relative } from "node:path";
+import type { Command } from "commander";
+import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { STARTER_POLICY } from "../../assets/starter-policy.ts";
+import { stringify } from "../../core/json.ts";
+import { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
+import { workspaceAt, writeFileAtomic } from "../../workspace.ts";
+import { addWorkspaceOption } from "../options.ts";
+
+export function register(program: Command): void {
+  addWorkspaceOption(program.command("init").description("create a workspace with a starter policy and example requests"))
+    .option("--force", "overwrite an existing policy and examples")
+    .action(async (options: { workspace?: string; force?: boolean }) => {
+      const workspace = workspaceAt(options.workspace);
+      const examples = join(workspace.dir, "examples");
+      mkdirSync(examples, { recursive: true });
+      const written: string[] = [];
+      const kept: string[] = [];
+      const write = (path: string, text: string): void => {
+        if (existsSync(path) && !options.force) kept.push(path);
+        else {
+          writeFileAtomic(path, text);
+          written.push(path);
+        }
+      };
+      write(workspace.policyPath, STARTER_POLICY);
+      for (const [name, example] of Object.entries(EXAMPLE_REQUESTS)) {
+        write(join(examples, `${name}.json`), `${stringify(example.request as never, { indent: 2 })}\n`);
+      }
+      await SqliteStore.open(workspace.databasePath).close();
+      const show = (path: string): string => relative(process.cwd(), path) || path;
+      for (const path of written) process.stdout.write(`wrote ${show(path)}\n`);
+      for (const path of kept) process.stdout.write(`kept  ${show(path)} (exists; --force to overwrite)\n`);
+      process.stdout.write(`store ${show(workspace.databasePath)}\n\nnext: lumyn decide ${show(join(examples, "refund-small.json"))} --workspace ${show(workspace.dir)} --pretty\n`);
+    });
+}

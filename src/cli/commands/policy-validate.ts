@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import { loadPolicy } from "../../policy/policy.ts";
+import { workspaceAt } from "../../workspace.ts";
+import { expect, jsonText, readTextFile } from "../io.ts";
+import { loadReasonCodeRegistry } from "../registry.ts";
+
+export function register(policy: Command): void {
+  policy
+    .command("validate")
+    .description("check a policy and print its id, version and hash; all errors at once with file:line:col")
+    .option("--path <file>", "policy file (default: the workspace policy)")
+    .option("-w, --workspace <dir>", "workspace whose policy to check", ".lumyn")
+    .option("--reason-codes <file>", "reason-code registry (JSON list or {codes: [{code}]}): unknown codes become errors")
+    .option("--json", "print {policy_id, policy_version, policy_hash, rules} as JSON")
+    .action((options: { path?: string; workspace: string; reasonCodes?: string; json?: boolean }) => {
+      const path = options.path ?? workspaceAt(options.workspace).policyPath;
+      const registry = options.reasonCodes ? loadReasonCodeRegistry(options.reasonCodes) : undefined;
+      const loaded = expect(loadPolicy(readTextFile(path), { file: path, ...(registry ? { reasonCodeRegistry: registry } : {}) }));
+      const { policyId, policyVersion, rules } = loaded.model;
+      if (options.json) {
+        process.stdout.write(jsonText({ valid: true, policy_id: policyId, policy_version: policyVersion, policy_hash: loaded.hash, rules: rules.length }, false));
+      } else {
+        process.stdout.write(`ok ${policyId} ${policyVersion} ${loaded.hash} (${rules.length} rules)\n`);
+      }
+    });
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from "node:fs";
+import type { JsonValue } from "../core/json.ts";
+import { stringify } from "../core/json.ts";
+import { DEFAULT_MAX_JSON_BYTES, parseJsonBytes } from "../core/parse-json.ts";
+import { type Failure, formatProblem, LumynError, type ProblemKind, type Result } from "../core/problem.ts";
+import { writeFileAtomic } from "../workspace.ts";
+
+/** Exit codes of every `lumyn` command. */
+export const EXIT = { ok: 0, invalid: 1, usage: 2, storage: 3 } as const;
+
+const EXIT_BY_KIND: Readonly<Record<ProblemKind, number>> = {
+  invalid_json: EXIT.invalid,
+  invalid_request: EXIT.invalid,
+  invalid_policy: EXIT.invalid,
+  too_large: EXIT.invalid,
+  conflict: EXIT.invalid,
+  not_found: EXIT.invalid,
+  storage: EXIT.storage,
+  usage: EXIT.usage,
+};
+
+export function exitCodeOf(kind: ProblemKind): number {
+  return EXIT_BY_KIND[kind];
+}
+
+/** Unwraps a result or throws its failure for the CLI's single error handler to report. */
+export function expect<T>(result: Result<T>): T {
+  if (result.ok) return result.value;
+  throw new LumynError(result);
+}
+
+export function usageError(message: string): LumynError {
+  return new LumynError({ kind: "usage", problems: [{ code: "usage", message }] });
+}
+
+export function printFailure(failure: Failure): void {
+  for (const problem of failure.problems) process.stderr.write(`lumyn: ${formatProblem(problem)}\n`);
+}
+
+/** Reads a JSON document from a file or, for `-` or no path, from standard input. */
+export function readJsonInput(path: string | undefined, maxBytes: number = DEFAULT_MAX_JSON_BYTES): JsonValue {
+  const fromStdin = path === undefined || path === "-";
+  const name = fromStdin ? "<stdin>" : path;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(fromStdin ? 0 : path);
+  } catch (error) {
+    throw new LumynError({ kind: "invalid_request", problems: [{ code: "read", message: `cannot read ${name}: ${(error as Error).message}` }] });
+  }
+  return expect(parseJsonBytes(bytes, { file: name, maxBytes }));
+}
+
+export function readTextFile(path: string, kind: ProblemKind = "invalid_policy"): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new LumynError({ kind, problems: [{ code: "read", message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).message}` }] });
+  }
+}
+
+export function jsonText(value: JsonValue, pretty: boolean): string {
+  return `${stringify(value, pretty ? { indent: 2 } : {})}\n`;
+}
+
+/** Prints to stdout, or writes the file whole (never half-written) when `out` is given. */
+export function emit(text: string, out?: string): void {
+  if (out) writeFileAtomic(out, text);
+  else process.stdout.write(text);
+}

@@ -1,0 +1,48 @@
+import type { Command } from "commander";
+import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
+import { Lumyn } from "../lumyn.ts";
+import { DEFAULT_WORKSPACE } from "../workspace.ts";
+import { expect, usageError } from "./io.ts";
+
+export interface WorkspaceOptions {
+  readonly workspace?: string;
+}
+
+export function addWorkspaceOption(command: Command): Command {
+  return command.option("-w, --workspace <dir>", "workspace folder (database and default policy)", DEFAULT_WORKSPACE);
+}
+
+export function redactionProfile(value: string | undefined): RedactionProfile | undefined {
+  if (value === undefined) return undefined;
+  if (!(REDACTION_PROFILES as readonly string[]).includes(value)) {
+    throw usageError(`--redaction must be one of ${REDACTION_PROFILES.join(", ")}, not '${value}'`);
+  }
+  return value as RedactionProfile;
+}
+
+export function openLumyn(options: WorkspaceOptions & { policy?: string; redaction?: string }): Lumyn {
+  const profile = redactionProfile(options.redaction);
+  return expect(
+    Lumyn.open({
+      ...(options.workspace ? { workspace: options.workspace } : {}),
+      ...(options.policy ? { policyPath: options.policy } : {}),
+      ...(profile ? { redactionProfile: profile } : {}),
+    }),
+  );
+}
+
+const DURATION = /^(\d+)(s|m|h|d|w)$/;
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
+
+/** `--since 24h` / `7d` / an ISO 8601 time → the `created_at` lower bound. */
+export function sinceTimestamp(value: string | undefined, now: Date = new Date()): string | undefined {
+  if (value === undefined) return undefined;
+  const match = DURATION.exec(value);
+  let date: Date;
+  if (match) date = new Date(now.getTime() - Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number) * 1000);
+  else {
+    date = new Date(value);
+    if (Number.isNaN(date.getTime())) throw usageError(`'${value}' is neither a duration (30m, 24h, 7d, 2w) nor an ISO 8601 time`);
+  }
+  return `${date.toISOString().slice(0, 19)}Z`;
+}

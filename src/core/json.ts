@@ -1,0 +1,250 @@
+/**
+ * JSON values that keep what a double cannot: the int/float distinction and integers of any size.
+ *
+ * Digests must match Lumyn 1.3.6 (Python), whose canonical JSON writes `100` and `100.0` differently and
+ * writes big integers exactly. The representation used throughout Lumyn:
+ *   - an integer is a `number` with an integral value, or a `bigint` when outside the safe-integer range;
+ *   - a float is a `number` with a fractional part, or a {@link JsonFloat} when its value is integral
+ *     (`100.0`, `1e+16`, `-0.0`), so that it stays a float.
+ * Plain JavaScript objects passed to the library therefore mean what `JSON.parse` would have made of them.
+ */
+
+export class JsonFloat {
+  readonly value: number;
+  constructor(value: number) {
+    this.value = value;
+  }
+  valueOf(): number {
+    return this.value;
+  }
+  toJSON(): number {
+    return this.value;
+  }
+}
+
+export type JsonPrimitive = null | boolean | number | bigint | string | JsonFloat;
+export type JsonValue = JsonPrimitive | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof JsonFloat);
+}
+
+/** True for a JSON number in any of its representations. */
+export function isJsonNumber(value: unknown): value is number | bigint | JsonFloat {
+  return typeof value === "number" || typeof value === "bigint" || value instanceof JsonFloat;
+}
+
+/** The numeric value of a JSON number as a double (bigints round to nearest, as Python's float() does). */
+export function toDouble(value: number | bigint | JsonFloat): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "bigint") return Number(value);
+  return value.value;
+}
+
+/** True when the JSON number is a float in Python's sense (written with a fraction or exponent). */
+export function isFloat(value: unknown): boolean {
+  return value instanceof JsonFloat || (typeof value === "number" && !Number.isInteger(value));
+}
+
+/** Wraps a double so that it is written as a float (`100.0`) even when integral. */
+export function float(value: number): number | JsonFloat {
+  return Number.isInteger(value) || Object.is(value, -0) ? new JsonFloat(value) : value;
+}
+
+/** Turns an integer literal into the Lumyn representation: a number when safe, else a bigint. */
+export function integerFromLiteral(digits: string): number | bigint {
+  const n = Number(digits);
+  if (Number.isSafeInteger(n)) return n === 0 ? 0 : n;
+  return BigInt(digits);
+}
+
+/**
+ * Python's `repr(float)`: the shortest digits that round-trip, in fixed notation when the decimal exponent is
+ * in [-4, 16), otherwise `d.ddde±XX` with at least two exponent digits; integral values keep `.0`.
+ */
+export function pythonFloatRepr(x: number): string {
+  if (!Number.isFinite(x)) throw new RangeError(`non-finite number ${x} has no JSON form`);
+  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  const sign = x < 0 ? "-" : "";
+  const [mantissa = "", expText = "0"] = Math.abs(x).toExponential().split("e");
+  const exponent = Number(expText);
+  const digits = mantissa.replace(".", "");
+  if (exponent < -4 || exponent >= 16) {
+    const rest = digits.length > 1 ? `.${digits.slice(1)}` : "";
+    const expSign = exponent < 0 ? "-" : "+";
+    const expDigits = String(Math.abs(exponent)).padStart(2, "0");
+    return `${sign}${digits[0]}${rest}e${expSign}${expDigits}`;
+  }
+  if (exponent < 0) return `${sign}0.${"0".repeat(-exponent - 1)}${digits}`;
+  if (digits.length <= exponent + 1) return `${sign}${digits}${"0".repeat(exponent + 1 - digits.length)}.0`;
+  return `${sign}${digits.slice(0, exponent + 1)}.${digits.slice(exponent + 1)}`;
+}
+
+function numberText(value: number | bigint | JsonFloat): string {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof JsonFloat) return pythonFloatRepr(value.value);
+  if (Number.isInteger(value)) {
+    if (Number.isSafeInteger(value)) return value === 0 ? "0" : String(value);
+    // An integral double beyond 2^53 given by a caller: write its exact integer value, as Python would.
+    return BigInt(value).toString();
+  }
+  return pythonFloatRepr(value);
+}
+
+/**
+ * Orders strings by Unicode code point. Sorting by UTF-16 code units (JavaScript's default) differs for
+ * astral-plane characters, which are surrogate pairs (0xD800–0xDFFF) and would sort before U+E000–U+FFFF.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codeUnitRank(x) - codeUnitRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codeUnitRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}
+
+export function sortedKeys(object: JsonObject): string[] {
+  return Object.keys(object).sort(compareCodePoints);
+}
+
+export class JsonEncodeError extends Error {
+  readonly pointer: string;
+  constructor(message: string, pointer: string) {
+    super(`${message} at ${pointer || "/"}`);
+    this.name = "JsonEncodeError";
+    this.pointer = pointer;
+  }
+}
+
+export interface StringifyOptions {
+  /** Spaces per level; omitted for compact output (`,` and `:` without spaces). */
+  indent?: number;
+}
+
+/**
+ * Lumyn's JSON writer: keys sorted by code point, non-ASCII written raw, control characters escaped as
+ * `\u00XX`, numbers as Python writes them. Compact output is the canonical form used for every digest
+ * (Python's `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`); indented output matches
+ * `json.dumps(indent=N, sort_keys=True, ensure_ascii=False)`.
+ */
+export function stringify(value: JsonValue, options: StringifyOptions = {}): string {
+  const parts: string[] = [];
+  write(value, parts, options.indent ?? 0, "", "");
+  return parts.join("");
+}
+
+/** The canonical JSON text of a value (compact, sorted keys). */
+export function canonicalJson(value: JsonValue): string {
+  return stringify(value);
+}
+
+function writeString(text: string, parts: string[], pointer: string): void {
+  if (!text.isWellFormed()) throw new JsonEncodeError("string contains an unpaired UTF-16 surrogate", pointer);
+  // JSON.stringify escapes exactly what Python's encoder escapes for well-formed strings.
+  parts.push(JSON.stringify(text));
+}
+
+function write(value: JsonValue, parts: string[], indent: number, padding: string, pointer: string): void {
+  if (value === null) {
+    parts.push("null");
+    return;
+  }
+  switch (typeof value) {
+    case "string":
+      writeString(value, parts, pointer);
+      return;
+    case "boolean":
+      parts.push(value ? "true" : "false");
+      return;
+    case "number":
+      if (!Number.isFinite(value)) throw new JsonEncodeError(`non-finite number ${value}`, pointer);
+      parts.push(numberText(value));
+      return;
+    case "bigint":
+      parts.push(value.toString());
+      return;
+    case "object":
+      break;
+    default:
+      throw new JsonEncodeError(`${typeof value} is not a JSON value`, pointer);
+  }
+  if (value instanceof JsonFloat) {
+    if (!Number.isFinite(value.value)) throw new JsonEncodeError(`non-finite number ${value.value}`, pointer);
+    parts.push(numberText(value));
+    return;
+  }
+  const inner = indent > 0 ? `${padding}${" ".repeat(indent)}` : "";
+  const open = indent > 0 ? `\n${inner}` : "";
+  const separator = indent > 0 ? `,\n${inner}` : ",";
+  const close = indent > 0 ? `\n${padding}` : "";
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      parts.push("[]");
+      return;
+    }
+    parts.push("[", open);
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) parts.push(separator);
+      write(value[i] as JsonValue, parts, indent, inner, `${pointer}/${i}`);
+    }
+    parts.push(close, "]");
+    return;
+  }
+  const keys = sortedKeys(value);
+  if (keys.length === 0) {
+    parts.push("{}");
+    return;
+  }
+  parts.push("{", open);
+  const colon = indent > 0 ? ": " : ":";
+  let first = true;
+  for (const key of keys) {
+    const item = value[key];
+    if (item === undefined) continue;
+    if (!first) parts.push(separator);
+    first = false;
+    const childPointer = `${pointer}/${escapePointerToken(key)}`;
+    writeString(key, parts, childPointer);
+    parts.push(colon);
+    write(item, parts, indent, inner, childPointer);
+  }
+  parts.push(close, "}");
+}
+
+/** RFC 6901 escaping of one reference token. */
+export function escapePointerToken(token: string): string {
+  return token.replace(/~/g, "~0").replace(/\//g, "~1");
+}
+
+export function pointerOf(path: readonly (string | number)[]): string {
+  return path.map((segment) => `/${escapePointerToken(String(segment))}`).join("");
+}
+
+/** Deep copy of a JSON value (JsonFloat instances are immutable and shared). */
+export function cloneJson<T extends JsonValue>(value: T): T {
+  if (value === null || typeof value !== "object" || value instanceof JsonFloat) return value;
+  if (Array.isArray(value)) return value.map((item) => cloneJson(item)) as T;
+  const copy: JsonObject = {};
+  for (const key of Object.keys(value)) {
+    const item = (value as JsonObject)[key];
+    if (item !== undefined) setMember(copy, key, cloneJson(item));
+  }
+  return copy as T;
+}
+
+/** Sets an own member, also for the key `__proto__`, which plain assignment would treat as the prototype. */
+export function setMember(object: JsonObject, key: string, value: JsonValue): void {
+  if (key === "__proto__") Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+  else object[key] = value;
+}

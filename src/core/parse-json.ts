@@ -1,0 +1,168 @@
+import { parse as parseLossless } from "lossless-json";
+import { escapePointerToken, integerFromLiteral, JsonFloat, type JsonValue } from "./json.ts";
+import { fail, ok, type Problem, type Result } from "./problem.ts";
+
+/** Default limits for untrusted JSON (requests over the CLI and HTTP). */
+export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+export interface ParseJsonOptions {
+  maxBytes?: number;
+  maxDepth?: number;
+  /** Named in error locations, e.g. the request file. */
+  file?: string;
+}
+
+const INTEGER_LITERAL = /^-?\d+$/;
+
+class NonFiniteNumber extends Error {
+  readonly literal: string;
+  constructor(literal: string) {
+    super(`number ${literal} is out of range (non-finite numbers are not allowed)`);
+    this.literal = literal;
+  }
+}
+
+function parseNumber(literal: string): number | bigint | JsonFloat {
+  if (INTEGER_LITERAL.test(literal)) return integerFromLiteral(literal);
+  const value = Number(literal);
+  if (!Number.isFinite(value)) throw new NonFiniteNumber(literal);
+  return Number.isInteger(value) || Object.is(value, -0) ? new JsonFloat(value) : value;
+}
+
+/**
+ * Parses JSON losslessly into Lumyn's {@link JsonValue} (int/float kept apart, big integers exact).
+ * Duplicate keys, unpaired surrogates, non-finite numbers and documents over the size or depth limit are
+ * refused with the position of the problem.
+ */
+export function parseJson(text: string, options: ParseJsonOptions = {}): Result<JsonValue> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_JSON_BYTES;
+  const size = Buffer.byteLength(text, "utf8");
+  if (size > maxBytes) {
+    return fail("too_large", [
+      {
+        code: "too_large",
+        message: `JSON document is ${size} bytes, over the limit of ${maxBytes} bytes`,
+        ...(options.file ? { file: options.file } : {}),
+      },
+    ]);
+  }
+  const depthProblem = checkDepth(text, options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH, options.file);
+  if (depthProblem) return fail("invalid_json", [depthProblem]);
+  let value: unknown;
+  try {
+    value = parseLossless(text, null, parseNumber);
+  } catch (error) {
+    return fail("invalid_json", [syntaxProblem(text, error, options.file)]);
+  }
+  const surrogate = findUnpairedSurrogate(value as JsonValue, "");
+  if (surrogate !== undefined) {
+    return fail("invalid_json", [
+      {
+        code: "invalid_string",
+        message: "string contains an unpaired UTF-16 surrogate escape",
+        pointer: surrogate,
+        expected: "well-formed Unicode text",
+        ...(options.file ? { file: options.file } : {}),
+      },
+    ]);
+  }
+  return ok(value as JsonValue);
+}
+
+/** Decodes bytes as strict UTF-8 before parsing; invalid UTF-8 is an error, never replaced silently. */
+export function parseJsonBytes(bytes: Uint8Array, options: ParseJsonOptions = {}): Result<JsonValue> {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    return fail("invalid_json", [
+      {
+        code: "invalid_utf8",
+        message: "document is not valid UTF-8",
+        expected: "UTF-8 encoded JSON",
+        ...(options.file ? { file: options.file } : {}),
+      },
+    ]);
+  }
+  return parseJson(text, options);
+}
+
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+function syntaxProblem(text: string, error: unknown, file: string | undefined): Problem {
+  if (error instanceof NonFiniteNumber) {
+    const at = text.indexOf(error.literal);
+    return {
+      code: "non_finite_number",
+      message: error.message,
+      expected: "a finite number",
+      ...(file ? { file } : {}),
+      ...(at >= 0 ? lineColumn(text, at) : {}),
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const position = /at position (\d+)/.exec(message);
+  const base = message.replace(/ at position \d+$/, "");
+  const code = /Duplicate key/.test(message) ? "duplicate_key" : "syntax";
+  return {
+    code,
+    message: code === "duplicate_key" ? `${base} (each key may appear once per object)` : `invalid JSON: ${base}`,
+    ...(file ? { file } : {}),
+    ...(position ? lineColumn(text, Number(position[1])) : {}),
+  };
+}
+
+/** Measures nesting before parsing so that a deeply nested document cannot exhaust the parser's stack. */
+function checkDepth(text: string, maxDepth: number, file: string | undefined): Problem | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      depth++;
+      if (depth > maxDepth) {
+        return {
+          code: "too_deep",
+          message: `JSON nesting is deeper than the limit of ${maxDepth} levels`,
+          ...(file ? { file } : {}),
+          ...lineColumn(text, i),
+        };
+      }
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return undefined;
+}
+
+function findUnpairedSurrogate(value: JsonValue, pointer: string): string | undefined {
+  if (typeof value === "string") return value.isWellFormed() ? undefined : pointer;
+  if (value === null || typeof value !== "object" || value instanceof JsonFloat) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnpairedSurrogate(value[i] as JsonValue, `${pointer}/${i}`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    const token = escapePointerToken(key);
+    if (!key.isWellFormed()) return `${pointer}/${token}`;
+    const found = findUnpairedSurrogate(value[key] as JsonValue, `${pointer}/${token}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}

@@ -1,0 +1,147 @@
+import { digestJson } from "../core/digest.ts";
+import { newDecisionId, timestamp } from "../core/ids.ts";
+import { float, isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
+import { ok, type Result } from "../core/problem.ts";
+import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
+import { evaluatePolicy, type PolicyOutcome, type Policy } from "../policy/policy.ts";
+import { type DecisionRequest, validateRequest } from "../request/validate.ts";
+import { VERSION } from "../version.ts";
+import { deriveFeatures, type DerivedFeatures, derivedJson, evaluationInput } from "./normalize.ts";
+import { type Redaction, type RedactionProfile, redactForPersistence, requestedProfile } from "./redact.ts";
+
+export const RECORD_SCHEMA_VERSION = "decision_record.v1";
+
+/** A decision record (decision_record.v1), as stored and returned. Its keys are those of the reference. */
+export interface DecisionRecord extends JsonObject {
+  schema_version: "decision_record.v1";
+  decision_id: string;
+  created_at: string;
+  request: DecisionRequest;
+  policy: { policy_id: string; policy_version: string; policy_hash: string; mode: PolicyMode };
+  verdict: Verdict;
+  reason_codes: string[];
+  matched_rules: JsonObject[];
+  risk_signals: JsonObject;
+  queries: JsonObject[];
+  obligations: JsonObject[];
+  determinism: JsonObject & { engine_version: string; evaluation_order: string[]; inputs_digest: string };
+  extensions: JsonObject;
+  trace: JsonObject;
+}
+
+export interface DecideOptions {
+  /** Used when the request does not choose `context.redaction.profile`. */
+  readonly redactionProfile?: RedactionProfile;
+  /** Injected for tests and replays; a new ULID otherwise. */
+  readonly decisionId?: string;
+  /** Injected for tests and replays; the current time otherwise. */
+  readonly now?: Date;
+}
+
+/** Everything the pure steps produce for one request, kept for callers that need more than the record. */
+export interface Decision {
+  readonly record: DecisionRecord;
+  readonly request: DecisionRequest;
+  readonly redaction: Redaction;
+  readonly derived: DerivedFeatures;
+  readonly outcome: PolicyOutcome;
+}
+
+/** Uncertainty when no memory evidence speaks either way. */
+export const NEUTRAL_UNCERTAINTY = 0.5;
+
+/**
+ * `inputs_digest`: sha256 of the canonical JSON of `{request, derived}`, where the request is as persisted
+ * (after redaction). Identical to Lumyn 1.3.6 for the same request.
+ */
+export function inputsDigest(persistedRequest: JsonObject, derived: DerivedFeatures): string {
+  return digestJson({ request: persistedRequest, derived: derivedJson(derived) });
+}
+
+function emptySimilarity(): JsonObject {
+  return { score: float(0), top_k: [] };
+}
+
+export function recordMode(request: DecisionRequest, policy: Policy): PolicyMode {
+  const requested = isJsonObject(request.policy) ? request.policy.mode : undefined;
+  return requested === "enforce" || requested === "advisory" ? requested : policy.model.defaults.mode;
+}
+
+/**
+ * Decides one request under one policy: validate → redact → derive → digest → evaluate → record.
+ * Pure apart from the id and clock (both injectable); never throws on bad input.
+ */
+export function decide(requestValue: JsonValue, policy: Policy, options: DecideOptions = {}): Result<Decision> {
+  const validated = validateRequest(requestValue);
+  if (!validated.ok) return validated;
+  const request = validated.value;
+  const redaction = redactForPersistence(request, requestedProfile(request, options.redactionProfile ?? "default"));
+  const persisted = redaction.request;
+  const derived = deriveFeatures(persisted);
+  const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived));
+  const record = buildRecord({
+    request: persisted,
+    policy,
+    outcome,
+    inputsDigest: inputsDigest(persisted, derived),
+    decisionId: options.decisionId ?? newDecisionId(),
+    createdAt: timestamp(options.now ?? new Date()),
+  });
+  return ok({ record, request, redaction, derived, outcome });
+}
+
+export interface RecordParts {
+  readonly request: DecisionRequest;
+  readonly policy: Policy;
+  readonly outcome: Pick<PolicyOutcome, "verdict" | "reasonCodes" | "matchedRules" | "queries" | "obligations">;
+  readonly inputsDigest: string;
+  readonly decisionId: string;
+  readonly createdAt: string;
+  readonly uncertainty?: number;
+}
+
+export function buildRecord(parts: RecordParts): DecisionRecord {
+  const { policy, outcome } = parts;
+  return {
+    schema_version: RECORD_SCHEMA_VERSION,
+    decision_id: parts.decisionId,
+    created_at: parts.createdAt,
+    request: parts.request,
+    policy: {
+      policy_id: policy.model.policyId,
+      policy_version: policy.model.policyVersion,
+      policy_hash: policy.hash,
+      mode: recordMode(parts.request, policy),
+    },
+    verdict: outcome.verdict,
+    reason_codes: [...outcome.reasonCodes],
+    matched_rules: outcome.matchedRules.map((m) => ({ rule_id: m.rule_id, stage: m.stage, effect: m.effect, reason_codes: [...m.reason_codes] })),
+    risk_signals: {
+      uncertainty_score: float(parts.uncertainty ?? NEUTRAL_UNCERTAINTY),
+      failure_similarity: emptySimilarity(),
+      success_similarity: emptySimilarity(),
+    },
+    queries: [...outcome.queries],
+    obligations: [...outcome.obligations],
+    determinism: {
+      engine_version: VERSION,
+      evaluation_order: [...EVALUATION_ORDER],
+      inputs_digest: parts.inputsDigest,
+    },
+    extensions: {},
+    trace: {},
+  };
+}
+
+/** The fail-closed record when a decision cannot be stored: ABSTAIN with `STORAGE_UNAVAILABLE`. */
+export function storageUnavailableRecord(decision: Decision, policy: Policy): DecisionRecord {
+  return buildRecord({
+    request: decision.record.request,
+    policy,
+    outcome: { verdict: "ABSTAIN", reasonCodes: ["STORAGE_UNAVAILABLE"], matchedRules: [], queries: [], obligations: [] },
+    inputsDigest: decision.record.determinism.inputs_digest,
+    decisionId: decision.record.decision_id,
+    createdAt: decision.record.created_at,
+    uncertainty: 1,
+  });
+}

@@ -1,0 +1,151 @@
+import { stringify, type JsonObject, type JsonValue } from "../core/json.ts";
+import type { Verdict } from "../core/verdict.ts";
+import { type ConditionTrace, type GroupTrace, type RuleTrace, traceRule } from "../policy/evaluate.ts";
+import type { Condition } from "../policy/model.ts";
+import { outcomeOf, type Policy } from "../policy/policy.ts";
+import type { DecisionRequest } from "../request/validate.ts";
+import type { DecisionRecord } from "./decide.ts";
+import { deriveFeatures, evaluationInput } from "./normalize.ts";
+
+/** Why a request got its verdict: every rule, every condition with the value it saw, and what won. */
+export interface Explanation {
+  readonly verdict: Verdict;
+  readonly policy: { readonly policy_id: string; readonly policy_version: string; readonly policy_hash: string };
+  readonly rules: readonly RuleTrace[];
+  /** One sentence on why the final verdict won. */
+  readonly because: string;
+  /** Set when the explained record's verdict differs from what the policy gives now (e.g. storage failure). */
+  readonly recordedVerdict?: Verdict;
+}
+
+/** Explains a request under a policy (the request as persisted: after redaction). */
+export function explainRequest(request: DecisionRequest, policy: Policy): Explanation {
+  const input = evaluationInput(request, deriveFeatures(request));
+  const rules = policy.model.rules.map((rule) => traceRule(rule, input));
+  const matched = rules.filter((trace) => trace.matched);
+  const { defaults } = policy.model;
+  const { verdict } = outcomeOf(policy.model, matched.map((trace) => trace.rule));
+  let because: string;
+  if (matched.length === 0) {
+    because = `no rule matched, so the policy default ${defaults.verdict} (${defaults.reasonCode}) applies`;
+  } else {
+    const winners = matched.filter((t) => t.rule.verdict === verdict).map((t) => t.rule.id);
+    const others = matched.filter((t) => t.rule.verdict !== verdict).map((t) => `${t.rule.id} (${t.rule.verdict})`);
+    because =
+      `${winners.join(", ")} matched with ${verdict}` +
+      (others.length > 0 ? `, which outranks ${others.join(", ")} (precedence ABSTAIN > DENY > ESCALATE > ALLOW)` : "");
+  }
+  return {
+    verdict,
+    policy: { policy_id: policy.model.policyId, policy_version: policy.model.policyVersion, policy_hash: policy.hash },
+    rules,
+    because,
+  };
+}
+
+/** Explains a stored record with the policy it names. */
+export function explainRecord(record: DecisionRecord, policy: Policy): Explanation {
+  const explanation = explainRequest(record.request, policy);
+  return explanation.verdict === record.verdict ? explanation : { ...explanation, recordedVerdict: record.verdict };
+}
+
+function showValue(value: JsonValue | undefined): string {
+  return value === undefined ? "missing" : stringify(value);
+}
+
+const OPERATOR_TEXT: Readonly<Record<string, string>> = {
+  is: "==",
+  eq: "==",
+  ne: "!=",
+  gt: ">",
+  gte: ">=",
+  lt: "<",
+  lte: "<=",
+  in: "in",
+  not_in: "not in",
+  between: "between",
+  exists: "exists",
+  contains: "contains",
+  matches: "matches",
+};
+
+function describeRead(condition: Condition): string {
+  const ref = condition.ref;
+  if (ref.kind === "derived") return ref.name;
+  if (ref.kind === "evidence_key") return `evidence.${ref.key}`;
+  return ref.segments.join(".");
+}
+
+function conditionLine(trace: ConditionTrace): string {
+  const { condition, actual, holds } = trace;
+  const operator = OPERATOR_TEXT[condition.operator] ?? condition.operator;
+  return `${holds ? "✓" : "✗"} ${describeRead(condition)} ${operator} ${stringify(condition.operand)}  (actual: ${showValue(actual)})`;
+}
+
+function groupLines(label: string, group: GroupTrace, indent: string): string[] {
+  if (group.conditions.length === 0) return [];
+  return [`${indent}${label}:`, ...group.conditions.map((c) => `${indent}  ${conditionLine(c)}`)];
+}
+
+/** The explanation as text for people. */
+export function renderExplanation(explanation: Explanation, heading?: string): string {
+  const lines: string[] = [];
+  if (heading) lines.push(heading);
+  const { policy } = explanation;
+  lines.push(`policy ${policy.policy_id} ${policy.policy_version} (${policy.policy_hash})`);
+  lines.push(`verdict ${explanation.verdict}: ${explanation.because}`);
+  if (explanation.recordedVerdict) {
+    lines.push(`note: the record says ${explanation.recordedVerdict}; the policy alone gives ${explanation.verdict}`);
+  }
+  lines.push("");
+  for (const trace of explanation.rules) {
+    const { rule } = trace;
+    lines.push(`${trace.matched ? "MATCH" : "no   "} ${rule.id} [${rule.stage}] → ${rule.verdict} ${rule.reasonCodes.join(", ")}`);
+    lines.push(...groupLines("when", trace.when, "      "));
+    lines.push(...groupLines("if", trace.if, "      "));
+    trace.ifAll?.forEach((group, i) => {
+      lines.push(...groupLines(`if_all[${i}]`, group, "      "));
+    });
+    if (trace.ifAny) {
+      trace.ifAny.forEach((group, i) => {
+        lines.push(...groupLines(`if_any[${i}]${group.holds ? " (holds)" : ""}`, group, "      "));
+      });
+      if (trace.ifAny.length === 0) lines.push("      if_any: empty, never holds");
+    }
+  }
+  return lines.join("\n");
+}
+
+/** The explanation as JSON (for `--json` and the HTTP API). */
+export function explanationJson(explanation: Explanation): JsonObject {
+  const group = (g: GroupTrace): JsonObject => ({
+    holds: g.holds,
+    conditions: g.conditions.map((c) => ({
+      key: c.condition.key,
+      reads: describeRead(c.condition),
+      operator: c.condition.operator,
+      operand: c.condition.operand,
+      actual: c.actual === undefined ? null : c.actual,
+      present: c.actual !== undefined,
+      holds: c.holds,
+      pointer: c.condition.pointer,
+    })),
+  });
+  return {
+    verdict: explanation.verdict,
+    because: explanation.because,
+    policy: { ...explanation.policy },
+    ...(explanation.recordedVerdict ? { recorded_verdict: explanation.recordedVerdict } : {}),
+    rules: explanation.rules.map((t) => ({
+      rule_id: t.rule.id,
+      stage: t.rule.stage,
+      effect: t.rule.verdict,
+      reason_codes: [...t.rule.reasonCodes],
+      matched: t.matched,
+      when: group(t.when),
+      if: group(t.if),
+      ...(t.ifAll ? { if_all: t.ifAll.map(group) } : {}),
+      ...(t.ifAny ? { if_any: t.ifAny.map(group) } : {}),
+    })),
+  };
+}

@@ -1,0 +1,167 @@
+import type { JsonValue } from "./core/json.ts";
+import { fail, ok, type Result } from "./core/problem.ts";
+import { type DecideOptions, type DecisionRecord, decide, storageUnavailableRecord } from "./engine/decide.ts";
+import { type Explanation, explainRecord } from "./engine/explain.ts";
+import type { RedactionProfile } from "./engine/redact.ts";
+import { loadPolicy, type Policy } from "./policy/policy.ts";
+import { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
+import { type DecisionPage, type DecisionQuery, type Stats, type StatsQuery, StorageError, type Store } from "./store/store.ts";
+import { ensureWorkspace, readText, type Workspace, workspaceAt } from "./workspace.ts";
+
+export interface LumynOptions {
+  readonly policy: Policy;
+  readonly store: Store;
+  /** Redaction profile for requests that do not choose one (default: `default`). */
+  readonly redactionProfile?: RedactionProfile;
+}
+
+export interface OpenOptions {
+  /** Workspace folder (default `.lumyn`); created when missing, with the starter policy. */
+  readonly workspace?: string;
+  /** Policy file; the workspace's `policy.yml` otherwise. */
+  readonly policyPath?: string;
+  readonly redactionProfile?: RedactionProfile;
+  readonly reasonCodeRegistry?: ReadonlySet<string>;
+  readonly store?: SqliteStoreOptions;
+}
+
+/** The outcome of a stored decision: the record, and whether it was newly stored or already there. */
+export interface StoredDecision {
+  readonly record: DecisionRecord;
+  /** `stored`: written now; `duplicate`: the same request_id was decided before; `unavailable`: not stored (fail-closed). */
+  readonly status: "stored" | "duplicate" | "unavailable";
+}
+
+/**
+ * A decision gateway: one policy and one store. `decide` returns only once the record is durable; when the
+ * store cannot be written it answers ABSTAIN with `STORAGE_UNAVAILABLE` and stores nothing.
+ */
+export class Lumyn {
+  readonly policy: Policy;
+  readonly store: Store;
+  private readonly redactionProfile: RedactionProfile;
+  private readonly knownPolicies = new Map<string, Promise<void>>();
+
+  constructor(options: LumynOptions) {
+    this.policy = options.policy;
+    this.store = options.store;
+    this.redactionProfile = options.redactionProfile ?? "default";
+  }
+
+  /** Opens a workspace: its SQLite store and its policy (or the given policy file). */
+  static open(options: OpenOptions = {}): Result<Lumyn & { readonly workspace: Workspace }> {
+    const workspace = workspaceAt(options.workspace);
+    let policyPath = options.policyPath;
+    let store: SqliteStore;
+    try {
+      if (!policyPath) {
+        ensureWorkspace(workspace);
+        policyPath = workspace.policyPath;
+      }
+      store = SqliteStore.open(workspace.databasePath, options.store);
+    } catch (error) {
+      return fail("storage", [{ code: "storage", message: error instanceof Error ? error.message : String(error), file: workspace.dir }]);
+    }
+    let text: string;
+    try {
+      text = readText(policyPath);
+    } catch (error) {
+      void store.close();
+      return fail("invalid_policy", [{ code: "read", message: `cannot read the policy: ${(error as Error).message}`, file: policyPath }]);
+    }
+    const policy = loadPolicy(text, { file: policyPath, ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}) });
+    if (!policy.ok) {
+      void store.close();
+      return policy;
+    }
+    const lumyn = new Lumyn({ policy: policy.value, store, ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}) });
+    return ok(Object.assign(lumyn, { workspace }));
+  }
+
+  /**
+   * Decides and stores. Bad input is a failure result (nothing stored); a repeated request_id returns the
+   * stored record, or a `conflict` failure when the request differs.
+   */
+  async decide(request: JsonValue, options: Omit<DecideOptions, "redactionProfile"> = {}): Promise<Result<StoredDecision>> {
+    const decided = decide(request, this.policy, { redactionProfile: this.redactionProfile, ...options });
+    if (!decided.ok) return decided;
+    const decision = decided.value;
+    try {
+      await this.rememberPolicy(this.policy);
+      const result = await this.store.putDecision(decision.record);
+      switch (result.status) {
+        case "stored":
+          return ok({ record: decision.record, status: "stored" });
+        case "duplicate":
+          return ok({ record: result.record, status: "duplicate" });
+        case "conflict":
+          return fail("conflict", [
+            {
+              code: "request_id_conflict",
+              message: `request_id '${String(decision.request.request_id)}' was already used for a different request (decision ${result.existingDecisionId})`,
+              pointer: "/request_id",
+              expected: "a new request_id, or the same request as before",
+            },
+          ]);
+      }
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error;
+      return ok({ record: storageUnavailableRecord(decision, this.policy), status: "unavailable" });
+    }
+  }
+
+  private rememberPolicy(policy: Policy): Promise<void> {
+    let stored = this.knownPolicies.get(policy.hash);
+    if (!stored) {
+      stored = this.store.putPolicy({
+        policyHash: policy.hash,
+        policyId: policy.model.policyId,
+        policyVersion: policy.model.policyVersion,
+        text: policy.text,
+      });
+      stored.catch(() => this.knownPolicies.delete(policy.hash));
+      this.knownPolicies.set(policy.hash, stored);
+    }
+    return stored;
+  }
+
+  async show(decisionId: string): Promise<Result<DecisionRecord>> {
+    const record = await this.store.getDecision(decisionId);
+    return record ? ok(record) : notFound(decisionId);
+  }
+
+  /** Explains a stored decision with the policy it was decided under (recovered from the store by hash). */
+  async explain(decisionId: string): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
+    const record = await this.store.getDecision(decisionId);
+    if (!record) return notFound(decisionId);
+    const policy = await this.policyByHash(record.policy.policy_hash);
+    if (!policy.ok) return policy;
+    return ok({ record, explanation: explainRecord(record, policy.value) });
+  }
+
+  /** The policy a record names: the active one, or its snapshot from the store. */
+  async policyByHash(policyHash: string): Promise<Result<Policy>> {
+    if (policyHash === this.policy.hash) return ok(this.policy);
+    const snapshot = await this.store.getPolicy(policyHash);
+    if (!snapshot) {
+      return fail("not_found", [{ code: "policy_not_found", message: `no snapshot of policy ${policyHash} in the store` }]);
+    }
+    return loadPolicy(snapshot.text, { file: `policy ${policyHash}` });
+  }
+
+  list(query: DecisionQuery = {}): Promise<DecisionPage> {
+    return this.store.listDecisions(query);
+  }
+
+  stats(query: StatsQuery): Promise<Stats> {
+    return this.store.stats(query);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+function notFound<T>(decisionId: string): Result<T> {
+  return fail("not_found", [{ code: "decision_not_found", message: `no decision with id '${decisionId}'` }]);
+}

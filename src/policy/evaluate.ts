@@ -1,0 +1,139 @@
+import type { RE2JS } from "re2js";
+import { JsonFloat, type JsonObject, type JsonValue } from "../core/json.ts";
+import type { Condition, ConditionGroup, PolicyRule, ValueRef } from "./model.ts";
+import { type Comparison, compileRegex, operators, type Value } from "./operators.ts";
+
+/** What rules read: the request and the features derived from it. */
+export interface EvaluationInput {
+  readonly request: JsonObject;
+  /** `request.evidence`, or an empty object when the request has none. */
+  readonly evidence: JsonObject;
+  readonly action_type: string;
+  readonly amount_currency: string | null;
+  readonly amount_value: number | null;
+  readonly amount_usd: number | null;
+}
+
+/** An own member of an object or array (never an inherited property such as `constructor`). */
+export function member(container: Value, key: string): Value {
+  if (container === null || typeof container !== "object" || container instanceof JsonFloat) return undefined;
+  return Object.hasOwn(container, key) ? (container as JsonObject)[key] : undefined;
+}
+
+export function readValue(ref: ValueRef, input: EvaluationInput): Value {
+  switch (ref.kind) {
+    case "derived":
+      return input[ref.name];
+    case "evidence_key":
+      return member(input.evidence, ref.key);
+    case "request_path": {
+      let value: Value = input.request;
+      for (const segment of ref.segments) value = member(value, segment);
+      return value;
+    }
+  }
+}
+
+const regexCache = new WeakMap<Condition, RE2JS>();
+
+function regexOf(condition: Condition): RE2JS {
+  let regex = regexCache.get(condition);
+  if (!regex) {
+    const compiled = compileRegex(condition.operand as string);
+    if (!compiled.ok) throw new Error(`unvalidated regex at ${condition.pointer}`);
+    regex = compiled.regex;
+    regexCache.set(condition, regex);
+  }
+  return regex;
+}
+
+function numericOperand(operand: JsonValue): number | bigint {
+  if (typeof operand === "bigint") return operand;
+  return operand instanceof JsonFloat ? operand.value : (operand as number);
+}
+
+/** Whether one condition holds for a value (the interpreted form; the compiled form must agree). */
+export function conditionHolds(condition: Condition, value: Value): boolean {
+  const { operator, operand } = condition;
+  if (condition.form === "flat") {
+    switch (operator) {
+      case "is":
+        return operators.flatIs(value, operand);
+      case "ne":
+        return operators.flatNe(value, operand);
+      case "in":
+        return operators.flatIn(value, operand as JsonValue[]);
+      default:
+        return operators.flatCompare(value, operator as Comparison, numericOperand(operand));
+    }
+  }
+  switch (operator) {
+    case "eq":
+      return operators.eq(value, operand);
+    case "ne":
+      return operators.ne(value, operand);
+    case "gt":
+    case "gte":
+    case "lt":
+    case "lte":
+      return operators.compare(value, operator, numericOperand(operand));
+    case "between": {
+      const [low, high] = operand as [JsonValue, JsonValue];
+      return operators.between(value, numericOperand(low), numericOperand(high));
+    }
+    case "in":
+      return operators.in(value, operand as JsonValue[]);
+    case "not_in":
+      return operators.not_in(value, operand as JsonValue[]);
+    case "exists":
+      return operators.exists(value, operand as boolean);
+    case "contains":
+      return operators.contains(value, operand);
+    case "matches":
+      return operators.matches(value, regexOf(condition));
+    default:
+      throw new Error(`operator ${operator} is not a nested operator`);
+  }
+}
+
+export interface ConditionTrace {
+  readonly condition: Condition;
+  readonly actual: Value;
+  readonly holds: boolean;
+}
+
+export interface GroupTrace {
+  readonly conditions: readonly ConditionTrace[];
+  readonly holds: boolean;
+}
+
+export interface RuleTrace {
+  readonly rule: PolicyRule;
+  readonly when: GroupTrace;
+  readonly if: GroupTrace;
+  readonly ifAll?: readonly GroupTrace[];
+  readonly ifAny?: readonly GroupTrace[];
+  readonly matched: boolean;
+}
+
+function traceGroup(group: ConditionGroup, input: EvaluationInput): GroupTrace {
+  const conditions = group.map((condition) => {
+    const actual = readValue(condition.ref, input);
+    return { condition, actual, holds: conditionHolds(condition, actual) };
+  });
+  return { conditions, holds: conditions.every((c) => c.holds) };
+}
+
+/** Evaluates one rule condition by condition, keeping every actual value: the explain trace. */
+export function traceRule(rule: PolicyRule, input: EvaluationInput): RuleTrace {
+  const when = traceGroup(rule.when, input);
+  const ifTrace = traceGroup(rule.if, input);
+  const ifAll = rule.ifAll?.map((group) => traceGroup(group, input));
+  const ifAny = rule.ifAny?.map((group) => traceGroup(group, input));
+  const matched =
+    when.holds &&
+    ifTrace.holds &&
+    (ifAll === undefined || ifAll.every((g) => g.holds)) &&
+    (ifAny === undefined || ifAny.some((g) => g.holds));
+  return { rule, when, if: ifTrace, ...(ifAll ? { ifAll } : {}), ...(ifAny ? { ifAny } : {}), matched };
+}

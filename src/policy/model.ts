@@ -1,0 +1,86 @@
+import type { JsonObject, JsonValue } from "../core/json.ts";
+import type { PolicyMode, Stage, Verdict } from "../core/verdict.ts";
+
+/** Features computed from the request before evaluation (the `derived` half of `inputs_digest`). */
+export const DERIVED_FEATURES = ["action_type", "amount_currency", "amount_value", "amount_usd"] as const;
+export type DerivedFeature = (typeof DERIVED_FEATURES)[number];
+
+/** Top-level request members that a path may start with; any other path reads inside `evidence`. */
+export const REQUEST_ROOTS = ["evidence", "subject", "action", "context", "tenant"] as const;
+
+/** What a condition reads. */
+export type ValueRef =
+  | { readonly kind: "derived"; readonly name: DerivedFeature }
+  /** A literal evidence key, as the reference's flat `evidence.<key>_<op>` reads it (dots are part of the key). */
+  | { readonly kind: "evidence_key"; readonly key: string }
+  /** A path into the request, e.g. `["subject", "roles"]`. */
+  | { readonly kind: "request_path"; readonly segments: readonly string[] };
+
+export const NESTED_OPERATORS = [
+  "eq",
+  "ne",
+  "gt",
+  "gte",
+  "lt",
+  "lte",
+  "between",
+  "in",
+  "not_in",
+  "exists",
+  "contains",
+  "matches",
+] as const;
+export type NestedOperator = (typeof NESTED_OPERATORS)[number];
+
+export const FLAT_OPERATORS = ["is", "ne", "in", "gt", "gte", "lt", "lte"] as const;
+export type FlatOperator = (typeof FLAT_OPERATORS)[number];
+
+/** One test of one value, e.g. `evidence.chargeback_risk >= 0.7`. */
+export interface Condition {
+  /** The key as written in the policy (`evidence.chargeback_risk_gte`, `amount_usd`). */
+  readonly key: string;
+  readonly form: "flat" | "nested";
+  readonly ref: ValueRef;
+  /** Operator name in its form's vocabulary (`is` for flat, `eq` for nested). */
+  readonly operator: FlatOperator | NestedOperator;
+  readonly operand: JsonValue;
+  /** Where the condition is in the policy document. */
+  readonly pointer: string;
+}
+
+/** Conditions that must all hold: one mapping in `when`, `if`, `if_all[i]` or `if_any[i]`. */
+export type ConditionGroup = readonly Condition[];
+
+export interface PolicyRule {
+  readonly id: string;
+  readonly stage: Stage;
+  /** The stage as written (`TRUST_PATHS` is kept for the explain trace). */
+  readonly stageAsWritten: string;
+  readonly description?: string;
+  readonly when: ConditionGroup;
+  readonly if: ConditionGroup;
+  readonly ifAll?: readonly ConditionGroup[];
+  readonly ifAny?: readonly ConditionGroup[];
+  readonly verdict: Verdict;
+  readonly reasonCodes: readonly string[];
+  readonly queries: readonly JsonObject[];
+  readonly obligations: readonly JsonObject[];
+  /** Index of the rule in the document's `rules` list. */
+  readonly index: number;
+  readonly pointer: string;
+}
+
+export interface PolicyDefaults {
+  readonly mode: PolicyMode;
+  readonly verdict: Verdict;
+  readonly reasonCode: string;
+}
+
+/** A validated policy.v1 document. */
+export interface PolicyModel {
+  readonly policyId: string;
+  readonly policyVersion: string;
+  readonly defaults: PolicyDefaults;
+  /** Rules in evaluation order: by stage, then in file order. */
+  readonly rules: readonly PolicyRule[];
+}

@@ -1,0 +1,119 @@
+import { digestJson } from "../core/digest.ts";
+import type { JsonObject, JsonValue } from "../core/json.ts";
+import { fail, ok, type Result } from "../core/problem.ts";
+import { type Stage, strongerVerdict, type Verdict } from "../core/verdict.ts";
+import { type CompiledEvaluator, compileEvaluator } from "./compile.ts";
+import type { EvaluationInput } from "./evaluate.ts";
+import type { PolicyModel, PolicyRule } from "./model.ts";
+import { type ValidateOptions, validatePolicy } from "./validate.ts";
+import { loadYaml11 } from "./yaml.ts";
+
+/** A policy ready to decide with: validated, hashed and compiled. Immutable. */
+export interface Policy {
+  readonly model: PolicyModel;
+  /** `sha256:` of the canonical JSON of the document as PyYAML reads it. */
+  readonly hash: string;
+  /** The document as read (JSON value). */
+  readonly document: JsonObject;
+  /** The source text, kept so that records can be exported with the exact policy they name. */
+  readonly text: string;
+  readonly evaluate: CompiledEvaluator;
+}
+
+export interface LoadPolicyOptions {
+  /** Named in error locations. */
+  readonly file?: string;
+  readonly reasonCodeRegistry?: ReadonlySet<string>;
+}
+
+/** Parses (YAML 1.1), validates, hashes and compiles a policy. All problems are returned at once. */
+export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Result<Policy> {
+  const loaded = loadYaml11(text, options.file);
+  if (!loaded.ok) return loaded;
+  const validateOptions: ValidateOptions = {
+    valuePositions: loaded.value.valuePositions,
+    keyPositions: loaded.value.keyPositions,
+    ...(options.file ? { file: options.file } : {}),
+    ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}),
+  };
+  const validated = validatePolicy(loaded.value.value, validateOptions);
+  if (!validated.ok) return validated;
+  return ok(fromModel(validated.value, loaded.value.value as JsonObject, text));
+}
+
+/** Builds a policy from a document already parsed (e.g. a JSON object from an API). */
+export function policyFromDocument(document: JsonValue, text: string, options: ValidateOptions = {}): Result<Policy> {
+  const validated = validatePolicy(document, options);
+  if (!validated.ok) return fail(validated.kind, validated.problems);
+  return ok(fromModel(validated.value, document as JsonObject, text));
+}
+
+function fromModel(model: PolicyModel, document: JsonObject, text: string): Policy {
+  return { model, hash: digestJson(document), document, text, evaluate: compileEvaluator(model) };
+}
+
+export interface MatchedRule {
+  readonly rule_id: string;
+  readonly stage: Stage | "DEFAULT";
+  readonly effect: Verdict;
+  readonly reason_codes: readonly string[];
+}
+
+/** The policy's answer for one input, before memory arbitration. */
+export interface PolicyOutcome {
+  readonly verdict: Verdict;
+  readonly reasonCodes: readonly string[];
+  readonly matchedRules: readonly MatchedRule[];
+  readonly queries: readonly JsonObject[];
+  readonly obligations: readonly JsonObject[];
+  /** The matched rules themselves (empty when the default applied). */
+  readonly matched: readonly PolicyRule[];
+}
+
+const scratch = new Uint16Array(65_536);
+
+/** Indices (into `policy.model.rules`) of the rules that match. */
+export function matchRules(policy: Policy, input: EvaluationInput): PolicyRule[] {
+  const count = policy.evaluate(input, scratch);
+  const rules = policy.model.rules;
+  const matched: PolicyRule[] = new Array(count);
+  for (let i = 0; i < count; i++) matched[i] = rules[scratch[i] as number] as PolicyRule;
+  return matched;
+}
+
+/**
+ * Evaluates every rule and combines the matches as the reference does: the strongest verdict wins
+ * (ABSTAIN > DENY > ESCALATE > ALLOW), reason codes and obligations are concatenated in evaluation order,
+ * queries come from matched DENY rules and are kept only when the final verdict is DENY, and when nothing
+ * matched the policy's default applies as a `DEFAULT` entry.
+ */
+export function evaluatePolicy(policy: Policy, input: EvaluationInput): PolicyOutcome {
+  return outcomeOf(policy.model, matchRules(policy, input));
+}
+
+export function outcomeOf(model: PolicyModel, matched: readonly PolicyRule[]): PolicyOutcome {
+  if (matched.length === 0) {
+    const { verdict, reasonCode } = model.defaults;
+    return {
+      verdict,
+      reasonCodes: [reasonCode],
+      matchedRules: [{ rule_id: "DEFAULT", stage: "DEFAULT", effect: verdict, reason_codes: [reasonCode] }],
+      queries: [],
+      obligations: [],
+      matched: [],
+    };
+  }
+  let verdict: Verdict = "ALLOW";
+  const reasonCodes: string[] = [];
+  const matchedRules: MatchedRule[] = [];
+  const queries: JsonObject[] = [];
+  const obligations: JsonObject[] = [];
+  for (const rule of matched) {
+    verdict = strongerVerdict(verdict, rule.verdict);
+    reasonCodes.push(...rule.reasonCodes);
+    matchedRules.push({ rule_id: rule.id, stage: rule.stage, effect: rule.verdict, reason_codes: rule.reasonCodes });
+    if (rule.verdict === "DENY") queries.push(...rule.queries);
+    obligations.push(...rule.obligations);
+  }
+  return { verdict, reasonCodes, matchedRules, queries: verdict === "DENY" ? queries : [], obligations, matched };
+}

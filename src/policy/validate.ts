@@ -1,0 +1,528 @@
+import { escapePointerToken, isJsonNumber, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
+import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
+import {
+  POLICY_MODES,
+  type PolicyMode,
+  REASON_CODE_PATTERN,
+  STAGE_ALIASES,
+  STAGES,
+  type Stage,
+  VERDICTS,
+  type Verdict,
+} from "../core/verdict.ts";
+import {
+  type Condition,
+  type ConditionGroup,
+  DERIVED_FEATURES,
+  type DerivedFeature,
+  FLAT_OPERATORS,
+  type FlatOperator,
+  NESTED_OPERATORS,
+  type NestedOperator,
+  type PolicyModel,
+  type PolicyRule,
+  REQUEST_ROOTS,
+  type ValueRef,
+} from "./model.ts";
+import { compileRegex } from "./operators.ts";
+import type { Position } from "./yaml.ts";
+
+export interface ValidateOptions {
+  /** When given, reason codes outside it are errors (custom codes are otherwise allowed). */
+  readonly reasonCodeRegistry?: ReadonlySet<string>;
+  readonly file?: string;
+  readonly valuePositions?: ReadonlyMap<string, Position>;
+  readonly keyPositions?: ReadonlyMap<string, Position>;
+}
+
+const TOP_LEVEL_KEYS = [
+  "schema_version",
+  "policy_id",
+  "policy_version",
+  "defaults",
+  "rules",
+  "thresholds",
+  "required_evidence",
+  "extensions",
+];
+const DEFAULTS_KEYS = ["mode", "default_verdict", "default_reason_code"];
+const RULE_KEYS = ["id", "stage", "description", "when", "if", "if_all", "if_any", "then"];
+const THEN_KEYS = ["verdict", "reason_codes", "queries", "obligations"];
+const OBLIGATION_KEYS = ["type", "title", "details", "fields", "severity"];
+const OBLIGATION_TYPES = ["check", "required_evidence", "rollback_hint", "rate_limit", "log"];
+const OBLIGATION_SEVERITIES = ["info", "warning", "critical"];
+const STAGE_NAMES = [...STAGES, ...Object.keys(STAGE_ALIASES)];
+
+/** Flat keys on derived features, as the reference evaluates them (plus `amount_currency_is`, `action_type_in`). */
+const DERIVED_FLAT_KEYS: Readonly<Record<string, { name: DerivedFeature; operator: FlatOperator }>> = {
+  action_type: { name: "action_type", operator: "is" },
+  action_type_in: { name: "action_type", operator: "in" },
+  amount_currency: { name: "amount_currency", operator: "is" },
+  amount_currency_is: { name: "amount_currency", operator: "is" },
+  amount_currency_ne: { name: "amount_currency", operator: "ne" },
+  amount_usd: { name: "amount_usd", operator: "is" },
+  amount_usd_gt: { name: "amount_usd", operator: "gt" },
+  amount_usd_gte: { name: "amount_usd", operator: "gte" },
+  amount_usd_lt: { name: "amount_usd", operator: "lt" },
+  amount_usd_lte: { name: "amount_usd", operator: "lte" },
+};
+
+const NUMERIC_OPERATORS = new Set<string>(["gt", "gte", "lt", "lte"]);
+
+function describe(value: JsonValue | undefined): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (isJsonObject(value)) return "a mapping";
+  if (isJsonNumber(value)) return `the number ${toDouble(value)}`;
+  if (typeof value === "boolean") return `the boolean ${value}`;
+  return `the string '${value}'`;
+}
+
+/**
+ * Checks a policy.v1 document and turns it into a {@link PolicyModel}. Every problem is reported, each with
+ * its JSON pointer and, when the document came from a file, its line and column.
+ */
+export function validatePolicy(document: JsonValue, options: ValidateOptions = {}): Result<PolicyModel> {
+  const problems: Problem[] = [];
+  const report = (problem: Omit<Problem, "file" | "line" | "column">, at: "value" | "key" = "value"): void => {
+    const pointer = problem.pointer ?? "";
+    const positions = at === "key" ? options.keyPositions : options.valuePositions;
+    const position = positions?.get(pointer) ?? options.valuePositions?.get(pointer);
+    problems.push({ ...problem, ...(options.file ? { file: options.file } : {}), ...(position ?? {}) });
+  };
+
+  const checkKeys = (object: JsonObject, allowed: readonly string[], pointer: string, what: string): void => {
+    for (const key of Object.keys(object)) {
+      if (allowed.includes(key)) continue;
+      const hint = didYouMean(key, allowed);
+      report(
+        {
+          code: "unknown_key",
+          message: `unknown key '${key}' in ${what}`,
+          pointer: `${pointer}/${escapePointerToken(key)}`,
+          expected: `one of ${allowed.join(", ")}`,
+          ...(hint ? { hint } : {}),
+        },
+        "key",
+      );
+    }
+  };
+
+  const requireString = (value: JsonValue | undefined, pointer: string, what: string): string | undefined => {
+    if (typeof value === "string" && value.length > 0) return value;
+    report({
+      code: value === undefined ? "missing_key" : "type",
+      message: value === undefined ? `${what} is required` : `${what} must be a non-empty string, not ${describe(value)}`,
+      pointer,
+      expected: "a non-empty string (quote numbers such as versions)",
+    });
+    return undefined;
+  };
+
+  const requireEnum = <T extends string>(
+    value: JsonValue | undefined,
+    allowed: readonly T[],
+    pointer: string,
+    what: string,
+  ): T | undefined => {
+    if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
+    const hint = typeof value === "string" ? didYouMean(value, allowed) : undefined;
+    report({
+      code: value === undefined ? "missing_key" : "enum",
+      message: value === undefined ? `${what} is required` : `${what} ${describe(value)} is not allowed`,
+      pointer,
+      expected: `one of ${allowed.join(", ")}`,
+      ...(hint ? { hint } : {}),
+    });
+    return undefined;
+  };
+
+  const checkReasonCode = (value: JsonValue | undefined, pointer: string): string | undefined => {
+    if (typeof value !== "string" || !REASON_CODE_PATTERN.test(value)) {
+      report({
+        code: "reason_code",
+        message: `reason code ${describe(value)} is not a valid reason code`,
+        pointer,
+        expected: "upper-case letters, digits and underscores (^[A-Z0-9_]+$)",
+      });
+      return undefined;
+    }
+    const registry = options.reasonCodeRegistry;
+    if (registry && !registry.has(value)) {
+      const hint = didYouMean(value, [...registry]);
+      report({
+        code: "unknown_reason_code",
+        message: `reason code '${value}' is not in the reason-code registry`,
+        pointer,
+        expected: "a code listed in the registry",
+        ...(hint ? { hint } : {}),
+      });
+      return undefined;
+    }
+    return value;
+  };
+
+  if (!isJsonObject(document)) {
+    report({ code: "type", message: `a policy must be a mapping, not ${describe(document)}`, pointer: "", expected: "a mapping with schema_version, policy_id, policy_version, defaults, rules" });
+    return fail("invalid_policy", problems);
+  }
+  checkKeys(document, TOP_LEVEL_KEYS, "", "the policy");
+  if (document.schema_version !== "policy.v1") {
+    report({
+      code: document.schema_version === undefined ? "missing_key" : "enum",
+      message: document.schema_version === undefined ? "schema_version is required" : `schema_version ${describe(document.schema_version)} is not supported`,
+      pointer: "/schema_version",
+      expected: "policy.v1",
+    });
+  }
+  const policyId = requireString(document.policy_id, "/policy_id", "policy_id");
+  const policyVersion = requireString(document.policy_version, "/policy_version", "policy_version");
+  for (const key of ["thresholds", "extensions"] as const) {
+    if (document[key] !== undefined && !isJsonObject(document[key])) {
+      report({ code: "type", message: `${key} must be a mapping, not ${describe(document[key])}`, pointer: `/${key}`, expected: "a mapping" });
+    }
+  }
+  const requiredEvidence = document.required_evidence;
+  if (requiredEvidence !== undefined) {
+    if (!isJsonObject(requiredEvidence)) {
+      report({ code: "type", message: `required_evidence must be a mapping of lists of strings, not ${describe(requiredEvidence)}`, pointer: "/required_evidence", expected: "a mapping of lists of strings" });
+    } else {
+      for (const [key, list] of Object.entries(requiredEvidence)) {
+        if (!Array.isArray(list) || list.some((item) => typeof item !== "string")) {
+          report({ code: "type", message: `required_evidence.${key} must be a list of strings`, pointer: `/required_evidence/${escapePointerToken(key)}`, expected: "a list of strings" });
+        }
+      }
+    }
+  }
+
+  let defaults: { mode: PolicyMode; verdict: Verdict; reasonCode: string } | undefined;
+  if (!isJsonObject(document.defaults)) {
+    report({
+      code: document.defaults === undefined ? "missing_key" : "type",
+      message: document.defaults === undefined ? "defaults is required" : `defaults must be a mapping, not ${describe(document.defaults)}`,
+      pointer: "/defaults",
+      expected: "a mapping with mode, default_verdict, default_reason_code",
+    });
+  } else {
+    const d = document.defaults;
+    checkKeys(d, DEFAULTS_KEYS, "/defaults", "defaults");
+    const mode = requireEnum(d.mode, POLICY_MODES, "/defaults/mode", "defaults.mode");
+    const verdict = requireEnum(d.default_verdict, VERDICTS, "/defaults/default_verdict", "defaults.default_verdict");
+    const reasonCode = checkReasonCode(d.default_reason_code, "/defaults/default_reason_code");
+    if (mode && verdict && reasonCode) defaults = { mode, verdict, reasonCode };
+  }
+
+  const rules: PolicyRule[] = [];
+  if (!Array.isArray(document.rules) || document.rules.length === 0) {
+    report({
+      code: document.rules === undefined ? "missing_key" : "type",
+      message: document.rules === undefined ? "rules is required" : `rules must be a non-empty list, not ${describe(document.rules)}`,
+      pointer: "/rules",
+      expected: "a list of at least one rule",
+    });
+  } else {
+    const seenIds = new Map<string, number>();
+    document.rules.forEach((ruleValue, index) => {
+      const rule = validateRule(ruleValue, index, { report, checkKeys, requireString, requireEnum, checkReasonCode });
+      if (!rule) return;
+      const previous = seenIds.get(rule.id);
+      if (previous !== undefined) {
+        report({
+          code: "duplicate_rule_id",
+          message: `rule id '${rule.id}' is already used by rule ${previous}`,
+          pointer: `/rules/${index}/id`,
+          expected: "a unique rule id",
+        });
+        return;
+      }
+      seenIds.set(rule.id, index);
+      rules.push(rule);
+    });
+  }
+
+  if (problems.length > 0 || !policyId || !policyVersion || !defaults) return fail("invalid_policy", problems);
+  const stageOrder = (stage: Stage): number => STAGES.indexOf(stage);
+  const ordered = [...rules].sort((a, b) => stageOrder(a.stage) - stageOrder(b.stage) || a.index - b.index);
+  return ok({ policyId, policyVersion, defaults, rules: ordered });
+}
+
+interface Checks {
+  report: (problem: Omit<Problem, "file" | "line" | "column">, at?: "value" | "key") => void;
+  checkKeys: (object: JsonObject, allowed: readonly string[], pointer: string, what: string) => void;
+  requireString: (value: JsonValue | undefined, pointer: string, what: string) => string | undefined;
+  requireEnum: <T extends string>(value: JsonValue | undefined, allowed: readonly T[], pointer: string, what: string) => T | undefined;
+  checkReasonCode: (value: JsonValue | undefined, pointer: string) => string | undefined;
+}
+
+function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRule | undefined {
+  const pointer = `/rules/${index}`;
+  const { report, checkKeys, requireString, requireEnum, checkReasonCode } = checks;
+  if (!isJsonObject(value)) {
+    report({ code: "type", message: `rule ${index} must be a mapping, not ${describe(value)}`, pointer, expected: "a mapping with id, stage, then" });
+    return undefined;
+  }
+  checkKeys(value, RULE_KEYS, pointer, `rule ${index}`);
+  const id = requireString(value.id, `${pointer}/id`, "rule id");
+  const label = id ? `rule ${id}` : `rule ${index}`;
+  const stageAsWritten = requireEnum(value.stage, STAGE_NAMES, `${pointer}/stage`, `${label} stage`);
+  const stage = stageAsWritten ? (STAGE_ALIASES[stageAsWritten] ?? (stageAsWritten as Stage)) : undefined;
+  if (value.description !== undefined && typeof value.description !== "string") {
+    report({ code: "type", message: `${label} description must be a string`, pointer: `${pointer}/description`, expected: "a string" });
+  }
+
+  const when = value.when === undefined ? [] : conditionGroup(value.when, `${pointer}/when`, `${label} when`, checks);
+  const ifGroup = value.if === undefined ? [] : conditionGroup(value.if, `${pointer}/if`, `${label} if`, checks);
+  const groupList = (key: "if_all" | "if_any"): ConditionGroup[] | undefined => {
+    const list = value[key];
+    if (list === undefined) return undefined;
+    if (!Array.isArray(list)) {
+      report({ code: "type", message: `${label} ${key} must be a list of condition mappings, not ${describe(list)}`, pointer: `${pointer}/${key}`, expected: "a list of mappings" });
+      return undefined;
+    }
+    return list.map((item, i) => conditionGroup(item, `${pointer}/${key}/${i}`, `${label} ${key}[${i}]`, checks) ?? []);
+  };
+  const ifAll = groupList("if_all");
+  const ifAny = groupList("if_any");
+
+  const then = value.then;
+  let verdict: Verdict | undefined;
+  let reasonCodes: string[] | undefined;
+  const queries: JsonObject[] = [];
+  const obligations: JsonObject[] = [];
+  if (!isJsonObject(then)) {
+    report({
+      code: then === undefined ? "missing_key" : "type",
+      message: then === undefined ? `${label} has no then` : `${label} then must be a mapping, not ${describe(then)}`,
+      pointer: `${pointer}/then`,
+      expected: "a mapping with verdict and reason_codes",
+    });
+  } else {
+    checkKeys(then, THEN_KEYS, `${pointer}/then`, `${label} then`);
+    verdict = requireEnum(then.verdict, VERDICTS, `${pointer}/then/verdict`, `${label} verdict`);
+    if (!Array.isArray(then.reason_codes) || then.reason_codes.length === 0) {
+      report({
+        code: then.reason_codes === undefined ? "missing_key" : "type",
+        message: `${label} needs reason_codes, a non-empty list`,
+        pointer: `${pointer}/then/reason_codes`,
+        expected: "a list of at least one reason code",
+      });
+    } else {
+      const codes = then.reason_codes.map((code, i) => checkReasonCode(code, `${pointer}/then/reason_codes/${i}`));
+      if (codes.every((code) => code !== undefined)) reasonCodes = codes as string[];
+    }
+    if (then.queries !== undefined) {
+      if (!Array.isArray(then.queries)) {
+        report({ code: "type", message: `${label} queries must be a list of mappings`, pointer: `${pointer}/then/queries`, expected: "a list of mappings" });
+      } else {
+        then.queries.forEach((query, i) => {
+          if (isJsonObject(query)) queries.push(query);
+          else report({ code: "type", message: `${label} query ${i} must be a mapping, not ${describe(query)}`, pointer: `${pointer}/then/queries/${i}`, expected: "a mapping such as {field, question}" });
+        });
+      }
+    }
+    if (then.obligations !== undefined) {
+      if (!Array.isArray(then.obligations)) {
+        report({ code: "type", message: `${label} obligations must be a list of mappings`, pointer: `${pointer}/then/obligations`, expected: "a list of mappings" });
+      } else {
+        then.obligations.forEach((obligation, i) => {
+          const at = `${pointer}/then/obligations/${i}`;
+          if (!isJsonObject(obligation)) {
+            report({ code: "type", message: `${label} obligation ${i} must be a mapping, not ${describe(obligation)}`, pointer: at, expected: "a mapping with type" });
+            return;
+          }
+          checkKeys(obligation, OBLIGATION_KEYS, at, `${label} obligation ${i}`);
+          const type = requireEnum(obligation.type, OBLIGATION_TYPES, `${at}/type`, `${label} obligation type`);
+          for (const key of ["title", "details"] as const) {
+            if (obligation[key] !== undefined && typeof obligation[key] !== "string") {
+              report({ code: "type", message: `${label} obligation ${key} must be a string`, pointer: `${at}/${key}`, expected: "a string" });
+            }
+          }
+          const fields = obligation.fields;
+          if (fields !== undefined && (!Array.isArray(fields) || fields.some((field) => typeof field !== "string"))) {
+            report({ code: "type", message: `${label} obligation fields must be a list of strings`, pointer: `${at}/fields`, expected: "a list of strings" });
+          }
+          if (obligation.severity !== undefined) requireEnum(obligation.severity, OBLIGATION_SEVERITIES, `${at}/severity`, `${label} obligation severity`);
+          if (type) obligations.push(obligation);
+        });
+      }
+    }
+  }
+
+  if (!id || !stage || !stageAsWritten || !verdict || !reasonCodes || !when || !ifGroup) return undefined;
+  return {
+    id,
+    stage,
+    stageAsWritten,
+    ...(typeof value.description === "string" ? { description: value.description } : {}),
+    when,
+    if: ifGroup,
+    ...(ifAll ? { ifAll } : {}),
+    ...(ifAny ? { ifAny } : {}),
+    verdict,
+    reasonCodes,
+    queries,
+    obligations,
+    index,
+    pointer,
+  };
+}
+
+function conditionGroup(value: JsonValue, pointer: string, label: string, checks: Checks): ConditionGroup | undefined {
+  if (!isJsonObject(value)) {
+    checks.report({ code: "type", message: `${label} must be a mapping of conditions, not ${describe(value)}`, pointer, expected: "a mapping such as {evidence.risk_score: {gt: 0.8}}" });
+    return undefined;
+  }
+  const conditions: Condition[] = [];
+  let valid = true;
+  for (const [key, operand] of Object.entries(value)) {
+    const parsed = parseConditionKey(key, operand, `${pointer}/${escapePointerToken(key)}`, label, checks);
+    if (parsed) conditions.push(...parsed);
+    else valid = false;
+  }
+  return valid ? conditions : undefined;
+}
+
+/** The value a nested-form path reads. */
+export function resolvePath(path: string): ValueRef | undefined {
+  if ((DERIVED_FEATURES as readonly string[]).includes(path)) return { kind: "derived", name: path as DerivedFeature };
+  const segments = path.split(".");
+  if (segments.some((segment) => segment.length === 0)) return undefined;
+  if ((REQUEST_ROOTS as readonly string[]).includes(segments[0] ?? "")) {
+    return segments.length > 1 ? { kind: "request_path", segments } : undefined;
+  }
+  return { kind: "request_path", segments: ["evidence", ...segments] };
+}
+
+function parseFlatKey(key: string): { ref: ValueRef; operator: FlatOperator } | undefined {
+  const derived = DERIVED_FLAT_KEYS[key];
+  if (derived) return { ref: { kind: "derived", name: derived.name }, operator: derived.operator };
+  if (!key.startsWith("evidence.")) return undefined;
+  const rest = key.slice("evidence.".length);
+  const split = rest.lastIndexOf("_");
+  if (split <= 0) return undefined;
+  const operator = rest.slice(split + 1);
+  if (!(FLAT_OPERATORS as readonly string[]).includes(operator)) return undefined;
+  return { ref: { kind: "evidence_key", key: rest.slice(0, split) }, operator: operator as FlatOperator };
+}
+
+function isNestedForm(key: string, operand: JsonValue): operand is JsonObject {
+  if (!isJsonObject(operand)) return false;
+  const keys = Object.keys(operand);
+  if (keys.length === 0) return parseFlatKey(key) === undefined;
+  // A mapping is an operand of a flat equality only when the key is a flat key and no member names an operator.
+  return parseFlatKey(key) === undefined || keys.some((k) => (NESTED_OPERATORS as readonly string[]).includes(k) || didYouMean(k, NESTED_OPERATORS) !== undefined);
+}
+
+function parseConditionKey(key: string, operand: JsonValue, pointer: string, label: string, checks: Checks): Condition[] | undefined {
+  const { report } = checks;
+  if (isNestedForm(key, operand)) {
+    const ref = resolvePath(key);
+    if (!ref) {
+      report({ code: "path", message: `${label}: '${key}' is not a readable path`, pointer, expected: `a derived feature (${DERIVED_FEATURES.join(", ")}), a path under ${REQUEST_ROOTS.join(", ")}, or an evidence key` }, "key");
+      return undefined;
+    }
+    const operators = Object.keys(operand);
+    if (operators.length === 0) {
+      report({ code: "empty_condition", message: `${label}: '${key}' has no operator`, pointer, expected: `one or more of ${NESTED_OPERATORS.join(", ")}` });
+      return undefined;
+    }
+    const conditions: Condition[] = [];
+    let valid = true;
+    for (const operator of operators) {
+      const at = `${pointer}/${escapePointerToken(operator)}`;
+      if (!(NESTED_OPERATORS as readonly string[]).includes(operator)) {
+        const hint = didYouMean(operator, NESTED_OPERATORS);
+        report({ code: "unknown_operator", message: `${label}: unknown operator '${operator}' on '${key}'`, pointer: at, expected: `one of ${NESTED_OPERATORS.join(", ")}`, ...(hint ? { hint } : {}) }, "key");
+        valid = false;
+        continue;
+      }
+      const value = operand[operator] as JsonValue;
+      if (!checkNestedOperand(operator as NestedOperator, value, at, `${label}: ${key}.${operator}`, report)) {
+        valid = false;
+        continue;
+      }
+      conditions.push({ key, form: "nested", ref, operator: operator as NestedOperator, operand: value, pointer: at });
+    }
+    return valid ? conditions : undefined;
+  }
+
+  const flat = parseFlatKey(key);
+  if (!flat) {
+    const suffix = key.includes("_") ? key.slice(key.lastIndexOf("_") + 1) : "";
+    const hint = key.startsWith("evidence.") && suffix ? didYouMean(suffix, FLAT_OPERATORS) : didYouMean(key, Object.keys(DERIVED_FLAT_KEYS));
+    report(
+      {
+        code: "unknown_condition",
+        message: `${label}: '${key}' is not a condition key`,
+        pointer,
+        expected: `a flat key (evidence.<key>_<${FLAT_OPERATORS.join("|")}>, ${Object.keys(DERIVED_FLAT_KEYS).join(", ")}) or a path with operators such as '${key}: {eq: …}'`,
+        ...(hint ? { hint: key.startsWith("evidence.") ? `operator ${hint}` : hint } : {}),
+      },
+      "key",
+    );
+    return undefined;
+  }
+  const { operator } = flat;
+  if (NUMERIC_OPERATORS.has(operator) && !isComparableNumber(operand)) {
+    report({ code: "operand", message: `${label}: '${key}' compares numbers, but its threshold is ${describe(operand)}`, pointer, expected: "a number" });
+    return undefined;
+  }
+  if (operator === "in" && !Array.isArray(operand)) {
+    report({ code: "operand", message: `${label}: '${key}' needs a list, not ${describe(operand)}`, pointer, expected: "a list of values" });
+    return undefined;
+  }
+  return [{ key, form: "flat", ref: flat.ref, operator, operand, pointer }];
+}
+
+function isComparableNumber(value: JsonValue | undefined): boolean {
+  return value !== undefined && isJsonNumber(value);
+}
+
+function checkNestedOperand(
+  operator: NestedOperator,
+  operand: JsonValue,
+  pointer: string,
+  label: string,
+  report: Checks["report"],
+): boolean {
+  const bad = (expected: string): false => {
+    report({ code: "operand", message: `${label} needs ${expected}, not ${describe(operand)}`, pointer, expected });
+    return false;
+  };
+  switch (operator) {
+    case "gt":
+    case "gte":
+    case "lt":
+    case "lte":
+      return isComparableNumber(operand) || bad("a number");
+    case "between": {
+      if (!Array.isArray(operand) || operand.length !== 2 || !operand.every(isComparableNumber)) return bad("a list of two numbers [low, high]");
+      const [low, high] = operand as [number, number];
+      if (toDouble(low) > toDouble(high)) {
+        report({ code: "operand", message: `${label}: the range [${toDouble(low)}, ${toDouble(high)}] is empty (low is above high)`, pointer, expected: "[low, high] with low <= high" });
+        return false;
+      }
+      return true;
+    }
+    case "in":
+    case "not_in":
+      return Array.isArray(operand) || bad("a list of values");
+    case "exists":
+      return typeof operand === "boolean" || bad("true or false");
+    case "matches": {
+      if (typeof operand !== "string") return bad("a regular expression string (RE2 syntax)");
+      const compiled = compileRegex(operand);
+      if (!compiled.ok) {
+        report({ code: "regex", message: `${label}: invalid regular expression: ${compiled.message}`, pointer, expected: "RE2 syntax (no backreferences or lookaround)" });
+        return false;
+      }
+      return true;
+    }
+    case "contains":
+      return (operand !== null && !Array.isArray(operand) && !isJsonObject(operand)) || bad("a string or a scalar element");
+    case "eq":
+    case "ne":
+      return true;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Schema migrations of the embedded store, applied in order; `PRAGMA user_version` counts the applied ones.
+ * A migration is never edited once released: a change is a new entry. The SQL stays portable (no SQLite-only
+ * types) so that the PostgreSQL backend can keep the same tables.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE decisions (
+    decision_id   TEXT PRIMARY KEY,
+    created_at    TEXT NOT NULL,
+    tenant_id     TEXT NOT NULL,
+    subject_id    TEXT,
+    action_type   TEXT NOT NULL,
+    verdict       TEXT NOT NULL,
+    policy_hash   TEXT NOT NULL,
+    inputs_digest TEXT NOT NULL,
+    request_id    TEXT,
+    record_json   TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX decisions_request ON decisions (tenant_id, request_id) WHERE request_id IS NOT NULL;
+  CREATE INDEX decisions_created ON decisions (created_at);
+  CREATE INDEX decisions_tenant_created ON decisions (tenant_id, created_at);
+  CREATE INDEX decisions_verdict ON decisions (verdict, created_at);
+  CREATE INDEX decisions_action_type ON decisions (action_type, created_at);
+  CREATE INDEX decisions_subject ON decisions (subject_id, created_at);
+
+  CREATE TABLE decision_reason_codes (
+    decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
+    position    INTEGER NOT NULL,
+    reason_code TEXT NOT NULL,
+    PRIMARY KEY (decision_id, position)
+  );
+  CREATE INDEX decision_reason_codes_code ON decision_reason_codes (reason_code);
+
+  CREATE TABLE decision_events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL UNIQUE,
+    decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
+    type        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    data_json   TEXT NOT NULL
+  );
+  CREATE INDEX decision_events_decision ON decision_events (decision_id, seq);
+  CREATE TRIGGER decision_events_no_update BEFORE UPDATE ON decision_events
+    BEGIN SELECT RAISE(ABORT, 'decision events are append-only'); END;
+  CREATE TRIGGER decision_events_no_delete BEFORE DELETE ON decision_events
+    BEGIN SELECT RAISE(ABORT, 'decision events are append-only'); END;
+
+  CREATE TABLE policy_snapshots (
+    policy_hash    TEXT PRIMARY KEY,
+    policy_id      TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    policy_text    TEXT NOT NULL,
+    created_at     TEXT NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,125 @@
+import type { JsonObject } from "../core/json.ts";
+import type { DecisionRecord } from "../engine/decide.ts";
+
+/**
+ * Where decisions, events and policy snapshots live. Asynchronous from the start: the PostgreSQL backend is
+ * network I/O, and the embedded backend batches concurrent writes into one transaction (group commit).
+ * Every backend passes the same conformance suite (`store/conformance.ts`).
+ */
+export interface Store {
+  /** Keeps the policy text by hash so that any record's policy can be recovered. Idempotent. */
+  putPolicy(snapshot: PolicySnapshot): Promise<void>;
+  getPolicy(policyHash: string): Promise<PolicySnapshot | undefined>;
+
+  /**
+   * Stores a record durably, unless (tenant, request_id) is already taken: then the stored record is
+   * returned (`duplicate`) when its inputs digest is the same, or `conflict` when it differs.
+   */
+  putDecision(record: DecisionRecord): Promise<PutDecisionResult>;
+  getDecision(decisionId: string): Promise<DecisionRecord | undefined>;
+  /** The record stored for an idempotency key, if any. */
+  findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined>;
+  listDecisions(query: DecisionQuery): Promise<DecisionPage>;
+  stats(query: StatsQuery): Promise<Stats>;
+
+  /** Appends an event about a decision (labels, approvals …); events are never changed or removed. */
+  appendEvent(event: NewDecisionEvent): Promise<DecisionEvent>;
+  listEvents(decisionId: string): Promise<DecisionEvent[]>;
+
+  /** Store reachable and writable enough to answer (for readiness checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PolicySnapshot {
+  readonly policyHash: string;
+  readonly policyId: string;
+  readonly policyVersion: string;
+  readonly text: string;
+}
+
+export type PutDecisionResult =
+  | { readonly status: "stored" }
+  | { readonly status: "duplicate"; readonly record: DecisionRecord }
+  | { readonly status: "conflict"; readonly existingDecisionId: string };
+
+export interface DecisionQuery {
+  readonly verdict?: string;
+  readonly reasonCode?: string;
+  readonly actionType?: string;
+  readonly subjectId?: string;
+  readonly tenantId?: string;
+  /** Inclusive lower bound on `created_at` (ISO 8601). */
+  readonly since?: string;
+  /** Exclusive upper bound on `created_at` (ISO 8601). */
+  readonly until?: string;
+  readonly limit?: number;
+  /** Opaque cursor from a previous page; pages run newest first and stay stable as decisions arrive. */
+  readonly cursor?: string;
+}
+
+export interface DecisionPage {
+  readonly records: DecisionRecord[];
+  readonly nextCursor?: string;
+}
+
+export const STATS_DIMENSIONS = ["verdict", "reason_code", "action_type"] as const;
+export type StatsDimension = (typeof STATS_DIMENSIONS)[number];
+
+export interface StatsQuery {
+  readonly by: StatsDimension;
+  readonly since?: string;
+  readonly until?: string;
+  readonly tenantId?: string;
+}
+
+export interface Stats {
+  /** Decisions in the window. */
+  readonly total: number;
+  /** Counts per value of the dimension, largest first (reason codes count once per occurrence). */
+  readonly groups: readonly { readonly key: string; readonly count: number }[];
+}
+
+export interface NewDecisionEvent {
+  readonly decisionId: string;
+  readonly type: string;
+  readonly data: JsonObject;
+  readonly createdAt?: string;
+}
+
+export interface DecisionEvent {
+  readonly eventId: string;
+  readonly decisionId: string;
+  readonly type: string;
+  readonly data: JsonObject;
+  readonly createdAt: string;
+}
+
+/** The store could not be reached or written. Decisions then fail closed (ABSTAIN, STORAGE_UNAVAILABLE). */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}
+
+/** The tenant a record belongs to, for idempotency and scoping. */
+export function tenantOf(request: JsonObject): string {
+  const tenant = request.tenant;
+  if (tenant && typeof tenant === "object" && !Array.isArray(tenant)) {
+    const id = (tenant as JsonObject).tenant_id;
+    if (typeof id === "string" && id.length > 0) return id;
+  }
+  const subject = request.subject;
+  if (subject && typeof subject === "object" && !Array.isArray(subject)) {
+    const id = (subject as JsonObject).tenant_id;
+    if (typeof id === "string" && id.length > 0) return id;
+  }
+  return GLOBAL_TENANT;
+}
+
+/** The tenant of requests that name none. */
+export const GLOBAL_TENANT = "__global__";
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
