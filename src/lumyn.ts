@@ -1,11 +1,23 @@
 import type { JsonValue } from "./core/json.ts";
 import { fail, ok, type Result } from "./core/problem.ts";
-import { type DecideOptions, type DecisionRecord, decide, storageUnavailableRecord } from "./engine/decide.ts";
+import {
+  type DecideOptions,
+  type DecisionRecord,
+  decide,
+  storageUnavailableRecord,
+} from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
-import { type DecisionPage, type DecisionQuery, type Stats, type StatsQuery, StorageError, type Store } from "./store/store.ts";
+import {
+  type DecisionPage,
+  type DecisionQuery,
+  type Stats,
+  type StatsQuery,
+  StorageError,
+  type Store,
+} from "./store/store.ts";
 import { ensureWorkspace, readText, type Workspace, workspaceAt } from "./workspace.ts";
 
 export interface LumynOptions {
@@ -60,21 +72,36 @@ export class Lumyn {
       }
       store = SqliteStore.open(workspace.databasePath, options.store);
     } catch (error) {
-      return fail("storage", [{ code: "storage", message: error instanceof Error ? error.message : String(error), file: workspace.dir }]);
+      return fail("storage", [
+        {
+          code: "storage",
+          message: error instanceof Error ? error.message : String(error),
+          file: workspace.dir,
+        },
+      ]);
     }
     let text: string;
     try {
       text = readText(policyPath);
     } catch (error) {
       void store.close();
-      return fail("invalid_policy", [{ code: "read", message: `cannot read the policy: ${(error as Error).message}`, file: policyPath }]);
+      return fail("invalid_policy", [
+        { code: "read", message: `cannot read the policy: ${(error as Error).message}`, file: policyPath },
+      ]);
     }
-    const policy = loadPolicy(text, { file: policyPath, ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}) });
+    const policy = loadPolicy(text, {
+      file: policyPath,
+      ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}),
+    });
     if (!policy.ok) {
       void store.close();
       return policy;
     }
-    const lumyn = new Lumyn({ policy: policy.value, store, ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}) });
+    const lumyn = new Lumyn({
+      policy: policy.value,
+      store,
+      ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}),
+    });
     return ok(Object.assign(lumyn, { workspace }));
   }
 
@@ -82,7 +109,10 @@ export class Lumyn {
    * Decides and stores. Bad input is a failure result (nothing stored); a repeated request_id returns the
    * stored record, or a `conflict` failure when the request differs.
    */
-  async decide(request: JsonValue, options: Omit<DecideOptions, "redactionProfile"> = {}): Promise<Result<StoredDecision>> {
+  async decide(
+    request: JsonValue,
+    options: Omit<DecideOptions, "redactionProfile"> = {},
+  ): Promise<Result<StoredDecision>> {
     const decided = decide(request, this.policy, { redactionProfile: this.redactionProfile, ...options });
     if (!decided.ok) return decided;
     const decision = decided.value;
@@ -144,7 +174,9 @@ export class Lumyn {
     if (policyHash === this.policy.hash) return ok(this.policy);
     const snapshot = await this.store.getPolicy(policyHash);
     if (!snapshot) {
-      return fail("not_found", [{ code: "policy_not_found", message: `no snapshot of policy ${policyHash} in the store` }]);
+      return fail("not_found", [
+        { code: "policy_not_found", message: `no snapshot of policy ${policyHash} in the store` },
+      ]);
     }
     return loadPolicy(snapshot.text, { file: `policy ${policyHash}` });
   }

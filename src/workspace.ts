@@ -16,7 +16,11 @@ export interface Workspace {
 
 export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
   const absolute = resolve(dir);
-  return { dir: absolute, databasePath: join(absolute, DATABASE_FILE), policyPath: join(absolute, POLICY_FILE) };
+  return {
+    dir: absolute,
+    databasePath: join(absolute, DATABASE_FILE),
+    policyPath: join(absolute, POLICY_FILE),
+  };
 }
 
 /** Writes a file whole or not at all: a temporary file renamed over the target. */

@@ -26,7 +26,9 @@ const establishedCustomer = {
   customer_age_days: 180,
 };
 
-export const EXAMPLE_REQUESTS: Readonly<Record<string, { readonly title: string; readonly request: object }>> = {
+export const EXAMPLE_REQUESTS: Readonly<
+  Record<string, { readonly title: string; readonly request: object }>
+> = {
   "refund-small": {
     title: "A $20 refund for an established, low-risk customer",
     request: refund("demo-refund-small", "Refund duplicate charge", 20, establishedCustomer),
@@ -41,6 +43,9 @@ export const EXAMPLE_REQUESTS: Readonly<Record<string, { readonly title: string;
   },
   "refund-risky-card": {
     title: "A refund to a high-risk payment instrument",
-    request: refund("demo-refund-risky", "Refund to a flagged card", 20, { ...establishedCustomer, payment_instrument_risk: "high" }),
+    request: refund("demo-refund-risky", "Refund to a flagged card", 20, {
+      ...establishedCustomer,
+      payment_instrument_risk: "high",
+    }),
   },
 };

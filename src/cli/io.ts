@@ -38,14 +38,20 @@ export function printFailure(failure: Failure): void {
 }
 
 /** Reads a JSON document from a file or, for `-` or no path, from standard input. */
-export function readJsonInput(path: string | undefined, maxBytes: number = DEFAULT_MAX_JSON_BYTES): JsonValue {
+export function readJsonInput(
+  path: string | undefined,
+  maxBytes: number = DEFAULT_MAX_JSON_BYTES,
+): JsonValue {
   const fromStdin = path === undefined || path === "-";
   const name = fromStdin ? "<stdin>" : path;
   let bytes: Buffer;
   try {
     bytes = readFileSync(fromStdin ? 0 : path);
   } catch (error) {
-    throw new LumynError({ kind: "invalid_request", problems: [{ code: "read", message: `cannot read ${name}: ${(error as Error).message}` }] });
+    throw new LumynError({
+      kind: "invalid_request",
+      problems: [{ code: "read", message: `cannot read ${name}: ${(error as Error).message}` }],
+    });
   }
   return expect(parseJsonBytes(bytes, { file: name, maxBytes }));
 }
@@ -54,7 +60,12 @@ export function readTextFile(path: string, kind: ProblemKind = "invalid_policy")
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    throw new LumynError({ kind, problems: [{ code: "read", message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).message}` }] });
+    throw new LumynError({
+      kind,
+      problems: [
+        { code: "read", message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).message}` },
+      ],
+    });
   }
 }
 

@@ -9,7 +9,11 @@ export interface WorkspaceOptions {
 }
 
 export function addWorkspaceOption(command: Command): Command {
-  return command.option("-w, --workspace <dir>", "workspace folder (database and default policy)", DEFAULT_WORKSPACE);
+  return command.option(
+    "-w, --workspace <dir>",
+    "workspace folder (database and default policy)",
+    DEFAULT_WORKSPACE,
+  );
 }
 
 export function redactionProfile(value: string | undefined): RedactionProfile | undefined {
@@ -39,10 +43,12 @@ export function sinceTimestamp(value: string | undefined, now: Date = new Date()
   if (value === undefined) return undefined;
   const match = DURATION.exec(value);
   let date: Date;
-  if (match) date = new Date(now.getTime() - Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number) * 1000);
+  if (match)
+    date = new Date(now.getTime() - Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number) * 1000);
   else {
     date = new Date(value);
-    if (Number.isNaN(date.getTime())) throw usageError(`'${value}' is neither a duration (30m, 24h, 7d, 2w) nor an ISO 8601 time`);
+    if (Number.isNaN(date.getTime()))
+      throw usageError(`'${value}' is neither a duration (30m, 24h, 7d, 2w) nor an ISO 8601 time`);
   }
   return `${date.toISOString().slice(0, 19)}Z`;
 }

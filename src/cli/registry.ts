@@ -9,12 +9,24 @@ import { expect, readTextFile } from "./io.ts";
  */
 export function loadReasonCodeRegistry(path: string): Set<string> {
   const value = expect(parseJson(readTextFile(path, "invalid_policy"), { file: path }));
-  const entries = Array.isArray(value) ? value : isJsonObject(value) && Array.isArray(value.codes) ? value.codes : undefined;
-  const codes = entries?.map((entry) => (typeof entry === "string" ? entry : isJsonObject(entry) ? entry.code : undefined));
+  const entries = Array.isArray(value)
+    ? value
+    : isJsonObject(value) && Array.isArray(value.codes)
+      ? value.codes
+      : undefined;
+  const codes = entries?.map((entry) =>
+    typeof entry === "string" ? entry : isJsonObject(entry) ? entry.code : undefined,
+  );
   if (!codes || codes.some((code) => typeof code !== "string")) {
     throw new LumynError({
       kind: "invalid_policy",
-      problems: [{ code: "registry", message: "the reason-code registry must be a list of codes or {codes: [{code}]}", file: path }],
+      problems: [
+        {
+          code: "registry",
+          message: "the reason-code registry must be a list of codes or {codes: [{code}]}",
+          file: path,
+        },
+      ],
     });
   }
   return new Set(codes as string[]);

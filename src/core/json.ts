@@ -29,7 +29,9 @@ export interface JsonObject {
 }
 
 export function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof JsonFloat);
+  return (
+    typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof JsonFloat)
+  );
 }
 
 /** True for a JSON number in any of its representations. */
@@ -150,7 +152,8 @@ export function canonicalJson(value: JsonValue): string {
 }
 
 function writeString(text: string, parts: string[], pointer: string): void {
-  if (!text.isWellFormed()) throw new JsonEncodeError("string contains an unpaired UTF-16 surrogate", pointer);
+  if (!text.isWellFormed())
+    throw new JsonEncodeError("string contains an unpaired UTF-16 surrogate", pointer);
   // JSON.stringify escapes exactly what Python's encoder escapes for well-formed strings.
   parts.push(JSON.stringify(text));
 }
@@ -245,6 +248,7 @@ export function cloneJson<T extends JsonValue>(value: T): T {
 
 /** Sets an own member, also for the key `__proto__`, which plain assignment would treat as the prototype. */
 export function setMember(object: JsonObject, key: string, value: JsonValue): void {
-  if (key === "__proto__") Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === "__proto__")
+    Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
   else object[key] = value;
 }

@@ -117,7 +117,8 @@ function syntaxProblem(text: string, error: unknown, file: string | undefined): 
   const code = /Duplicate key/.test(message) ? "duplicate_key" : "syntax";
   return {
     code,
-    message: code === "duplicate_key" ? `${base} (each key may appear once per object)` : `invalid JSON: ${base}`,
+    message:
+      code === "duplicate_key" ? `${base} (each key may appear once per object)` : `invalid JSON: ${base}`,
     ...(file ? { file } : {}),
     ...(position ? lineColumn(text, Number(position[1])) : {}),
   };

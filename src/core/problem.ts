@@ -47,7 +47,9 @@ export function fail<T = never>(kind: ProblemKind, problems: readonly Problem[])
 /** Where a problem is, as `file:line:col pointer`, omitting what is unknown. */
 export function problemLocation(problem: Problem): string {
   const position =
-    problem.line !== undefined ? `${problem.file ?? "<input>"}:${problem.line}:${problem.column ?? 1}` : problem.file;
+    problem.line !== undefined
+      ? `${problem.file ?? "<input>"}:${problem.line}:${problem.column ?? 1}`
+      : problem.file;
   return [position, problem.pointer !== undefined ? problem.pointer || "/" : undefined]
     .filter((part) => part !== undefined)
     .join(" ");
@@ -56,7 +58,9 @@ export function problemLocation(problem: Problem): string {
 /** One line per problem: `location: message (expected …; did you mean …?)`. */
 export function formatProblem(problem: Problem): string {
   const location = problemLocation(problem);
-  const details = [problem.expected ? `expected ${problem.expected}` : "", problem.hint ?? ""].filter(Boolean);
+  const details = [problem.expected ? `expected ${problem.expected}` : "", problem.hint ?? ""].filter(
+    Boolean,
+  );
   const suffix = details.length > 0 ? ` (${details.join("; ")})` : "";
   return `${location ? `${location}: ` : ""}${problem.message}${suffix}`;
 }

@@ -2,7 +2,12 @@ export const VERDICTS = ["ALLOW", "DENY", "ESCALATE", "ABSTAIN"] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
 /** Higher wins when several rules match: ABSTAIN > DENY > ESCALATE > ALLOW. */
-export const VERDICT_PRECEDENCE: Readonly<Record<Verdict, number>> = { ALLOW: 0, ESCALATE: 1, DENY: 2, ABSTAIN: 3 };
+export const VERDICT_PRECEDENCE: Readonly<Record<Verdict, number>> = {
+  ALLOW: 0,
+  ESCALATE: 1,
+  DENY: 2,
+  ABSTAIN: 3,
+};
 
 export function strongerVerdict(a: Verdict, b: Verdict): Verdict {
   return VERDICT_PRECEDENCE[b] > VERDICT_PRECEDENCE[a] ? b : a;

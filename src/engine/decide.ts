@@ -3,10 +3,10 @@ import { newDecisionId, timestamp } from "../core/ids.ts";
 import { float, isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
 import { ok, type Result } from "../core/problem.ts";
 import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
-import { evaluatePolicy, type PolicyOutcome, type Policy } from "../policy/policy.ts";
+import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
 import { type DecisionRequest, validateRequest } from "../request/validate.ts";
 import { VERSION } from "../version.ts";
-import { deriveFeatures, type DerivedFeatures, derivedJson, evaluationInput } from "./normalize.ts";
+import { type DerivedFeatures, derivedJson, deriveFeatures, evaluationInput } from "./normalize.ts";
 import { type Redaction, type RedactionProfile, redactForPersistence, requestedProfile } from "./redact.ts";
 
 export const RECORD_SCHEMA_VERSION = "decision_record.v1";
@@ -71,11 +71,18 @@ export function recordMode(request: DecisionRequest, policy: Policy): PolicyMode
  * Decides one request under one policy: validate → redact → derive → digest → evaluate → record.
  * Pure apart from the id and clock (both injectable); never throws on bad input.
  */
-export function decide(requestValue: JsonValue, policy: Policy, options: DecideOptions = {}): Result<Decision> {
+export function decide(
+  requestValue: JsonValue,
+  policy: Policy,
+  options: DecideOptions = {},
+): Result<Decision> {
   const validated = validateRequest(requestValue);
   if (!validated.ok) return validated;
   const request = validated.value;
-  const redaction = redactForPersistence(request, requestedProfile(request, options.redactionProfile ?? "default"));
+  const redaction = redactForPersistence(
+    request,
+    requestedProfile(request, options.redactionProfile ?? "default"),
+  );
   const persisted = redaction.request;
   const derived = deriveFeatures(persisted);
   const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived));
@@ -93,7 +100,10 @@ export function decide(requestValue: JsonValue, policy: Policy, options: DecideO
 export interface RecordParts {
   readonly request: DecisionRequest;
   readonly policy: Policy;
-  readonly outcome: Pick<PolicyOutcome, "verdict" | "reasonCodes" | "matchedRules" | "queries" | "obligations">;
+  readonly outcome: Pick<
+    PolicyOutcome,
+    "verdict" | "reasonCodes" | "matchedRules" | "queries" | "obligations"
+  >;
   readonly inputsDigest: string;
   readonly decisionId: string;
   readonly createdAt: string;
@@ -115,7 +125,12 @@ export function buildRecord(parts: RecordParts): DecisionRecord {
     },
     verdict: outcome.verdict,
     reason_codes: [...outcome.reasonCodes],
-    matched_rules: outcome.matchedRules.map((m) => ({ rule_id: m.rule_id, stage: m.stage, effect: m.effect, reason_codes: [...m.reason_codes] })),
+    matched_rules: outcome.matchedRules.map((m) => ({
+      rule_id: m.rule_id,
+      stage: m.stage,
+      effect: m.effect,
+      reason_codes: [...m.reason_codes],
+    })),
     risk_signals: {
       uncertainty_score: float(parts.uncertainty ?? NEUTRAL_UNCERTAINTY),
       failure_similarity: emptySimilarity(),
@@ -138,7 +153,13 @@ export function storageUnavailableRecord(decision: Decision, policy: Policy): De
   return buildRecord({
     request: decision.record.request,
     policy,
-    outcome: { verdict: "ABSTAIN", reasonCodes: ["STORAGE_UNAVAILABLE"], matchedRules: [], queries: [], obligations: [] },
+    outcome: {
+      verdict: "ABSTAIN",
+      reasonCodes: ["STORAGE_UNAVAILABLE"],
+      matchedRules: [],
+      queries: [],
+      obligations: [],
+    },
     inputsDigest: decision.record.determinism.inputs_digest,
     decisionId: decision.record.decision_id,
     createdAt: decision.record.created_at,

@@ -1,4 +1,4 @@
-import { stringify, type JsonObject, type JsonValue } from "../core/json.ts";
+import { type JsonObject, type JsonValue, stringify } from "../core/json.ts";
 import type { Verdict } from "../core/verdict.ts";
 import { type ConditionTrace, type GroupTrace, type RuleTrace, traceRule } from "../policy/evaluate.ts";
 import type { Condition } from "../policy/model.ts";
@@ -10,7 +10,11 @@ import { deriveFeatures, evaluationInput } from "./normalize.ts";
 /** Why a request got its verdict: every rule, every condition with the value it saw, and what won. */
 export interface Explanation {
   readonly verdict: Verdict;
-  readonly policy: { readonly policy_id: string; readonly policy_version: string; readonly policy_hash: string };
+  readonly policy: {
+    readonly policy_id: string;
+    readonly policy_version: string;
+    readonly policy_hash: string;
+  };
   readonly rules: readonly RuleTrace[];
   /** One sentence on why the final verdict won. */
   readonly because: string;
@@ -24,20 +28,31 @@ export function explainRequest(request: DecisionRequest, policy: Policy): Explan
   const rules = policy.model.rules.map((rule) => traceRule(rule, input));
   const matched = rules.filter((trace) => trace.matched);
   const { defaults } = policy.model;
-  const { verdict } = outcomeOf(policy.model, matched.map((trace) => trace.rule));
+  const { verdict } = outcomeOf(
+    policy.model,
+    matched.map((trace) => trace.rule),
+  );
   let because: string;
   if (matched.length === 0) {
     because = `no rule matched, so the policy default ${defaults.verdict} (${defaults.reasonCode}) applies`;
   } else {
     const winners = matched.filter((t) => t.rule.verdict === verdict).map((t) => t.rule.id);
-    const others = matched.filter((t) => t.rule.verdict !== verdict).map((t) => `${t.rule.id} (${t.rule.verdict})`);
+    const others = matched
+      .filter((t) => t.rule.verdict !== verdict)
+      .map((t) => `${t.rule.id} (${t.rule.verdict})`);
     because =
       `${winners.join(", ")} matched with ${verdict}` +
-      (others.length > 0 ? `, which outranks ${others.join(", ")} (precedence ABSTAIN > DENY > ESCALATE > ALLOW)` : "");
+      (others.length > 0
+        ? `, which outranks ${others.join(", ")} (precedence ABSTAIN > DENY > ESCALATE > ALLOW)`
+        : "");
   }
   return {
     verdict,
-    policy: { policy_id: policy.model.policyId, policy_version: policy.model.policyVersion, policy_hash: policy.hash },
+    policy: {
+      policy_id: policy.model.policyId,
+      policy_version: policy.model.policyVersion,
+      policy_hash: policy.hash,
+    },
     rules,
     because,
   };
@@ -46,7 +61,9 @@ export function explainRequest(request: DecisionRequest, policy: Policy): Explan
 /** Explains a stored record with the policy it names. */
 export function explainRecord(record: DecisionRecord, policy: Policy): Explanation {
   const explanation = explainRequest(record.request, policy);
-  return explanation.verdict === record.verdict ? explanation : { ...explanation, recordedVerdict: record.verdict };
+  return explanation.verdict === record.verdict
+    ? explanation
+    : { ...explanation, recordedVerdict: record.verdict };
 }
 
 function showValue(value: JsonValue | undefined): string {
@@ -95,12 +112,16 @@ export function renderExplanation(explanation: Explanation, heading?: string): s
   lines.push(`policy ${policy.policy_id} ${policy.policy_version} (${policy.policy_hash})`);
   lines.push(`verdict ${explanation.verdict}: ${explanation.because}`);
   if (explanation.recordedVerdict) {
-    lines.push(`note: the record says ${explanation.recordedVerdict}; the policy alone gives ${explanation.verdict}`);
+    lines.push(
+      `note: the record says ${explanation.recordedVerdict}; the policy alone gives ${explanation.verdict}`,
+    );
   }
   lines.push("");
   for (const trace of explanation.rules) {
     const { rule } = trace;
-    lines.push(`${trace.matched ? "MATCH" : "no   "} ${rule.id} [${rule.stage}] → ${rule.verdict} ${rule.reasonCodes.join(", ")}`);
+    lines.push(
+      `${trace.matched ? "MATCH" : "no   "} ${rule.id} [${rule.stage}] → ${rule.verdict} ${rule.reasonCodes.join(", ")}`,
+    );
     lines.push(...groupLines("when", trace.when, "      "));
     lines.push(...groupLines("if", trace.if, "      "));
     trace.ifAll?.forEach((group, i) => {

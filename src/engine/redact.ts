@@ -31,7 +31,9 @@ export interface Redaction {
 export function requestedProfile(request: DecisionRequest, fallback: RedactionProfile): RedactionProfile {
   const redaction = request.context.redaction;
   const profile = isJsonObject(redaction) ? redaction.profile : undefined;
-  return typeof profile === "string" && (REDACTION_PROFILES as readonly string[]).includes(profile) ? (profile as RedactionProfile) : fallback;
+  return typeof profile === "string" && (REDACTION_PROFILES as readonly string[]).includes(profile)
+    ? (profile as RedactionProfile)
+    : fallback;
 }
 
 /**
@@ -46,12 +48,21 @@ export function redactForPersistence(request: DecisionRequest, profile: Redactio
   if (isJsonObject(inline)) {
     keptInline = {};
     for (const key of Object.keys(inline)) {
-      const remove = profile === "strict" || (profile === "default" && DEFAULT_REDACTED_KEYS.has(key.toLowerCase()));
+      const remove =
+        profile === "strict" || (profile === "default" && DEFAULT_REDACTED_KEYS.has(key.toLowerCase()));
       if (remove) removed.push(key);
-      else Object.defineProperty(keptInline, key, { value: inline[key], enumerable: true, writable: true, configurable: true });
+      else
+        Object.defineProperty(keptInline, key, {
+          value: inline[key],
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
     }
   }
-  const fieldsRemoved = removed.sort(compareCodePoints).map((key) => `/context/inline/${escapePointerToken(key)}`);
+  const fieldsRemoved = removed
+    .sort(compareCodePoints)
+    .map((key) => `/context/inline/${escapePointerToken(key)}`);
   const persistedContext: JsonObject = {
     ...context,
     ...(keptInline !== undefined ? { inline: keptInline } : {}),

@@ -1,9 +1,9 @@
 import type { RE2JS } from "re2js";
 import { JsonFloat, type JsonValue } from "../core/json.ts";
-import type { Condition, ConditionGroup, PolicyModel, ValueRef } from "./model.ts";
-import { compileRegex, jsonNumber, operators, pythonNumber } from "./operators.ts";
 import type { EvaluationInput } from "./evaluate.ts";
 import { member } from "./evaluate.ts";
+import type { Condition, ConditionGroup, PolicyModel, ValueRef } from "./model.ts";
+import { compileRegex, jsonNumber, operators, pythonNumber } from "./operators.ts";
 
 /**
  * Compiles a validated policy into one JavaScript function, generated once per policy, so that deciding
@@ -69,7 +69,9 @@ class CodeBuilder {
   read(ref: ValueRef): string {
     switch (ref.kind) {
       case "derived":
-        return { action_type: "at", amount_currency: "cur", amount_value: "val", amount_usd: "usd" }[ref.name];
+        return { action_type: "at", amount_currency: "cur", amount_value: "val", amount_usd: "usd" }[
+          ref.name
+        ];
       case "evidence_key":
         return `member(ev, ${JSON.stringify(ref.key)})`;
       case "request_path":
@@ -80,7 +82,10 @@ class CodeBuilder {
   condition(condition: Condition): string {
     const v = this.read(condition.ref);
     const { operator, operand } = condition;
-    const isDerivedNumber = condition.ref.kind === "derived" && condition.ref.name !== "action_type" && condition.ref.name !== "amount_currency";
+    const isDerivedNumber =
+      condition.ref.kind === "derived" &&
+      condition.ref.name !== "action_type" &&
+      condition.ref.name !== "amount_currency";
     if (condition.form === "flat") {
       switch (operator) {
         case "is":
@@ -138,7 +143,13 @@ class CodeBuilder {
     return `${helper}(${v}, ${this.constant(list)})`;
   }
 
-  private comparison(v: string, operator: string, operand: JsonValue, slow: string, isDerivedNumber: boolean): string {
+  private comparison(
+    v: string,
+    operator: string,
+    operand: JsonValue,
+    slow: string,
+    isDerivedNumber: boolean,
+  ): string {
     const js = JS_OPERATOR[operator];
     const literal = numberLiteral(operand);
     if (isDerivedNumber) return `(${v} !== null && ${v} ${js} ${literal})`;
@@ -172,7 +183,7 @@ export function compileEvaluator(model: PolicyModel): CompiledEvaluator {
     "  return n;",
     "};",
   ].join("\n");
-  // biome-ignore lint/security/noGlobalEval: generated from a validated policy; operands are passed as data, never as code.
+  // Generated from a validated policy: keys are JSON string literals and operands are passed as data, never as code.
   const factory = new Function("H", "K", body) as (h: typeof helpers, k: unknown[]) => CompiledEvaluator;
   return factory(helpers, builder.constants);
 }

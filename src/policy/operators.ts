@@ -93,8 +93,10 @@ function compareNumbers(x: number | bigint, op: Comparison, y: number | bigint):
 export const operators = {
   eq: (value: Value, operand: JsonValue): boolean => jsonEquals(value, operand),
   ne: (value: Value, operand: JsonValue): boolean => !jsonEquals(value, operand),
-  in: (value: Value, operand: readonly JsonValue[]): boolean => operand.some((item) => jsonEquals(value, item)),
-  not_in: (value: Value, operand: readonly JsonValue[]): boolean => !operand.some((item) => jsonEquals(value, item)),
+  in: (value: Value, operand: readonly JsonValue[]): boolean =>
+    operand.some((item) => jsonEquals(value, item)),
+  not_in: (value: Value, operand: readonly JsonValue[]): boolean =>
+    !operand.some((item) => jsonEquals(value, item)),
   compare: (value: Value, op: Comparison, operand: number | bigint): boolean => {
     const x = jsonNumber(value);
     return x !== undefined && compareNumbers(x, op, operand);
@@ -109,10 +111,12 @@ export const operators = {
     if (Array.isArray(value)) return value.some((item) => jsonEquals(item, operand));
     return false;
   },
-  matches: (value: Value, pattern: RE2JS): boolean => typeof value === "string" && pattern.matcher(value).find(),
+  matches: (value: Value, pattern: RE2JS): boolean =>
+    typeof value === "string" && pattern.matcher(value).find(),
   flatIs: (value: Value, operand: JsonValue): boolean => pythonEquals(value, operand),
   flatNe: (value: Value, operand: JsonValue): boolean => !pythonEquals(value, operand),
-  flatIn: (value: Value, operand: readonly JsonValue[]): boolean => operand.some((item) => pythonEquals(value, item)),
+  flatIn: (value: Value, operand: readonly JsonValue[]): boolean =>
+    operand.some((item) => pythonEquals(value, item)),
   flatCompare: (value: Value, op: Comparison, operand: number | bigint): boolean => {
     const x = pythonNumber(value);
     return x !== undefined && compareNumbers(x, op, operand);

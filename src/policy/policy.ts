@@ -42,7 +42,11 @@ export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Resul
 }
 
 /** Builds a policy from a document already parsed (e.g. a JSON object from an API). */
-export function policyFromDocument(document: JsonValue, text: string, options: ValidateOptions = {}): Result<Policy> {
+export function policyFromDocument(
+  document: JsonValue,
+  text: string,
+  options: ValidateOptions = {},
+): Result<Policy> {
   const validated = validatePolicy(document, options);
   if (!validated.ok) return fail(validated.kind, validated.problems);
   return ok(fromModel(validated.value, document as JsonObject, text));
@@ -111,9 +115,21 @@ export function outcomeOf(model: PolicyModel, matched: readonly PolicyRule[]): P
   for (const rule of matched) {
     verdict = strongerVerdict(verdict, rule.verdict);
     reasonCodes.push(...rule.reasonCodes);
-    matchedRules.push({ rule_id: rule.id, stage: rule.stage, effect: rule.verdict, reason_codes: rule.reasonCodes });
+    matchedRules.push({
+      rule_id: rule.id,
+      stage: rule.stage,
+      effect: rule.verdict,
+      reason_codes: rule.reasonCodes,
+    });
     if (rule.verdict === "DENY") queries.push(...rule.queries);
     obligations.push(...rule.obligations);
   }
-  return { verdict, reasonCodes, matchedRules, queries: verdict === "DENY" ? queries : [], obligations, matched };
+  return {
+    verdict,
+    reasonCodes,
+    matchedRules,
+    queries: verdict === "DENY" ? queries : [],
+    obligations,
+    matched,
+  };
 }

@@ -1,4 +1,11 @@
-import { escapePointerToken, isJsonNumber, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
+import {
+  escapePointerToken,
+  isJsonNumber,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  toDouble,
+} from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
 import {
   POLICY_MODES,
@@ -85,10 +92,17 @@ function describe(value: JsonValue | undefined): string {
  */
 export function validatePolicy(document: JsonValue, options: ValidateOptions = {}): Result<PolicyModel> {
   const problems: Problem[] = [];
-  const report = (problem: Omit<Problem, "file" | "line" | "column">, at: "value" | "key" = "value"): void => {
+  const report = (
+    problem: Omit<Problem, "file" | "line" | "column">,
+    at: "value" | "key" = "value",
+  ): void => {
     const pointer = problem.pointer ?? "";
     const positions = at === "key" ? options.keyPositions : options.valuePositions;
-    const position = positions?.get(pointer) ?? options.valuePositions?.get(pointer);
+    let position = positions?.get(pointer) ?? options.valuePositions?.get(pointer);
+    for (let parent = pointer; position === undefined && parent.length > 0; ) {
+      parent = parent.slice(0, parent.lastIndexOf("/"));
+      position = options.valuePositions?.get(parent);
+    }
     problems.push({ ...problem, ...(options.file ? { file: options.file } : {}), ...(position ?? {}) });
   };
 
@@ -113,7 +127,10 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
     if (typeof value === "string" && value.length > 0) return value;
     report({
       code: value === undefined ? "missing_key" : "type",
-      message: value === undefined ? `${what} is required` : `${what} must be a non-empty string, not ${describe(value)}`,
+      message:
+        value === undefined
+          ? `${what} is required`
+          : `${what} must be a non-empty string, not ${describe(value)}`,
       pointer,
       expected: "a non-empty string (quote numbers such as versions)",
     });
@@ -130,7 +147,8 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
     const hint = typeof value === "string" ? didYouMean(value, allowed) : undefined;
     report({
       code: value === undefined ? "missing_key" : "enum",
-      message: value === undefined ? `${what} is required` : `${what} ${describe(value)} is not allowed`,
+      message:
+        value === undefined ? `${what} is required` : `${what} is ${describe(value)}, which is not allowed`,
       pointer,
       expected: `one of ${allowed.join(", ")}`,
       ...(hint ? { hint } : {}),
@@ -142,7 +160,7 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
     if (typeof value !== "string" || !REASON_CODE_PATTERN.test(value)) {
       report({
         code: "reason_code",
-        message: `reason code ${describe(value)} is not a valid reason code`,
+        message: `${describe(value)} is not a valid reason code`,
         pointer,
         expected: "upper-case letters, digits and underscores (^[A-Z0-9_]+$)",
       });
@@ -164,14 +182,22 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
   };
 
   if (!isJsonObject(document)) {
-    report({ code: "type", message: `a policy must be a mapping, not ${describe(document)}`, pointer: "", expected: "a mapping with schema_version, policy_id, policy_version, defaults, rules" });
+    report({
+      code: "type",
+      message: `a policy must be a mapping, not ${describe(document)}`,
+      pointer: "",
+      expected: "a mapping with schema_version, policy_id, policy_version, defaults, rules",
+    });
     return fail("invalid_policy", problems);
   }
   checkKeys(document, TOP_LEVEL_KEYS, "", "the policy");
   if (document.schema_version !== "policy.v1") {
     report({
       code: document.schema_version === undefined ? "missing_key" : "enum",
-      message: document.schema_version === undefined ? "schema_version is required" : `schema_version ${describe(document.schema_version)} is not supported`,
+      message:
+        document.schema_version === undefined
+          ? "schema_version is required"
+          : `schema_version ${describe(document.schema_version)} is not supported`,
       pointer: "/schema_version",
       expected: "policy.v1",
     });
@@ -180,17 +206,32 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
   const policyVersion = requireString(document.policy_version, "/policy_version", "policy_version");
   for (const key of ["thresholds", "extensions"] as const) {
     if (document[key] !== undefined && !isJsonObject(document[key])) {
-      report({ code: "type", message: `${key} must be a mapping, not ${describe(document[key])}`, pointer: `/${key}`, expected: "a mapping" });
+      report({
+        code: "type",
+        message: `${key} must be a mapping, not ${describe(document[key])}`,
+        pointer: `/${key}`,
+        expected: "a mapping",
+      });
     }
   }
   const requiredEvidence = document.required_evidence;
   if (requiredEvidence !== undefined) {
     if (!isJsonObject(requiredEvidence)) {
-      report({ code: "type", message: `required_evidence must be a mapping of lists of strings, not ${describe(requiredEvidence)}`, pointer: "/required_evidence", expected: "a mapping of lists of strings" });
+      report({
+        code: "type",
+        message: `required_evidence must be a mapping of lists of strings, not ${describe(requiredEvidence)}`,
+        pointer: "/required_evidence",
+        expected: "a mapping of lists of strings",
+      });
     } else {
       for (const [key, list] of Object.entries(requiredEvidence)) {
         if (!Array.isArray(list) || list.some((item) => typeof item !== "string")) {
-          report({ code: "type", message: `required_evidence.${key} must be a list of strings`, pointer: `/required_evidence/${escapePointerToken(key)}`, expected: "a list of strings" });
+          report({
+            code: "type",
+            message: `required_evidence.${key} must be a list of strings`,
+            pointer: `/required_evidence/${escapePointerToken(key)}`,
+            expected: "a list of strings",
+          });
         }
       }
     }
@@ -200,7 +241,10 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
   if (!isJsonObject(document.defaults)) {
     report({
       code: document.defaults === undefined ? "missing_key" : "type",
-      message: document.defaults === undefined ? "defaults is required" : `defaults must be a mapping, not ${describe(document.defaults)}`,
+      message:
+        document.defaults === undefined
+          ? "defaults is required"
+          : `defaults must be a mapping, not ${describe(document.defaults)}`,
       pointer: "/defaults",
       expected: "a mapping with mode, default_verdict, default_reason_code",
     });
@@ -208,7 +252,12 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
     const d = document.defaults;
     checkKeys(d, DEFAULTS_KEYS, "/defaults", "defaults");
     const mode = requireEnum(d.mode, POLICY_MODES, "/defaults/mode", "defaults.mode");
-    const verdict = requireEnum(d.default_verdict, VERDICTS, "/defaults/default_verdict", "defaults.default_verdict");
+    const verdict = requireEnum(
+      d.default_verdict,
+      VERDICTS,
+      "/defaults/default_verdict",
+      "defaults.default_verdict",
+    );
     const reasonCode = checkReasonCode(d.default_reason_code, "/defaults/default_reason_code");
     if (mode && verdict && reasonCode) defaults = { mode, verdict, reasonCode };
   }
@@ -217,31 +266,39 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
   if (!Array.isArray(document.rules) || document.rules.length === 0) {
     report({
       code: document.rules === undefined ? "missing_key" : "type",
-      message: document.rules === undefined ? "rules is required" : `rules must be a non-empty list, not ${describe(document.rules)}`,
+      message:
+        document.rules === undefined
+          ? "rules is required"
+          : `rules must be a non-empty list, not ${describe(document.rules)}`,
       pointer: "/rules",
       expected: "a list of at least one rule",
     });
   } else {
     const seenIds = new Map<string, number>();
     document.rules.forEach((ruleValue, index) => {
-      const rule = validateRule(ruleValue, index, { report, checkKeys, requireString, requireEnum, checkReasonCode });
-      if (!rule) return;
-      const previous = seenIds.get(rule.id);
-      if (previous !== undefined) {
+      const id = isJsonObject(ruleValue) ? ruleValue.id : undefined;
+      const previous = typeof id === "string" ? seenIds.get(id) : undefined;
+      if (typeof id === "string" && previous !== undefined) {
         report({
           code: "duplicate_rule_id",
-          message: `rule id '${rule.id}' is already used by rule ${previous}`,
+          message: `rule id '${id}' is already used by rule ${previous}`,
           pointer: `/rules/${index}/id`,
           expected: "a unique rule id",
         });
-        return;
-      }
-      seenIds.set(rule.id, index);
-      rules.push(rule);
+      } else if (typeof id === "string") seenIds.set(id, index);
+      const rule = validateRule(ruleValue, index, {
+        report,
+        checkKeys,
+        requireString,
+        requireEnum,
+        checkReasonCode,
+      });
+      if (rule) rules.push(rule);
     });
   }
 
-  if (problems.length > 0 || !policyId || !policyVersion || !defaults) return fail("invalid_policy", problems);
+  if (problems.length > 0 || !policyId || !policyVersion || !defaults)
+    return fail("invalid_policy", problems);
   const stageOrder = (stage: Stage): number => STAGES.indexOf(stage);
   const ordered = [...rules].sort((a, b) => stageOrder(a.stage) - stageOrder(b.stage) || a.index - b.index);
   return ok({ policyId, policyVersion, defaults, rules: ordered });
@@ -251,7 +308,12 @@ interface Checks {
   report: (problem: Omit<Problem, "file" | "line" | "column">, at?: "value" | "key") => void;
   checkKeys: (object: JsonObject, allowed: readonly string[], pointer: string, what: string) => void;
   requireString: (value: JsonValue | undefined, pointer: string, what: string) => string | undefined;
-  requireEnum: <T extends string>(value: JsonValue | undefined, allowed: readonly T[], pointer: string, what: string) => T | undefined;
+  requireEnum: <T extends string>(
+    value: JsonValue | undefined,
+    allowed: readonly T[],
+    pointer: string,
+    what: string,
+  ) => T | undefined;
   checkReasonCode: (value: JsonValue | undefined, pointer: string) => string | undefined;
 }
 
@@ -259,28 +321,47 @@ function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRu
   const pointer = `/rules/${index}`;
   const { report, checkKeys, requireString, requireEnum, checkReasonCode } = checks;
   if (!isJsonObject(value)) {
-    report({ code: "type", message: `rule ${index} must be a mapping, not ${describe(value)}`, pointer, expected: "a mapping with id, stage, then" });
+    report({
+      code: "type",
+      message: `rule ${index} must be a mapping, not ${describe(value)}`,
+      pointer,
+      expected: "a mapping with id, stage, then",
+    });
     return undefined;
   }
-  checkKeys(value, RULE_KEYS, pointer, `rule ${index}`);
   const id = requireString(value.id, `${pointer}/id`, "rule id");
   const label = id ? `rule ${id}` : `rule ${index}`;
+  checkKeys(value, RULE_KEYS, pointer, label);
   const stageAsWritten = requireEnum(value.stage, STAGE_NAMES, `${pointer}/stage`, `${label} stage`);
   const stage = stageAsWritten ? (STAGE_ALIASES[stageAsWritten] ?? (stageAsWritten as Stage)) : undefined;
   if (value.description !== undefined && typeof value.description !== "string") {
-    report({ code: "type", message: `${label} description must be a string`, pointer: `${pointer}/description`, expected: "a string" });
+    report({
+      code: "type",
+      message: `${label} description must be a string`,
+      pointer: `${pointer}/description`,
+      expected: "a string",
+    });
   }
 
-  const when = value.when === undefined ? [] : conditionGroup(value.when, `${pointer}/when`, `${label} when`, checks);
-  const ifGroup = value.if === undefined ? [] : conditionGroup(value.if, `${pointer}/if`, `${label} if`, checks);
+  const when =
+    value.when === undefined ? [] : conditionGroup(value.when, `${pointer}/when`, `${label} when`, checks);
+  const ifGroup =
+    value.if === undefined ? [] : conditionGroup(value.if, `${pointer}/if`, `${label} if`, checks);
   const groupList = (key: "if_all" | "if_any"): ConditionGroup[] | undefined => {
     const list = value[key];
     if (list === undefined) return undefined;
     if (!Array.isArray(list)) {
-      report({ code: "type", message: `${label} ${key} must be a list of condition mappings, not ${describe(list)}`, pointer: `${pointer}/${key}`, expected: "a list of mappings" });
+      report({
+        code: "type",
+        message: `${label} ${key} must be a list of condition mappings, not ${describe(list)}`,
+        pointer: `${pointer}/${key}`,
+        expected: "a list of mappings",
+      });
       return undefined;
     }
-    return list.map((item, i) => conditionGroup(item, `${pointer}/${key}/${i}`, `${label} ${key}[${i}]`, checks) ?? []);
+    return list.map(
+      (item, i) => conditionGroup(item, `${pointer}/${key}/${i}`, `${label} ${key}[${i}]`, checks) ?? [],
+    );
   };
   const ifAll = groupList("if_all");
   const ifAny = groupList("if_any");
@@ -293,7 +374,10 @@ function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRu
   if (!isJsonObject(then)) {
     report({
       code: then === undefined ? "missing_key" : "type",
-      message: then === undefined ? `${label} has no then` : `${label} then must be a mapping, not ${describe(then)}`,
+      message:
+        then === undefined
+          ? `${label} has no then`
+          : `${label} then must be a mapping, not ${describe(then)}`,
       pointer: `${pointer}/then`,
       expected: "a mapping with verdict and reason_codes",
     });
@@ -308,41 +392,88 @@ function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRu
         expected: "a list of at least one reason code",
       });
     } else {
-      const codes = then.reason_codes.map((code, i) => checkReasonCode(code, `${pointer}/then/reason_codes/${i}`));
+      const codes = then.reason_codes.map((code, i) =>
+        checkReasonCode(code, `${pointer}/then/reason_codes/${i}`),
+      );
       if (codes.every((code) => code !== undefined)) reasonCodes = codes as string[];
     }
     if (then.queries !== undefined) {
       if (!Array.isArray(then.queries)) {
-        report({ code: "type", message: `${label} queries must be a list of mappings`, pointer: `${pointer}/then/queries`, expected: "a list of mappings" });
+        report({
+          code: "type",
+          message: `${label} queries must be a list of mappings`,
+          pointer: `${pointer}/then/queries`,
+          expected: "a list of mappings",
+        });
       } else {
         then.queries.forEach((query, i) => {
           if (isJsonObject(query)) queries.push(query);
-          else report({ code: "type", message: `${label} query ${i} must be a mapping, not ${describe(query)}`, pointer: `${pointer}/then/queries/${i}`, expected: "a mapping such as {field, question}" });
+          else
+            report({
+              code: "type",
+              message: `${label} query ${i} must be a mapping, not ${describe(query)}`,
+              pointer: `${pointer}/then/queries/${i}`,
+              expected: "a mapping such as {field, question}",
+            });
         });
       }
     }
     if (then.obligations !== undefined) {
       if (!Array.isArray(then.obligations)) {
-        report({ code: "type", message: `${label} obligations must be a list of mappings`, pointer: `${pointer}/then/obligations`, expected: "a list of mappings" });
+        report({
+          code: "type",
+          message: `${label} obligations must be a list of mappings`,
+          pointer: `${pointer}/then/obligations`,
+          expected: "a list of mappings",
+        });
       } else {
         then.obligations.forEach((obligation, i) => {
           const at = `${pointer}/then/obligations/${i}`;
           if (!isJsonObject(obligation)) {
-            report({ code: "type", message: `${label} obligation ${i} must be a mapping, not ${describe(obligation)}`, pointer: at, expected: "a mapping with type" });
+            report({
+              code: "type",
+              message: `${label} obligation ${i} must be a mapping, not ${describe(obligation)}`,
+              pointer: at,
+              expected: "a mapping with type",
+            });
             return;
           }
           checkKeys(obligation, OBLIGATION_KEYS, at, `${label} obligation ${i}`);
-          const type = requireEnum(obligation.type, OBLIGATION_TYPES, `${at}/type`, `${label} obligation type`);
+          const type = requireEnum(
+            obligation.type,
+            OBLIGATION_TYPES,
+            `${at}/type`,
+            `${label} obligation type`,
+          );
           for (const key of ["title", "details"] as const) {
             if (obligation[key] !== undefined && typeof obligation[key] !== "string") {
-              report({ code: "type", message: `${label} obligation ${key} must be a string`, pointer: `${at}/${key}`, expected: "a string" });
+              report({
+                code: "type",
+                message: `${label} obligation ${key} must be a string`,
+                pointer: `${at}/${key}`,
+                expected: "a string",
+              });
             }
           }
           const fields = obligation.fields;
-          if (fields !== undefined && (!Array.isArray(fields) || fields.some((field) => typeof field !== "string"))) {
-            report({ code: "type", message: `${label} obligation fields must be a list of strings`, pointer: `${at}/fields`, expected: "a list of strings" });
+          if (
+            fields !== undefined &&
+            (!Array.isArray(fields) || fields.some((field) => typeof field !== "string"))
+          ) {
+            report({
+              code: "type",
+              message: `${label} obligation fields must be a list of strings`,
+              pointer: `${at}/fields`,
+              expected: "a list of strings",
+            });
           }
-          if (obligation.severity !== undefined) requireEnum(obligation.severity, OBLIGATION_SEVERITIES, `${at}/severity`, `${label} obligation severity`);
+          if (obligation.severity !== undefined)
+            requireEnum(
+              obligation.severity,
+              OBLIGATION_SEVERITIES,
+              `${at}/severity`,
+              `${label} obligation severity`,
+            );
           if (type) obligations.push(obligation);
         });
       }
@@ -368,9 +499,19 @@ function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRu
   };
 }
 
-function conditionGroup(value: JsonValue, pointer: string, label: string, checks: Checks): ConditionGroup | undefined {
+function conditionGroup(
+  value: JsonValue,
+  pointer: string,
+  label: string,
+  checks: Checks,
+): ConditionGroup | undefined {
   if (!isJsonObject(value)) {
-    checks.report({ code: "type", message: `${label} must be a mapping of conditions, not ${describe(value)}`, pointer, expected: "a mapping such as {evidence.risk_score: {gt: 0.8}}" });
+    checks.report({
+      code: "type",
+      message: `${label} must be a mapping of conditions, not ${describe(value)}`,
+      pointer,
+      expected: "a mapping such as {evidence.risk_score: {gt: 0.8}}",
+    });
     return undefined;
   }
   const conditions: Condition[] = [];
@@ -385,7 +526,8 @@ function conditionGroup(value: JsonValue, pointer: string, label: string, checks
 
 /** The value a nested-form path reads. */
 export function resolvePath(path: string): ValueRef | undefined {
-  if ((DERIVED_FEATURES as readonly string[]).includes(path)) return { kind: "derived", name: path as DerivedFeature };
+  if ((DERIVED_FEATURES as readonly string[]).includes(path))
+    return { kind: "derived", name: path as DerivedFeature };
   const segments = path.split(".");
   if (segments.some((segment) => segment.length === 0)) return undefined;
   if ((REQUEST_ROOTS as readonly string[]).includes(segments[0] ?? "")) {
@@ -411,20 +553,45 @@ function isNestedForm(key: string, operand: JsonValue): operand is JsonObject {
   const keys = Object.keys(operand);
   if (keys.length === 0) return parseFlatKey(key) === undefined;
   // A mapping is an operand of a flat equality only when the key is a flat key and no member names an operator.
-  return parseFlatKey(key) === undefined || keys.some((k) => (NESTED_OPERATORS as readonly string[]).includes(k) || didYouMean(k, NESTED_OPERATORS) !== undefined);
+  return (
+    parseFlatKey(key) === undefined ||
+    keys.some(
+      (k) =>
+        (NESTED_OPERATORS as readonly string[]).includes(k) || didYouMean(k, NESTED_OPERATORS) !== undefined,
+    )
+  );
 }
 
-function parseConditionKey(key: string, operand: JsonValue, pointer: string, label: string, checks: Checks): Condition[] | undefined {
+function parseConditionKey(
+  key: string,
+  operand: JsonValue,
+  pointer: string,
+  label: string,
+  checks: Checks,
+): Condition[] | undefined {
   const { report } = checks;
   if (isNestedForm(key, operand)) {
     const ref = resolvePath(key);
     if (!ref) {
-      report({ code: "path", message: `${label}: '${key}' is not a readable path`, pointer, expected: `a derived feature (${DERIVED_FEATURES.join(", ")}), a path under ${REQUEST_ROOTS.join(", ")}, or an evidence key` }, "key");
+      report(
+        {
+          code: "path",
+          message: `${label}: '${key}' is not a readable path`,
+          pointer,
+          expected: `a derived feature (${DERIVED_FEATURES.join(", ")}), a path under ${REQUEST_ROOTS.join(", ")}, or an evidence key`,
+        },
+        "key",
+      );
       return undefined;
     }
     const operators = Object.keys(operand);
     if (operators.length === 0) {
-      report({ code: "empty_condition", message: `${label}: '${key}' has no operator`, pointer, expected: `one or more of ${NESTED_OPERATORS.join(", ")}` });
+      report({
+        code: "empty_condition",
+        message: `${label}: '${key}' has no operator`,
+        pointer,
+        expected: `one or more of ${NESTED_OPERATORS.join(", ")}`,
+      });
       return undefined;
     }
     const conditions: Condition[] = [];
@@ -433,16 +600,34 @@ function parseConditionKey(key: string, operand: JsonValue, pointer: string, lab
       const at = `${pointer}/${escapePointerToken(operator)}`;
       if (!(NESTED_OPERATORS as readonly string[]).includes(operator)) {
         const hint = didYouMean(operator, NESTED_OPERATORS);
-        report({ code: "unknown_operator", message: `${label}: unknown operator '${operator}' on '${key}'`, pointer: at, expected: `one of ${NESTED_OPERATORS.join(", ")}`, ...(hint ? { hint } : {}) }, "key");
+        report(
+          {
+            code: "unknown_operator",
+            message: `${label}: unknown operator '${operator}' on '${key}'`,
+            pointer: at,
+            expected: `one of ${NESTED_OPERATORS.join(", ")}`,
+            ...(hint ? { hint } : {}),
+          },
+          "key",
+        );
         valid = false;
         continue;
       }
       const value = operand[operator] as JsonValue;
-      if (!checkNestedOperand(operator as NestedOperator, value, at, `${label}: ${key}.${operator}`, report)) {
+      if (
+        !checkNestedOperand(operator as NestedOperator, value, at, `${label}: ${key}.${operator}`, report)
+      ) {
         valid = false;
         continue;
       }
-      conditions.push({ key, form: "nested", ref, operator: operator as NestedOperator, operand: value, pointer: at });
+      conditions.push({
+        key,
+        form: "nested",
+        ref,
+        operator: operator as NestedOperator,
+        operand: value,
+        pointer: at,
+      });
     }
     return valid ? conditions : undefined;
   }
@@ -450,14 +635,19 @@ function parseConditionKey(key: string, operand: JsonValue, pointer: string, lab
   const flat = parseFlatKey(key);
   if (!flat) {
     const suffix = key.includes("_") ? key.slice(key.lastIndexOf("_") + 1) : "";
-    const hint = key.startsWith("evidence.") && suffix ? didYouMean(suffix, FLAT_OPERATORS) : didYouMean(key, Object.keys(DERIVED_FLAT_KEYS));
+    const operatorHint =
+      key.startsWith("evidence.") && suffix ? didYouMean(suffix, FLAT_OPERATORS) : undefined;
+    const hint = operatorHint
+      ? `operator ${operatorHint}`
+      : (didYouMean(key, Object.keys(DERIVED_FLAT_KEYS)) ??
+        `for equality write '${key}_is: …' or '${key}: {eq: …}'`);
     report(
       {
         code: "unknown_condition",
         message: `${label}: '${key}' is not a condition key`,
         pointer,
-        expected: `a flat key (evidence.<key>_<${FLAT_OPERATORS.join("|")}>, ${Object.keys(DERIVED_FLAT_KEYS).join(", ")}) or a path with operators such as '${key}: {eq: …}'`,
-        ...(hint ? { hint: key.startsWith("evidence.") ? `operator ${hint}` : hint } : {}),
+        expected: `evidence.<key>_<${FLAT_OPERATORS.join("|")}>, a derived key such as amount_usd_gt, or '<path>: {<operator>: …}'`,
+        hint,
       },
       "key",
     );
@@ -465,11 +655,21 @@ function parseConditionKey(key: string, operand: JsonValue, pointer: string, lab
   }
   const { operator } = flat;
   if (NUMERIC_OPERATORS.has(operator) && !isComparableNumber(operand)) {
-    report({ code: "operand", message: `${label}: '${key}' compares numbers, but its threshold is ${describe(operand)}`, pointer, expected: "a number" });
+    report({
+      code: "operand",
+      message: `${label}: '${key}' compares numbers, but its threshold is ${describe(operand)}`,
+      pointer,
+      expected: "a number",
+    });
     return undefined;
   }
   if (operator === "in" && !Array.isArray(operand)) {
-    report({ code: "operand", message: `${label}: '${key}' needs a list, not ${describe(operand)}`, pointer, expected: "a list of values" });
+    report({
+      code: "operand",
+      message: `${label}: '${key}' needs a list, not ${describe(operand)}`,
+      pointer,
+      expected: "a list of values",
+    });
     return undefined;
   }
   return [{ key, form: "flat", ref: flat.ref, operator, operand, pointer }];
@@ -487,7 +687,12 @@ function checkNestedOperand(
   report: Checks["report"],
 ): boolean {
   const bad = (expected: string): false => {
-    report({ code: "operand", message: `${label} needs ${expected}, not ${describe(operand)}`, pointer, expected });
+    report({
+      code: "operand",
+      message: `${label} needs ${expected}, not ${describe(operand)}`,
+      pointer,
+      expected,
+    });
     return false;
   };
   switch (operator) {
@@ -497,10 +702,16 @@ function checkNestedOperand(
     case "lte":
       return isComparableNumber(operand) || bad("a number");
     case "between": {
-      if (!Array.isArray(operand) || operand.length !== 2 || !operand.every(isComparableNumber)) return bad("a list of two numbers [low, high]");
+      if (!Array.isArray(operand) || operand.length !== 2 || !operand.every(isComparableNumber))
+        return bad("a list of two numbers [low, high]");
       const [low, high] = operand as [number, number];
       if (toDouble(low) > toDouble(high)) {
-        report({ code: "operand", message: `${label}: the range [${toDouble(low)}, ${toDouble(high)}] is empty (low is above high)`, pointer, expected: "[low, high] with low <= high" });
+        report({
+          code: "operand",
+          message: `${label}: the range [${toDouble(low)}, ${toDouble(high)}] is empty (low is above high)`,
+          pointer,
+          expected: "[low, high] with low <= high",
+        });
         return false;
       }
       return true;
@@ -514,13 +725,21 @@ function checkNestedOperand(
       if (typeof operand !== "string") return bad("a regular expression string (RE2 syntax)");
       const compiled = compileRegex(operand);
       if (!compiled.ok) {
-        report({ code: "regex", message: `${label}: invalid regular expression: ${compiled.message}`, pointer, expected: "RE2 syntax (no backreferences or lookaround)" });
+        report({
+          code: "regex",
+          message: `${label}: invalid regular expression: ${compiled.message}`,
+          pointer,
+          expected: "RE2 syntax (no backreferences or lookaround)",
+        });
         return false;
       }
       return true;
     }
     case "contains":
-      return (operand !== null && !Array.isArray(operand) && !isJsonObject(operand)) || bad("a string or a scalar element");
+      return (
+        (operand !== null && !Array.isArray(operand) && !isJsonObject(operand)) ||
+        bad("a string or a scalar element")
+      );
     case "eq":
     case "ne":
       return true;

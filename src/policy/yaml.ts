@@ -9,7 +9,14 @@ import {
   type ScalarTag,
   type Document as YamlDocument,
 } from "yaml";
-import { escapePointerToken, integerFromLiteral, JsonFloat, type JsonObject, type JsonValue, setMember } from "../core/json.ts";
+import {
+  escapePointerToken,
+  integerFromLiteral,
+  JsonFloat,
+  type JsonObject,
+  type JsonValue,
+  setMember,
+} from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 
 /**
@@ -69,7 +76,8 @@ export function resolveYamlInt(source: string): number | bigint {
 export function resolveYamlFloat(source: string): number | JsonFloat {
   const text = source.replace(/_/g, "").toLowerCase();
   let value: number;
-  if (text.endsWith(".inf")) value = text.startsWith("-") ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  if (text.endsWith(".inf"))
+    value = text.startsWith("-") ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   else if (text === ".nan") value = Number.NaN;
   else if (text.includes(":")) {
     const { sign, parts } = sexagesimal(text);
@@ -116,7 +124,13 @@ const pyyamlTags: ScalarTag[] = [
   } as unknown as ScalarTag,
 ];
 
-const KEPT_TAGS = new Set(["tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str", "tag:yaml.org,2002:null", "tag:yaml.org,2002:merge"]);
+const KEPT_TAGS = new Set([
+  "tag:yaml.org,2002:map",
+  "tag:yaml.org,2002:seq",
+  "tag:yaml.org,2002:str",
+  "tag:yaml.org,2002:null",
+  "tag:yaml.org,2002:merge",
+]);
 
 /** Parses YAML 1.1 text into a JSON value with the positions of every key and value. */
 export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
@@ -137,7 +151,10 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
     uniqueKeys: true,
     prettyErrors: false,
     merge: true,
-    customTags: (tags) => [...tags.filter((tag) => typeof tag === "object" && KEPT_TAGS.has(tag.tag)), ...pyyamlTags],
+    customTags: (tags) => [
+      ...tags.filter((tag) => typeof tag === "object" && KEPT_TAGS.has(tag.tag)),
+      ...pyyamlTags,
+    ],
   });
   const problems: Problem[] = [...doc.errors, ...doc.warnings].map((error) =>
     located(
@@ -157,7 +174,12 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
   const convert = (node: unknown, pointer: string, aliasDepth: number): JsonValue | undefined => {
     nodeCount++;
     if (nodeCount > MAX_YAML_NODES) {
-      problems.push(located({ code: "too_large", message: `document expands to more than ${MAX_YAML_NODES} nodes (alias expansion is bounded)` }));
+      problems.push(
+        located({
+          code: "too_large",
+          message: `document expands to more than ${MAX_YAML_NODES} nodes (alias expansion is bounded)`,
+        }),
+      );
       return undefined;
     }
     if (node === null || node === undefined) return null;
@@ -172,15 +194,36 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
     }
     if (isScalar(node)) {
       const value = node.value;
-      if (value === null || typeof value === "string" || typeof value === "boolean" || typeof value === "bigint" || value instanceof JsonFloat) return value as JsonValue;
+      if (
+        value === null ||
+        typeof value === "string" ||
+        typeof value === "boolean" ||
+        typeof value === "bigint" ||
+        value instanceof JsonFloat
+      )
+        return value as JsonValue;
       if (typeof value === "number") {
         if (!Number.isFinite(value)) {
-          problems.push(located({ code: "non_finite_number", message: `${node.source ?? value} is not a finite number`, expected: "a finite number" }, node.range?.[0]));
+          problems.push(
+            located(
+              {
+                code: "non_finite_number",
+                message: `${node.source ?? value} is not a finite number`,
+                expected: "a finite number",
+              },
+              node.range?.[0],
+            ),
+          );
           return undefined;
         }
         return value;
       }
-      problems.push(located({ code: "yaml", message: `unsupported scalar ${String(node.source ?? value)}` }, node.range?.[0]));
+      problems.push(
+        located(
+          { code: "yaml", message: `unsupported scalar ${String(node.source ?? value)}` },
+          node.range?.[0],
+        ),
+      );
       return undefined;
     }
     if (isSeq(node)) {
@@ -220,8 +263,18 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
         const sources = isSeq(merge) ? merge.items : [merge];
         for (const source of sources) {
           const merged = convert(source, pointer, aliasDepth);
-          if (merged === null || typeof merged !== "object" || Array.isArray(merged) || merged instanceof JsonFloat) {
-            problems.push(located({ code: "yaml", message: "a merge key (<<) must refer to a mapping or a list of mappings" }, (source as Node | null)?.range?.[0]));
+          if (
+            merged === null ||
+            typeof merged !== "object" ||
+            Array.isArray(merged) ||
+            merged instanceof JsonFloat
+          ) {
+            problems.push(
+              located(
+                { code: "yaml", message: "a merge key (<<) must refer to a mapping or a list of mappings" },
+                (source as Node | null)?.range?.[0],
+              ),
+            );
             continue;
           }
           for (const [key, value] of Object.entries(merged)) {

@@ -1,7 +1,13 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import { escapePointerToken, isJsonObject, JsonFloat, type JsonObject, type JsonValue } from "../core/json.ts";
+import type { ErrorObject } from "ajv";
+import {
+  escapePointerToken,
+  isJsonObject,
+  JsonFloat,
+  type JsonObject,
+  type JsonValue,
+} from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
-import requestSchema from "../schemas/decision_request.v1.schema.json" with { type: "json" };
+import { validate as validateSchema } from "./generated/decision-request.validate.ts";
 
 /** A decision request that passed validation (decision_request.v1). */
 export type DecisionRequest = JsonObject & {
@@ -15,15 +21,8 @@ export const REQUEST_SCHEMA_VERSION = "decision_request.v1";
 /** Members the schema leaves open; their contents are opaque to validation. */
 const OPEN_MEMBERS = new Set(["/evidence", "/extensions", "/context/inline"]);
 
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: false });
-    compiled = ajv.compile(requestSchema);
-  }
-  return compiled;
-}
+/** The schema compiled ahead of time by scripts/generate-validators.ts (no schema compilation at start-up). */
+const schemaValidator = validateSchema as ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
 /**
  * The schema checks JSON types with `typeof`, so it sees numbers as plain doubles; the open members
@@ -35,7 +34,8 @@ function validationView(value: JsonValue, pointer: string): unknown {
   if (value === null || typeof value !== "object" || OPEN_MEMBERS.has(pointer)) return value;
   if (Array.isArray(value)) return value.map((item, i) => validationView(item, `${pointer}/${i}`));
   const view: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) view[key] = validationView(value[key] as JsonValue, `${pointer}/${escapePointerToken(key)}`);
+  for (const key of Object.keys(value))
+    view[key] = validationView(value[key] as JsonValue, `${pointer}/${escapePointerToken(key)}`);
   return view;
 }
 
@@ -47,7 +47,9 @@ function problemFromAjv(error: ErrorObject): Problem | undefined {
       return undefined;
     case "additionalProperties": {
       const key = String(params.additionalProperty);
-      const allowed = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const allowed = Object.keys(
+        (error.parentSchema as { properties?: object } | undefined)?.properties ?? {},
+      );
       const hint = didYouMean(key, allowed);
       return {
         code: "unknown_key",
@@ -59,18 +61,43 @@ function problemFromAjv(error: ErrorObject): Problem | undefined {
     }
     case "required": {
       const key = String(params.missingProperty);
-      return { code: "missing", message: `'${key}' is required`, pointer: `${pointer}/${escapePointerToken(key)}`, expected: `a member named ${key}` };
+      return {
+        code: "missing",
+        message: `'${key}' is required`,
+        pointer: `${pointer}/${escapePointerToken(key)}`,
+        expected: `a member named ${key}`,
+      };
     }
     case "enum": {
       const allowed = (params.allowedValues as unknown[]).map(String);
-      return { code: "enum", message: "value is not allowed", pointer, expected: `one of ${allowed.join(", ")}` };
+      return {
+        code: "enum",
+        message: "value is not allowed",
+        pointer,
+        expected: `one of ${allowed.join(", ")}`,
+      };
     }
     case "const":
-      return { code: "const", message: "value is not allowed", pointer, expected: JSON.stringify(params.allowedValue) };
+      return {
+        code: "const",
+        message: "value is not allowed",
+        pointer,
+        expected: JSON.stringify(params.allowedValue),
+      };
     case "type":
-      return { code: "type", message: `must be ${params.type === "object" ? "an object" : `a ${String(params.type)}`}`, pointer, expected: String(params.type) };
+      return {
+        code: "type",
+        message: `must be ${params.type === "object" ? "an object" : `a ${String(params.type)}`}`,
+        pointer,
+        expected: String(params.type),
+      };
     case "pattern":
-      return { code: "pattern", message: "does not have the expected form", pointer, expected: `text matching ${String(params.pattern)}` };
+      return {
+        code: "pattern",
+        message: "does not have the expected form",
+        pointer,
+        expected: `text matching ${String(params.pattern)}`,
+      };
     default:
       return { code: error.keyword, message: error.message ?? "is invalid", pointer };
   }
@@ -86,11 +113,17 @@ export function validateRequest(value: JsonValue): Result<DecisionRequest> {
   findNonJson(value, "", problems);
   if (problems.length > 0) return fail("invalid_request", problems);
   if (!isJsonObject(value)) {
-    return fail("invalid_request", [{ code: "type", message: "a decision request must be a JSON object", pointer: "", expected: "an object" }]);
+    return fail("invalid_request", [
+      {
+        code: "type",
+        message: "a decision request must be a JSON object",
+        pointer: "",
+        expected: "an object",
+      },
+    ]);
   }
-  const validate = validator();
-  if (!validate(validationView(value, ""))) {
-    for (const error of validate.errors ?? []) {
+  if (!schemaValidator(validationView(value, ""))) {
+    for (const error of schemaValidator.errors ?? []) {
       const problem = problemFromAjv(error);
       if (problem) problems.push(problem);
     }
@@ -109,10 +142,22 @@ function findNonJson(value: unknown, pointer: string, problems: Problem[], depth
   }
   switch (typeof value) {
     case "string":
-      if (!value.isWellFormed()) problems.push({ code: "invalid_string", message: "string contains an unpaired UTF-16 surrogate", pointer, expected: "well-formed Unicode text" });
+      if (!value.isWellFormed())
+        problems.push({
+          code: "invalid_string",
+          message: "string contains an unpaired UTF-16 surrogate",
+          pointer,
+          expected: "well-formed Unicode text",
+        });
       return;
     case "number":
-      if (!Number.isFinite(value)) problems.push({ code: "non_finite_number", message: `${value} is not a finite number`, pointer, expected: "a finite number" });
+      if (!Number.isFinite(value))
+        problems.push({
+          code: "non_finite_number",
+          message: `${value} is not a finite number`,
+          pointer,
+          expected: "a finite number",
+        });
       return;
     case "boolean":
     case "bigint":
@@ -120,24 +165,45 @@ function findNonJson(value: unknown, pointer: string, problems: Problem[], depth
     case "object":
       if (value === null) return;
       if (value instanceof JsonFloat) {
-        if (!Number.isFinite(value.value)) problems.push({ code: "non_finite_number", message: `${value.value} is not a finite number`, pointer, expected: "a finite number" });
+        if (!Number.isFinite(value.value))
+          problems.push({
+            code: "non_finite_number",
+            message: `${value.value} is not a finite number`,
+            pointer,
+            expected: "a finite number",
+          });
         return;
       }
       if (Array.isArray(value)) {
-        value.forEach((item, i) => findNonJson(item, `${pointer}/${i}`, problems, depth + 1));
+        for (const [i, item] of value.entries()) findNonJson(item, `${pointer}/${i}`, problems, depth + 1);
         return;
       }
       if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
-        problems.push({ code: "type", message: "is not a plain JSON object", pointer, expected: "a JSON value" });
+        problems.push({
+          code: "type",
+          message: "is not a plain JSON object",
+          pointer,
+          expected: "a JSON value",
+        });
         return;
       }
       for (const key of Object.keys(value)) {
         const child = `${pointer}/${escapePointerToken(key)}`;
-        if (!key.isWellFormed()) problems.push({ code: "invalid_string", message: "member name contains an unpaired UTF-16 surrogate", pointer: child });
+        if (!key.isWellFormed())
+          problems.push({
+            code: "invalid_string",
+            message: "member name contains an unpaired UTF-16 surrogate",
+            pointer: child,
+          });
         findNonJson((value as Record<string, unknown>)[key], child, problems, depth + 1);
       }
       return;
     default:
-      problems.push({ code: "type", message: `${typeof value} is not a JSON value`, pointer, expected: "a JSON value" });
+      problems.push({
+        code: "type",
+        message: `${typeof value} is not a JSON value`,
+        pointer,
+        expected: "a JSON value",
+      });
   }
 }

@@ -13,18 +13,25 @@ export function register(program: Command): void {
     .option("-o, --out <file>", "write the record to a file instead of stdout")
     .option("--pretty", "indent the JSON")
     .option("--redaction <profile>", "redaction profile when the request names none: default, strict, off")
-    .action(async (requestPath: string, options: { workspace?: string; policy?: string; out?: string; pretty?: boolean; redaction?: string }) => {
-      const request = readJsonInput(requestPath);
-      const lumyn = openLumyn(options);
-      try {
-        const decided = expect(await lumyn.decide(request));
-        emit(jsonText(decided.record, options.pretty === true), options.out);
-        if (decided.status === "unavailable") {
-          process.stderr.write("lumyn: the store could not be written; the decision is ABSTAIN (STORAGE_UNAVAILABLE) and was not stored\n");
-          process.exitCode = EXIT.storage;
+    .action(
+      async (
+        requestPath: string,
+        options: { workspace?: string; policy?: string; out?: string; pretty?: boolean; redaction?: string },
+      ) => {
+        const request = readJsonInput(requestPath);
+        const lumyn = openLumyn(options);
+        try {
+          const decided = expect(await lumyn.decide(request));
+          emit(jsonText(decided.record, options.pretty === true), options.out);
+          if (decided.status === "unavailable") {
+            process.stderr.write(
+              "lumyn: the store could not be written; the decision is ABSTAIN (STORAGE_UNAVAILABLE) and was not stored\n",
+            );
+            process.exitCode = EXIT.storage;
+          }
+        } finally {
+          await lumyn.close();
         }
-      } finally {
-        await lumyn.close();
-      }
-    });
+      },
+    );
 }

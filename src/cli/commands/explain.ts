@@ -7,7 +7,9 @@ export function register(program: Command): void {
   addWorkspaceOption(
     program
       .command("explain")
-      .description("explain a stored decision: each rule, each condition with its actual value, and why the verdict won")
+      .description(
+        "explain a stored decision: each rule, each condition with its actual value, and why the verdict won",
+      )
       .argument("<decision-id>"),
   )
     .option("--json", "print the explanation as JSON")
@@ -16,7 +18,9 @@ export function register(program: Command): void {
       try {
         const { record, explanation } = expect(await lumyn.explain(decisionId));
         if (options.json) {
-          process.stdout.write(jsonText({ decision_id: record.decision_id, ...explanationJson(explanation) }, true));
+          process.stdout.write(
+            jsonText({ decision_id: record.decision_id, ...explanationJson(explanation) }, true),
+          );
           return;
         }
         const heading = `decision ${record.decision_id} at ${record.created_at}: ${record.verdict} ${record.reason_codes.join(", ")}`;

@@ -9,7 +9,9 @@ import { workspaceAt, writeFileAtomic } from "../../workspace.ts";
 import { addWorkspaceOption } from "../options.ts";
 
 export function register(program: Command): void {
-  addWorkspaceOption(program.command("init").description("create a workspace with a starter policy and example requests"))
+  addWorkspaceOption(
+    program.command("init").description("create a workspace with a starter policy and example requests"),
+  )
     .option("--force", "overwrite an existing policy and examples")
     .action(async (options: { workspace?: string; force?: boolean }) => {
       const workspace = workspaceAt(options.workspace);
@@ -32,6 +34,8 @@ export function register(program: Command): void {
       const show = (path: string): string => relative(process.cwd(), path) || path;
       for (const path of written) process.stdout.write(`wrote ${show(path)}\n`);
       for (const path of kept) process.stdout.write(`kept  ${show(path)} (exists; --force to overwrite)\n`);
-      process.stdout.write(`store ${show(workspace.databasePath)}\n\nnext: lumyn decide ${show(join(examples, "refund-small.json"))} --workspace ${show(workspace.dir)} --pretty\n`);
+      process.stdout.write(
+        `store ${show(workspace.databasePath)}\n\nnext: lumyn decide ${show(join(examples, "refund-small.json"))} --workspace ${show(workspace.dir)} --pretty\n`,
+      );
     });
 }

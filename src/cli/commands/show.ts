@@ -3,7 +3,9 @@ import { expect, jsonText } from "../io.ts";
 import { addWorkspaceOption, openLumyn } from "../options.ts";
 
 export function register(program: Command): void {
-  addWorkspaceOption(program.command("show").description("print a stored decision record").argument("<decision-id>"))
+  addWorkspaceOption(
+    program.command("show").description("print a stored decision record").argument("<decision-id>"),
+  )
     .option("--compact", "print compact JSON instead of indented")
     .action(async (decisionId: string, options: { workspace?: string; compact?: boolean }) => {
       const lumyn = openLumyn(options);

@@ -88,7 +88,13 @@ export class SqliteStore implements Store {
   async putPolicy(snapshot: PolicySnapshot): Promise<void> {
     this.ensureOpen();
     try {
-      this.statements.putPolicy.run(snapshot.policyHash, snapshot.policyId, snapshot.policyVersion, snapshot.text, timestamp(new Date()));
+      this.statements.putPolicy.run(
+        snapshot.policyHash,
+        snapshot.policyId,
+        snapshot.policyVersion,
+        snapshot.text,
+        timestamp(new Date()),
+      );
     } catch (error) {
       throw storageError("store the policy snapshot", error);
     }
@@ -129,7 +135,7 @@ export class SqliteStore implements Store {
         for (const pending of batch) pending.reject(failure);
         continue;
       }
-      batch.forEach((pending, i) => pending.resolve(results[i] as PutDecisionResult));
+      for (const [i, pending] of batch.entries()) pending.resolve(results[i] as PutDecisionResult);
     }
   }
 
@@ -169,7 +175,8 @@ export class SqliteStore implements Store {
           requestId,
           canonicalJson(record),
         );
-        record.reason_codes.forEach((code, position) => insertReason.run(record.decision_id, position, code));
+        for (const [position, code] of record.reason_codes.entries())
+          insertReason.run(record.decision_id, position, code);
         results.push({ status: "stored" });
       }
       this.db.exec("COMMIT");
@@ -216,7 +223,9 @@ export class SqliteStore implements Store {
     this.ensureOpen();
     const { where, params } = decisionFilter(query);
     const whereSql = where.length ? `WHERE ${where.join(" AND ")}` : "";
-    const totalRow = this.read(() => this.db.prepare(`SELECT count(*) AS total FROM decisions d ${whereSql}`).get(...params));
+    const totalRow = this.read(() =>
+      this.db.prepare(`SELECT count(*) AS total FROM decisions d ${whereSql}`).get(...params),
+    );
     const groupSql =
       query.by === "reason_code"
         ? `SELECT r.reason_code AS key, count(*) AS count FROM decision_reason_codes r JOIN decisions d ON d.decision_id = r.decision_id ${whereSql} GROUP BY r.reason_code`
@@ -238,7 +247,13 @@ export class SqliteStore implements Store {
       createdAt: event.createdAt ?? timestamp(new Date()),
     };
     try {
-      this.statements.insertEvent.run(stored.eventId, stored.decisionId, stored.type, stored.createdAt, canonicalJson(stored.data));
+      this.statements.insertEvent.run(
+        stored.eventId,
+        stored.decisionId,
+        stored.type,
+        stored.createdAt,
+        canonicalJson(stored.data),
+      );
     } catch (error) {
       throw storageError("append the event", error);
     }
@@ -286,20 +301,30 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 function prepareStatements(db: DatabaseSync) {
   return {
-    findRequest: db.prepare("SELECT decision_id, inputs_digest FROM decisions WHERE tenant_id = ? AND request_id = ?"),
+    findRequest: db.prepare(
+      "SELECT decision_id, inputs_digest FROM decisions WHERE tenant_id = ? AND request_id = ?",
+    ),
     insertDecision: db.prepare(
       `INSERT INTO decisions (decision_id, created_at, tenant_id, subject_id, action_type, verdict, policy_hash,
          inputs_digest, request_id, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertReason: db.prepare("INSERT INTO decision_reason_codes (decision_id, position, reason_code) VALUES (?, ?, ?)"),
+    insertReason: db.prepare(
+      "INSERT INTO decision_reason_codes (decision_id, position, reason_code) VALUES (?, ?, ?)",
+    ),
     getDecision: db.prepare("SELECT record_json FROM decisions WHERE decision_id = ?"),
     getByRequest: db.prepare("SELECT record_json FROM decisions WHERE tenant_id = ? AND request_id = ?"),
     putPolicy: db.prepare(
       "INSERT INTO policy_snapshots (policy_hash, policy_id, policy_version, policy_text, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_hash) DO NOTHING",
     ),
-    getPolicy: db.prepare("SELECT policy_hash, policy_id, policy_version, policy_text FROM policy_snapshots WHERE policy_hash = ?"),
-    insertEvent: db.prepare("INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES (?, ?, ?, ?, ?)"),
-    listEvents: db.prepare("SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE decision_id = ? ORDER BY seq"),
+    getPolicy: db.prepare(
+      "SELECT policy_hash, policy_id, policy_version, policy_text FROM policy_snapshots WHERE policy_hash = ?",
+    ),
+    insertEvent: db.prepare(
+      "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES (?, ?, ?, ?, ?)",
+    ),
+    listEvents: db.prepare(
+      "SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE decision_id = ? ORDER BY seq",
+    ),
   };
 }
 
@@ -315,7 +340,10 @@ function decisionFilter(query: DecisionQuery | StatsQuery): { where: string[]; p
   if ("actionType" in query) add("d.action_type = ?", query.actionType);
   if ("subjectId" in query) add("d.subject_id = ?", query.subjectId);
   if ("reasonCode" in query)
-    add("EXISTS (SELECT 1 FROM decision_reason_codes rc WHERE rc.decision_id = d.decision_id AND rc.reason_code = ?)", query.reasonCode);
+    add(
+      "EXISTS (SELECT 1 FROM decision_reason_codes rc WHERE rc.decision_id = d.decision_id AND rc.reason_code = ?)",
+      query.reasonCode,
+    );
   add("d.tenant_id = ?", query.tenantId);
   add("d.created_at >= ?", query.since);
   add("d.created_at < ?", query.until);

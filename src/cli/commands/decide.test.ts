@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { after, describe, it } from "node:test";
+import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { runCli } from "../../testing/run-cli.ts";
+
+const root = mkdtempSync(join(tmpdir(), "lumyn-cli-decide-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+const requestFile = join(root, "request.json");
+writeFileSync(requestFile, JSON.stringify(EXAMPLE_REQUESTS["refund-large"]?.request));
+
+describe("lumyn decide", () => {
+  it("prints the stored record and creates a missing workspace", () => {
+    const result = runCli(["decide", requestFile, "--workspace", "ws"], { cwd: root });
+    assert.equal(result.code, 0, result.stderr);
+    const record = JSON.parse(result.stdout);
+    assert.equal(record.verdict, "ESCALATE");
+    assert.deepEqual(record.reason_codes, ["REFUND_OVER_ESCALATION_LIMIT"]);
+    assert.match(record.determinism.inputs_digest, /^sha256:[0-9a-f]{64}$/);
+    const db = new DatabaseSync(join(root, "ws", "lumyn.db"), { readOnly: true });
+    const row = db.prepare("SELECT verdict FROM decisions WHERE decision_id = ?").get(record.decision_id);
+    db.close();
+    assert.equal(row?.verdict, "ESCALATE");
+  });
+
+  it("reads standard input and writes --out whole, --pretty indented", () => {
+    const out = join(root, "record.json");
+    const result = runCli(["decide", "-", "--workspace", "ws", "--out", out, "--pretty"], {
+      cwd: root,
+      input: readFileSync(requestFile, "utf8"),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "");
+    const text = readFileSync(out, "utf8");
+    assert.match(text, /^\{\n {2}"created_at"/);
+    assert.equal(JSON.parse(text).verdict, "ESCALATE");
+  });
+
+  it("uses --policy instead of the workspace policy", () => {
+    const policy = join(root, "deny-all.yml");
+    writeFileSync(
+      policy,
+      'schema_version: policy.v1\npolicy_id: deny-all\npolicy_version: "2"\ndefaults: {mode: advisory, default_verdict: DENY, default_reason_code: NOPE}\nrules:\n  - {id: X, stage: ALLOW_PATHS, if: {evidence.never_is: 1}, then: {verdict: ALLOW, reason_codes: [NEVER]}}\n',
+    );
+    const result = runCli(["decide", requestFile, "--workspace", "ws2", "--policy", policy], { cwd: root });
+    assert.equal(result.code, 0, result.stderr);
+    const record = JSON.parse(result.stdout);
+    assert.deepEqual(
+      [record.verdict, record.reason_codes, record.policy.policy_id, record.policy.mode],
+      ["DENY", ["NOPE"], "deny-all", "advisory"],
+    );
+  });
+
+  it("exits 1 with one clear line per problem for bad requests, and stores nothing", () => {
+    writeFileSync(
+      join(root, "bad.json"),
+      '{"schema_version": "decision_request.v1", "subject": {"type": "robot", "id": "a"}, "action": {"type": "x", "intent": "y"}, "context": {"mode": "digest_only", "digest": "nope"}}',
+    );
+    const result = runCli(["decide", "bad.json", "--workspace", "ws3"], { cwd: root });
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    const lines = result.stderr.trim().split("\n");
+    assert.deepEqual(lines.map((line) => line.split(":")[1]?.trim().split(" ")[0]).sort(), [
+      "/context/digest",
+      "/subject/type",
+    ]);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+
+    writeFileSync(join(root, "broken.json"), '{"schema_version": "decision_request.v1",\n  "subject": }');
+    const broken = runCli(["decide", "broken.json", "--workspace", "ws3"], { cwd: root });
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /^lumyn: broken\.json:2:14: invalid JSON/);
+    const db = new DatabaseSync(join(root, "ws3", "lumyn.db"), { readOnly: true });
+    assert.equal((db.prepare("SELECT count(*) AS n FROM decisions").get() as { n: number }).n, 0);
+    db.close();
+  });
+
+  it("exits 2 on usage errors and 3 when the store cannot be opened", () => {
+    assert.equal(runCli(["decide", "--bogus"], { cwd: root }).code, 2);
+    assert.equal(runCli(["frobnicate"], { cwd: root }).code, 2);
+    writeFileSync(join(root, "a-file"), "");
+    const storage = runCli(["decide", requestFile, "--workspace", "a-file"], { cwd: root });
+    assert.equal(storage.code, 3, storage.stderr);
+    assert.match(storage.stderr, /^lumyn: /);
+  });
+});

@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { STARTER_POLICY_HASH } from "../../assets/starter-policy.ts";
+import { runCli } from "../../testing/run-cli.ts";
+
+// init, show, explain, stats and policy validate against one workspace, as a user would chain them.
+const root = mkdtempSync(join(tmpdir(), "lumyn-cli-inspect-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+const ids: Record<string, string> = {};
+
+before(() => {
+  const init = runCli(["init", "--workspace", "ws"], { cwd: root });
+  assert.equal(init.code, 0, init.stderr);
+  for (const name of Object.keys(EXAMPLE_REQUESTS)) {
+    const result = runCli(["decide", join("ws", "examples", `${name}.json`), "--workspace", "ws"], {
+      cwd: root,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    ids[name] = JSON.parse(result.stdout).decision_id;
+  }
+});
+
+describe("lumyn init", () => {
+  it("writes the starter policy and examples, and keeps existing files unless --force", () => {
+    assert.ok(existsSync(join(root, "ws", "policy.yml")));
+    assert.ok(existsSync(join(root, "ws", "lumyn.db")));
+    const again = runCli(["init", "--workspace", "ws"], { cwd: root });
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /kept {2}ws\/policy\.yml/);
+  });
+});
+
+describe("lumyn show", () => {
+  it("prints the stored record, and exits 1 for an unknown id", () => {
+    const shown = runCli(["show", ids["refund-small"] as string, "--workspace", "ws"], { cwd: root });
+    assert.equal(shown.code, 0, shown.stderr);
+    const record = JSON.parse(shown.stdout);
+    assert.equal(record.verdict, "ALLOW");
+    assert.equal(record.policy.policy_hash, STARTER_POLICY_HASH);
+    const missing = runCli(["show", "01NOPE", "--workspace", "ws"], { cwd: root });
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, "lumyn: no decision with id '01NOPE'\n");
+  });
+});
+
+describe("lumyn explain", () => {
+  it("shows each rule and condition with the actual value and why the verdict won", () => {
+    const result = runCli(["explain", ids["refund-missing-evidence"] as string, "--workspace", "ws"], {
+      cwd: root,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /verdict DENY: R001 matched with DENY\n/);
+    assert.match(result.stdout, /MATCH R001 \[REQUIREMENTS\] → DENY MISSING_EVIDENCE_REFUND/);
+    assert.match(result.stdout, /✓ evidence\.ticket_id == null {2}\(actual: missing\)/);
+    assert.match(result.stdout, /✗ evidence\.order_id == null {2}\(actual: "82731"\)/);
+    assert.match(result.stdout, /no +R030 \[ESCALATIONS\]/);
+    const json = JSON.parse(
+      runCli(["explain", ids["refund-large"] as string, "--workspace", "ws", "--json"], { cwd: root }).stdout,
+    );
+    const r030 = json.rules.find((rule: { rule_id: string }) => rule.rule_id === "R030");
+    assert.deepEqual(r030.if.conditions[0], {
+      key: "amount_usd_gt",
+      reads: "amount_usd",
+      operator: "gt",
+      operand: 200,
+      actual: 500,
+      present: true,
+      holds: true,
+      pointer: "/rules/5/if/amount_usd_gt",
+    });
+  });
+});
+
+describe("lumyn stats", () => {
+  it("counts by verdict, reason code and action type, as text and JSON", () => {
+    const json = JSON.parse(runCli(["stats", "--workspace", "ws", "--json"], { cwd: root }).stdout);
+    assert.deepEqual(json, {
+      total: 4,
+      by: "verdict",
+      groups: { ABSTAIN: 1, ALLOW: 1, DENY: 1, ESCALATE: 1 },
+    });
+    const reasons = JSON.parse(
+      runCli(["stats", "--workspace", "ws", "--by", "reason_code", "--since", "1h", "--json"], { cwd: root })
+        .stdout,
+    );
+    assert.equal(reasons.total, 4);
+    assert.equal(reasons.groups.REFUND_OVER_ESCALATION_LIMIT, 1);
+    const text = runCli(["stats", "--workspace", "ws", "--by", "action_type"], { cwd: root });
+    assert.match(text.stdout, /support\.refund\s+4\ntotal\s+4/);
+    const future = JSON.parse(
+      runCli(["stats", "--workspace", "ws", "--since", "2999-01-01T00:00:00Z", "--json"], { cwd: root })
+        .stdout,
+    );
+    assert.equal(future.total, 0);
+    assert.equal(runCli(["stats", "--workspace", "ws", "--by", "color"], { cwd: root }).code, 2);
+    assert.equal(runCli(["stats", "--workspace", "ws", "--since", "yesterday"], { cwd: root }).code, 2);
+  });
+});
+
+describe("lumyn policy validate", () => {
+  it("prints id, version and hash of a valid policy", () => {
+    const result = runCli(["policy", "validate", "--path", join("ws", "policy.yml")], { cwd: root });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `ok starter-policy 1.0.0 ${STARTER_POLICY_HASH} (8 rules)\n`);
+  });
+
+  it("exits 1 with every error as file:line:col, and honours a reason-code registry", () => {
+    const policy = readFileSync(join(root, "ws", "policy.yml"), "utf8")
+      .replace("stage: HARD_BLOCKS", "stage: HARD_BLOCK")
+      .replace("verdict: ESCALATE", "verdict: ESCALTE");
+    writeFileSync(join(root, "bad.yml"), policy);
+    const result = runCli(["policy", "validate", "--path", "bad.yml"], { cwd: root });
+    assert.equal(result.code, 1);
+    const lines = result.stderr.trim().split("\n");
+    assert.equal(lines.length, 2);
+    assert.match(
+      lines[0] ?? "",
+      /^lumyn: bad\.yml:10:20 \/defaults\/default_verdict: .*did you mean 'ESCALATE'\?\)$/,
+    );
+    assert.match(
+      lines[1] ?? "",
+      /^lumyn: bad\.yml:\d+:\d+ \/rules\/2\/stage: .*did you mean 'HARD_BLOCKS'\?\)$/,
+    );
+
+    writeFileSync(
+      join(root, "registry.json"),
+      JSON.stringify({ codes: [{ code: "MISSING_EVIDENCE_REFUND" }] }),
+    );
+    const strict = runCli(
+      ["policy", "validate", "--path", join("ws", "policy.yml"), "--reason-codes", "registry.json"],
+      { cwd: root },
+    );
+    assert.equal(strict.code, 1);
+    assert.match(strict.stderr, /reason code 'NO_MATCH_DEFAULT_ESCALATE' is not in the reason-code registry/);
+    assert.equal(runCli(["policy", "validate", "--path", "missing.yml"], { cwd: root }).code, 1);
+  });
+});
+
+describe("lumyn demo", () => {
+  it("walks a newcomer through deciding, idempotency, explaining and stats", () => {
+    const result = runCli(["demo", "--workspace", "demo"], { cwd: root });
+    assert.equal(result.code, 0, result.stderr);
+    for (const expected of [
+      /ALLOW {4}A \$20 refund/,
+      /DENY {5}A refund with no ticket/,
+      /ESCALATE A \$500 refund/,
+      /ABSTAIN {2}A refund to a high-risk/,
+      /duplicate; same id as before: true/,
+      /MATCH R030/,
+      /Stored so far: 4 decisions/,
+    ]) {
+      assert.match(result.stdout, expected);
+    }
+  });
+});

@@ -1,0 +1,56 @@
+import { Command, CommanderError } from "commander";
+import { LumynError } from "../core/problem.ts";
+import { StorageError } from "../store/store.ts";
+import { VERSION } from "../version.ts";
+import * as decide from "./commands/decide.ts";
+import * as demo from "./commands/demo.ts";
+import * as explain from "./commands/explain.ts";
+import * as init from "./commands/init.ts";
+import * as policyValidate from "./commands/policy-validate.ts";
+import * as show from "./commands/show.ts";
+import * as stats from "./commands/stats.ts";
+import { EXIT, exitCodeOf, printFailure } from "./io.ts";
+
+function buildProgram(): Command {
+  const program = new Command("lumyn")
+    .description("Lumyn: a decision gateway for AI agents' risky actions")
+    .version(VERSION)
+    .option("--debug", "print stack traces of unexpected errors")
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)");
+  for (const command of [init, decide, show, explain, stats, demo]) command.register(program);
+  const policy = program.command("policy").description("work with policy files");
+  policyValidate.register(policy);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  const debug = argv.includes("--debug");
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version" ||
+        error.code === "commander.help"
+        ? EXIT.ok
+        : EXIT.usage;
+    }
+    if (error instanceof LumynError) {
+      printFailure(error);
+      return exitCodeOf(error.kind);
+    }
+    if (error instanceof StorageError) {
+      process.stderr.write(`lumyn: storage: ${error.message}\n`);
+      return EXIT.storage;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(
+      `lumyn: unexpected error: ${message}${debug ? "" : " (run with --debug for details)"}\n`,
+    );
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    return EXIT.invalid;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Lumyn's library API: load and compile a policy, decide with or without a store, open a store, explain.
+ * Every fallible call returns a {@link Result}; nothing here throws on bad input.
+ */
+export { STARTER_POLICY, STARTER_POLICY_HASH } from "./assets/starter-policy.ts";
+export { digestJson, sha256 } from "./core/digest.ts";
+export {
+  canonicalJson,
+  float,
+  JsonFloat,
+  type JsonObject,
+  type JsonValue,
+  stringify,
+} from "./core/json.ts";
+export { parseJson, parseJsonBytes } from "./core/parse-json.ts";
+export {
+  type Failure,
+  formatProblem,
+  LumynError,
+  type Problem,
+  type ProblemKind,
+  type Result,
+} from "./core/problem.ts";
+export { type PolicyMode, type Stage, VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "./core/verdict.ts";
+export {
+  type DecideOptions,
+  type Decision,
+  type DecisionRecord,
+  decide,
+  inputsDigest,
+} from "./engine/decide.ts";
+export {
+  type Explanation,
+  explainRecord,
+  explainRequest,
+  explanationJson,
+  renderExplanation,
+} from "./engine/explain.ts";
+export { type DerivedFeatures, deriveFeatures, evaluationInput } from "./engine/normalize.ts";
+export { REDACTION_PROFILES, type RedactionProfile, redactForPersistence } from "./engine/redact.ts";
+export { Lumyn, type LumynOptions, type OpenOptions, type StoredDecision } from "./lumyn.ts";
+export {
+  evaluatePolicy,
+  type LoadPolicyOptions,
+  loadPolicy,
+  type MatchedRule,
+  type Policy,
+  type PolicyOutcome,
+} from "./policy/policy.ts";
+export { type DecisionRequest, validateRequest } from "./request/validate.ts";
+export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
+export {
+  type DecisionPage,
+  type DecisionQuery,
+  type PolicySnapshot,
+  type PutDecisionResult,
+  type Stats,
+  type StatsQuery,
+  StorageError,
+  type Store,
+} from "./store/store.ts";
+export { VERSION } from "./version.ts";

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { after, describe, it } from "node:test";
+import { EXAMPLE_REQUESTS } from "./assets/example-requests.ts";
+import { STARTER_POLICY } from "./assets/starter-policy.ts";
+import type { JsonObject, JsonValue } from "./core/json.ts";
+import { Lumyn } from "./lumyn.ts";
+
+const root = mkdtempSync(join(tmpdir(), "lumyn-service-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+let count = 0;
+
+function open(options: { policyPath?: string; busyTimeoutMs?: number; workspace?: string } = {}) {
+  const opened = Lumyn.open({
+    workspace: options.workspace ?? join(root, `ws-${++count}`),
+    ...(options.policyPath ? { policyPath: options.policyPath } : {}),
+    store: { busyTimeoutMs: options.busyTimeoutMs ?? 5_000 },
+  });
+  assert.ok(opened.ok, opened.ok ? "" : JSON.stringify(opened.problems));
+  return opened.value;
+}
+
+const small = EXAMPLE_REQUESTS["refund-small"]?.request as JsonObject;
+
+describe("Lumyn (decide with the embedded store)", () => {
+  it("creates a missing workspace with the starter policy and stores the record before answering", async () => {
+    const lumyn = open();
+    const decided = await lumyn.decide(small as JsonValue);
+    assert.ok(decided.ok);
+    assert.equal(decided.value.status, "stored");
+    assert.equal(decided.value.record.verdict, "ALLOW");
+    // Another connection sees the committed row as soon as decide has answered.
+    const db = new DatabaseSync(lumyn.workspace.databasePath, { readOnly: true });
+    const row = db
+      .prepare("SELECT verdict, policy_hash FROM decisions WHERE decision_id = ?")
+      .get(decided.value.record.decision_id);
+    db.close();
+    assert.deepEqual({ ...row }, { verdict: "ALLOW", policy_hash: lumyn.policy.hash });
+    await lumyn.close();
+  });
+
+  it("returns the stored record for a repeated request_id and refuses a different request under it", async () => {
+    const lumyn = open();
+    const first = await lumyn.decide(small as JsonValue);
+    const again = await lumyn.decide(structuredClone(small) as JsonValue);
+    assert.ok(first.ok && again.ok);
+    assert.equal(again.value.status, "duplicate");
+    assert.equal(again.value.record.decision_id, first.value.record.decision_id);
+    const different = await lumyn.decide({
+      ...small,
+      evidence: { ...(small.evidence as JsonObject), chargeback_risk: 0.9 },
+    } as JsonValue);
+    assert.ok(!different.ok);
+    assert.equal(different.kind, "conflict");
+    assert.equal(different.problems[0]?.pointer, "/request_id");
+    assert.equal((await lumyn.stats({ by: "verdict" })).total, 1);
+    await lumyn.close();
+  });
+
+  it("fails closed when the store cannot be written: ABSTAIN, STORAGE_UNAVAILABLE, nothing stored", async () => {
+    const lumyn = open({ busyTimeoutMs: 50 });
+    await lumyn.decide({ ...small, request_id: "warm-up" } as JsonValue);
+    const locker = new DatabaseSync(lumyn.workspace.databasePath);
+    locker.exec("BEGIN EXCLUSIVE");
+    let decided: Awaited<ReturnType<Lumyn["decide"]>>;
+    try {
+      decided = await lumyn.decide({ ...small, request_id: "while-locked" } as JsonValue);
+    } finally {
+      locker.exec("ROLLBACK");
+      locker.close();
+    }
+    assert.ok(decided.ok);
+    assert.equal(decided.value.status, "unavailable");
+    assert.equal(decided.value.record.verdict, "ABSTAIN");
+    assert.deepEqual(decided.value.record.reason_codes, ["STORAGE_UNAVAILABLE"]);
+    assert.deepEqual(decided.value.record.matched_rules, []);
+    assert.equal((await lumyn.show(decided.value.record.decision_id)).ok, false);
+    assert.equal((await lumyn.stats({ by: "verdict" })).total, 1);
+    await lumyn.close();
+  });
+
+  it("explains an old decision with the policy it was decided under, even after the policy changed", async () => {
+    const workspace = join(root, "policy-change");
+    const before = open({ workspace });
+    const decided = await before.decide({ ...small, request_id: "before-change" } as JsonValue);
+    assert.ok(decided.ok);
+    await before.close();
+
+    const stricter = join(root, "stricter.yml");
+    writeFileSync(
+      stricter,
+      STARTER_POLICY.replace("amount_usd_lte: 25", "amount_usd_lte: 5").replace(
+        'policy_version: "1.0.0"',
+        'policy_version: "1.1.0"',
+      ),
+    );
+    const after = open({ workspace, policyPath: stricter });
+    assert.notEqual(after.policy.hash, decided.value.record.policy.policy_hash);
+    const explained = await after.explain(decided.value.record.decision_id);
+    assert.ok(explained.ok);
+    assert.equal(explained.value.explanation.policy.policy_hash, decided.value.record.policy.policy_hash);
+    assert.equal(explained.value.explanation.verdict, "ALLOW");
+    const r050 = explained.value.explanation.rules.find((trace) => trace.rule.id === "R050");
+    assert.ok(r050?.matched);
+    const amount = r050.ifAll?.[0]?.conditions[0];
+    assert.equal(amount?.condition.key, "amount_usd_lte");
+    assert.equal(amount?.actual, 20);
+    assert.equal((await after.explain("01UNKNOWN")).ok, false);
+    await after.close();
+  });
+
+  it("reports an unreadable or invalid policy as a failure, not an exception", () => {
+    const missing = Lumyn.open({ workspace: join(root, "x"), policyPath: join(root, "nope.yml") });
+    assert.ok(!missing.ok);
+    assert.equal(missing.kind, "invalid_policy");
+    const broken = join(root, "broken.yml");
+    writeFileSync(broken, "schema_version: policy.v1\nrules: [\n");
+    const invalid = Lumyn.open({ workspace: join(root, "y"), policyPath: broken });
+    assert.ok(!invalid.ok);
+    assert.equal(invalid.problems[0]?.file, broken);
+  });
+});

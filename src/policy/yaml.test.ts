@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { STARTER_POLICY, STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
+import { digestJson } from "../core/digest.ts";
+import { canonicalJson } from "../core/json.ts";
+import { loadYaml11 } from "./yaml.ts";
+
+function read(text: string): string {
+  const loaded = loadYaml11(text, "test.yml");
+  assert.ok(loaded.ok, loaded.ok ? "" : JSON.stringify(loaded.problems));
+  return canonicalJson(loaded.value.value);
+}
+
+describe("YAML 1.1 as PyYAML safe_load reads it", () => {
+  it("hashes the starter policy as Lumyn 1.3.6 does", () => {
+    const loaded = loadYaml11(STARTER_POLICY);
+    assert.ok(loaded.ok);
+    assert.equal(digestJson(loaded.value.value), STARTER_POLICY_HASH);
+  });
+
+  it("resolves scalars with PyYAML's YAML 1.1 rules", () => {
+    // Expected output produced by PyYAML 6 (json.dumps(yaml.safe_load(...), sort_keys=True)).
+    const text =
+      "a: y\nb: 1e5\nc: 1.0e+5\nd: 09\ne: 010\nf: 0x1F\ng: 1:30\nh: 0.70\ni: .5\nj: -.5\nk: 12345678901234567890\nm: on\nn: 100.0\no: -0.0\np: 1.5e+16\nq: 0b101\nr: 1_000\ns: ~\nt: OFF\nu: 1.0e5\nv: +12\n";
+    assert.equal(
+      read(text),
+      '{"a":"y","b":"1e5","c":100000.0,"d":"09","e":8,"f":31,"g":90,"h":0.7,"i":0.5,"j":"-.5","k":12345678901234567890,"m":true,"n":100.0,"o":-0.0,"p":1.5e+16,"q":5,"r":1000,"s":null,"t":false,"u":"1.0e5","v":12}',
+    );
+  });
+
+  it("expands aliases and merge keys, explicit keys winning", () => {
+    assert.equal(
+      read("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n"),
+      '{"base":{"x":1,"y":2},"m":{"x":1,"y":3}}',
+    );
+  });
+
+  it("refuses what JSON cannot hold or what is ambiguous, with line and column", () => {
+    const cases: [string, string, number][] = [
+      ["a: 2001-12-14\n", "read as a date", 1],
+      ["a: 1\nb: .inf\n", "not a finite number", 2],
+      ["a: 1\na: 2\n", "", 2],
+      ["yes: 1\n", "is not a string", 1],
+      ["a: !custom x\n", "", 1],
+      ["a: [1, 2\n", "", 2],
+    ];
+    for (const [text, message, line] of cases) {
+      const loaded = loadYaml11(text, "p.yml");
+      assert.ok(!loaded.ok, text);
+      const problem = loaded.problems[0];
+      assert.ok(problem?.message.includes(message), `${text}: ${problem?.message}`);
+      assert.equal(problem?.file, "p.yml");
+      assert.equal(problem?.line, line, text);
+    }
+  });
+
+  it("bounds alias expansion (billion laughs)", () => {
+    const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++)
+      lines.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(", ")}]`,
+      );
+    const loaded = loadYaml11(lines.join("\n"));
+    assert.ok(!loaded.ok);
+    assert.match(loaded.problems[0]?.message ?? "", /expands to more than/);
+  });
+});

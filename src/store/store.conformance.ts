@@ -1,0 +1,226 @@
+/**
+ * The conformance suite every Store backend runs: the same cases, parameterised by how to open the backend,
+ * so that no backend can drift from the contract in `store.ts`.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { STARTER_POLICY } from "../assets/starter-policy.ts";
+import { canonicalJson, type JsonObject } from "../core/json.ts";
+import { type DecisionRecord, decide } from "../engine/decide.ts";
+import { loadPolicy, type Policy } from "../policy/policy.ts";
+import type { Store } from "./store.ts";
+
+export interface BackendUnderTest {
+  readonly name: string;
+  /** A new, empty store for one test. */
+  open(): Promise<Store>;
+}
+
+let starterPolicy: Policy | undefined;
+
+function starter(): Policy {
+  if (!starterPolicy) {
+    const loaded = loadPolicy(STARTER_POLICY);
+    assert.ok(loaded.ok);
+    starterPolicy = loaded.value;
+  }
+  return starterPolicy;
+}
+
+export function makeRecord(
+  overrides: { requestId?: string; tenant?: string; amount?: number; ticket?: string; now?: Date } = {},
+): DecisionRecord {
+  const request: JsonObject = {
+    schema_version: "decision_request.v1",
+    ...(overrides.requestId ? { request_id: overrides.requestId } : {}),
+    tenant: { tenant_id: overrides.tenant ?? "acme" },
+    subject: { type: "agent", id: "agent-1" },
+    action: {
+      type: "support.refund",
+      intent: "refund",
+      amount: { value: overrides.amount ?? 20, currency: "USD" },
+    },
+    evidence: {
+      ...(overrides.ticket === "" ? {} : { ticket_id: overrides.ticket ?? "T-1" }),
+      order_id: "O-1",
+      customer_id: "C-1",
+      payment_instrument_risk: "low",
+      chargeback_risk: 0.1,
+      previous_refund_count_90d: 0,
+      customer_age_days: 100,
+    },
+    context: { mode: "digest_only", digest: `sha256:${"0".repeat(64)}` },
+  };
+  const decided = decide(request, starter(), overrides.now ? { now: overrides.now } : {});
+  assert.ok(decided.ok);
+  return decided.value.record;
+}
+
+export function storeConformance(backend: BackendUnderTest): void {
+  describe(`Store conformance: ${backend.name}`, () => {
+    const withStore = async (test: (store: Store) => Promise<void>): Promise<void> => {
+      const store = await backend.open();
+      try {
+        await test(store);
+      } finally {
+        await store.close();
+      }
+    };
+
+    it("stores a record and returns it byte for byte", () =>
+      withStore(async (store) => {
+        const record = makeRecord();
+        assert.deepEqual(await store.putDecision(record), { status: "stored" });
+        const read = await store.getDecision(record.decision_id);
+        assert.ok(read);
+        assert.equal(canonicalJson(read), canonicalJson(record));
+        assert.equal(await store.getDecision("01NOPE"), undefined);
+      }));
+
+    it("is idempotent on (tenant, request_id): same request returns the stored record, a different one conflicts", () =>
+      withStore(async (store) => {
+        const first = makeRecord({ requestId: "r-1" });
+        const again = makeRecord({ requestId: "r-1" });
+        const different = makeRecord({ requestId: "r-1", amount: 500 });
+        const otherTenant = makeRecord({ requestId: "r-1", tenant: "globex" });
+        assert.deepEqual(await store.putDecision(first), { status: "stored" });
+        const duplicate = await store.putDecision(again);
+        assert.equal(duplicate.status, "duplicate");
+        assert.equal(duplicate.status === "duplicate" && duplicate.record.decision_id, first.decision_id);
+        assert.deepEqual(await store.putDecision(different), {
+          status: "conflict",
+          existingDecisionId: first.decision_id,
+        });
+        assert.deepEqual(await store.putDecision(otherTenant), { status: "stored" });
+        assert.equal((await store.findByRequestId("acme", "r-1"))?.decision_id, first.decision_id);
+        assert.equal((await store.stats({ by: "verdict" })).total, 2);
+      }));
+
+    it("keeps one record per request_id when the same request races itself", () =>
+      withStore(async (store) => {
+        const records = Array.from({ length: 20 }, () => makeRecord({ requestId: "race" }));
+        const results = await Promise.all(records.map((record) => store.putDecision(record)));
+        assert.equal(results.filter((r) => r.status === "stored").length, 1);
+        assert.equal(results.filter((r) => r.status === "duplicate").length, 19);
+        assert.equal((await store.stats({ by: "verdict" })).total, 1);
+      }));
+
+    it("keeps policy snapshots by hash", () =>
+      withStore(async (store) => {
+        const snapshot = {
+          policyHash: `sha256:${"1".repeat(64)}`,
+          policyId: "p",
+          policyVersion: "1",
+          text: "rules: []\n# é\n",
+        };
+        await store.putPolicy(snapshot);
+        await store.putPolicy(snapshot);
+        assert.deepEqual(await store.getPolicy(snapshot.policyHash), snapshot);
+        assert.equal(await store.getPolicy(`sha256:${"2".repeat(64)}`), undefined);
+      }));
+
+    it("lists newest first with filters and a cursor that stays stable while decisions arrive", () =>
+      withStore(async (store) => {
+        const records = [
+          makeRecord({ now: new Date("2026-01-01T00:00:00Z") }),
+          makeRecord({ now: new Date("2026-01-02T00:00:00Z"), amount: 500 }),
+          makeRecord({ now: new Date("2026-01-03T00:00:00Z"), ticket: "" }),
+          makeRecord({ now: new Date("2026-01-04T00:00:00Z"), tenant: "globex" }),
+          makeRecord({ now: new Date("2026-01-05T00:00:00Z") }),
+        ];
+        for (const record of records) await store.putDecision(record);
+        const page1 = await store.listDecisions({ limit: 2 });
+        assert.deepEqual(
+          page1.records.map((r) => r.decision_id),
+          [records[4]?.decision_id, records[3]?.decision_id],
+        );
+        await store.putDecision(makeRecord());
+        const page2 = await store.listDecisions({
+          limit: 2,
+          ...(page1.nextCursor ? { cursor: page1.nextCursor } : {}),
+        });
+        assert.deepEqual(
+          page2.records.map((r) => r.decision_id),
+          [records[2]?.decision_id, records[1]?.decision_id],
+        );
+        const page3 = await store.listDecisions({
+          limit: 2,
+          ...(page2.nextCursor ? { cursor: page2.nextCursor } : {}),
+        });
+        assert.deepEqual(
+          page3.records.map((r) => r.decision_id),
+          [records[0]?.decision_id],
+        );
+        assert.equal(page3.nextCursor, undefined);
+
+        const filtered = async (query: object) =>
+          (await store.listDecisions(query)).records.map((r) => r.decision_id);
+        assert.deepEqual(await filtered({ verdict: "ESCALATE" }), [records[1]?.decision_id]);
+        assert.deepEqual(await filtered({ reasonCode: "MISSING_EVIDENCE_REFUND" }), [
+          records[2]?.decision_id,
+        ]);
+        assert.deepEqual(await filtered({ tenantId: "globex" }), [records[3]?.decision_id]);
+        assert.deepEqual(await filtered({ since: "2026-01-02T00:00:00Z", until: "2026-01-04T00:00:00Z" }), [
+          records[2]?.decision_id,
+          records[1]?.decision_id,
+        ]);
+        assert.equal((await filtered({ actionType: "support.refund", subjectId: "none" })).length, 0);
+      }));
+
+    it("counts by verdict, reason code and action type within a window", () =>
+      withStore(async (store) => {
+        await store.putDecision(makeRecord({ now: new Date("2026-02-01T00:00:00Z") }));
+        await store.putDecision(makeRecord({ now: new Date("2026-02-02T00:00:00Z") }));
+        await store.putDecision(makeRecord({ now: new Date("2026-02-03T00:00:00Z"), amount: 500 }));
+        await store.putDecision(makeRecord({ now: new Date("2026-02-04T00:00:00Z"), ticket: "" }));
+        assert.deepEqual(await store.stats({ by: "verdict" }), {
+          total: 4,
+          groups: [
+            { key: "ALLOW", count: 2 },
+            { key: "DENY", count: 1 },
+            { key: "ESCALATE", count: 1 },
+          ],
+        });
+        // The DENY record also matched the ALLOW path: every reason code on a record counts.
+        assert.deepEqual((await store.stats({ by: "reason_code", since: "2026-02-03T00:00:00Z" })).groups, [
+          { key: "MISSING_EVIDENCE_REFUND", count: 1 },
+          { key: "REFUND_OVER_ESCALATION_LIMIT", count: 1 },
+          { key: "REFUND_SMALL_LOW_RISK", count: 1 },
+        ]);
+        assert.deepEqual(await store.stats({ by: "action_type", until: "2026-02-02T00:00:00Z" }), {
+          total: 1,
+          groups: [{ key: "support.refund", count: 1 }],
+        });
+      }));
+
+    it("appends events in order and never changes them", () =>
+      withStore(async (store) => {
+        const record = makeRecord();
+        await store.putDecision(record);
+        const first = await store.appendEvent({
+          decisionId: record.decision_id,
+          type: "label",
+          data: { label: "failure" },
+        });
+        await store.appendEvent({
+          decisionId: record.decision_id,
+          type: "label",
+          data: { label: "success", n: 1.5 },
+        });
+        const events = await store.listEvents(record.decision_id);
+        assert.deepEqual(
+          events.map((e) => e.data),
+          [{ label: "failure" }, { label: "success", n: 1.5 }],
+        );
+        assert.equal(events[0]?.eventId, first.eventId);
+        assert.deepEqual(await store.listEvents("01NOPE"), []);
+      }));
+
+    it("answers ping while open and refuses work once closed", async () => {
+      const store = await backend.open();
+      await store.ping();
+      await store.close();
+      await assert.rejects(() => store.getDecision("x"), /closed/);
+    });
+  });
+}
