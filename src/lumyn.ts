@@ -4,6 +4,7 @@ import {
   type DecideOptions,
   type DecisionRecord,
   decide,
+  recordJson,
   storageUnavailableRecord,
 } from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
@@ -118,7 +119,7 @@ export class Lumyn {
     const decision = decided.value;
     try {
       await this.rememberPolicy(this.policy);
-      const result = await this.store.putDecision(decision.record);
+      const result = await this.store.putDecision(decision.record, recordJson(decision));
       switch (result.status) {
         case "stored":
           return ok({ record: decision.record, status: "stored" });

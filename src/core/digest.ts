@@ -1,11 +1,11 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { canonicalJson, type JsonValue } from "./json.ts";
 
 export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
 /** `sha256:<hex>` of UTF-8 text or bytes. */
 export function sha256(data: string | Uint8Array): string {
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+  return `sha256:${hash("sha256", data, "hex")}`;
 }
 
 /** `sha256:<hex>` of the canonical JSON of a value: the digest form Lumyn 1.3.6 uses everywhere. */

@@ -1,6 +1,19 @@
+import { getRandomValues } from "node:crypto";
 import { monotonicFactory } from "ulid";
 
-const nextUlid = monotonicFactory();
+const pool = new Uint32Array(1024);
+let poolIndex = pool.length;
+
+/** Cryptographic randomness drawn in blocks: the ULID library otherwise asks the OS once per character. */
+function random(): number {
+  if (poolIndex === pool.length) {
+    getRandomValues(pool);
+    poolIndex = 0;
+  }
+  return (pool[poolIndex++] as number) / 2 ** 32;
+}
+
+const nextUlid = monotonicFactory(random);
 
 /** A new decision id: a ULID, monotonic within the process so ids sort in creation order. */
 export function newDecisionId(now: number = Date.now()): string {

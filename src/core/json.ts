@@ -70,6 +70,12 @@ export function integerFromLiteral(digits: string): number | bigint {
 export function pythonFloatRepr(x: number): string {
   if (!Number.isFinite(x)) throw new RangeError(`non-finite number ${x} has no JSON form`);
   if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  const magnitude = Math.abs(x);
+  if (magnitude >= 1e-4 && magnitude < 1e16) {
+    // Both languages write the shortest round-trip digits in fixed notation here; Python keeps a ".0".
+    const text = String(x);
+    return text.includes(".") ? text : `${text}.0`;
+  }
   const sign = x < 0 ? "-" : "";
   const [mantissa = "", expText = "0"] = Math.abs(x).toExponential().split("e");
   const exponent = Number(expText);
@@ -116,8 +122,13 @@ function codeUnitRank(unit: number): number {
   return unit;
 }
 
-export function sortedKeys(object: JsonObject): string[] {
-  return Object.keys(object).sort(compareCodePoints);
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** Keys in code point order. The default sort is UTF-16 order, which differs only for keys with surrogates. */
+export function sortedKeys(object: object): string[] {
+  const keys = Object.keys(object).sort();
+  for (const key of keys) if (SURROGATE.test(key)) return keys.sort(compareCodePoints);
+  return keys;
 }
 
 export class JsonEncodeError extends Error {
@@ -128,6 +139,21 @@ export class JsonEncodeError extends Error {
     this.pointer = pointer;
   }
 }
+
+/** Canonical JSON text already produced, written verbatim where it stands (saves serialising twice). */
+export class RawJson {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+/** What the writer accepts: JSON values, with {@link RawJson} fragments anywhere. */
+export type Serializable =
+  | JsonValue
+  | RawJson
+  | readonly Serializable[]
+  | { readonly [key: string]: Serializable | undefined };
 
 export interface StringifyOptions {
   /** Spaces per level; omitted for compact output (`,` and `:` without spaces). */
@@ -140,89 +166,100 @@ export interface StringifyOptions {
  * (Python's `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`); indented output matches
  * `json.dumps(indent=N, sort_keys=True, ensure_ascii=False)`.
  */
-export function stringify(value: JsonValue, options: StringifyOptions = {}): string {
-  const parts: string[] = [];
-  write(value, parts, options.indent ?? 0, "", "");
-  return parts.join("");
+export function stringify(value: Serializable, options: StringifyOptions = {}): string {
+  return new JsonWriter(options.indent ?? 0).write(value, "");
 }
 
 /** The canonical JSON text of a value (compact, sorted keys). */
-export function canonicalJson(value: JsonValue): string {
-  return stringify(value);
+export function canonicalJson(value: Serializable): string {
+  return new JsonWriter(0).write(value, "");
 }
 
-function writeString(text: string, parts: string[], pointer: string): void {
-  if (!text.isWellFormed())
-    throw new JsonEncodeError("string contains an unpaired UTF-16 surrogate", pointer);
-  // JSON.stringify escapes exactly what Python's encoder escapes for well-formed strings.
-  parts.push(JSON.stringify(text));
-}
+/** Characters that JSON escapes, and surrogates (which must come in pairs). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what JSON must escape.
+const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-function write(value: JsonValue, parts: string[], indent: number, padding: string, pointer: string): void {
-  if (value === null) {
-    parts.push("null");
-    return;
+/** Member names recur across documents; their quoted form is kept (bounded). */
+const quotedKeys = new Map<string, string>();
+const MAX_QUOTED_KEYS = 10_000;
+
+class JsonWriter {
+  private readonly indent: number;
+  /** Keys and indices from the root to the value being written, to point at an unwritable value. */
+  private readonly path: (string | number)[] = [];
+
+  constructor(indent: number) {
+    this.indent = indent;
   }
-  switch (typeof value) {
-    case "string":
-      writeString(value, parts, pointer);
-      return;
-    case "boolean":
-      parts.push(value ? "true" : "false");
-      return;
-    case "number":
-      if (!Number.isFinite(value)) throw new JsonEncodeError(`non-finite number ${value}`, pointer);
-      parts.push(numberText(value));
-      return;
-    case "bigint":
-      parts.push(value.toString());
-      return;
-    case "object":
-      break;
-    default:
-      throw new JsonEncodeError(`${typeof value} is not a JSON value`, pointer);
+
+  private fail(message: string): never {
+    throw new JsonEncodeError(message, pointerOf(this.path));
   }
-  if (value instanceof JsonFloat) {
-    if (!Number.isFinite(value.value)) throw new JsonEncodeError(`non-finite number ${value.value}`, pointer);
-    parts.push(numberText(value));
-    return;
+
+  private string(text: string): string {
+    if (!NEEDS_CARE.test(text)) return `"${text}"`;
+    if (!text.isWellFormed()) this.fail("string contains an unpaired UTF-16 surrogate");
+    // JSON.stringify escapes exactly what Python's encoder escapes for well-formed strings.
+    return JSON.stringify(text);
   }
-  const inner = indent > 0 ? `${padding}${" ".repeat(indent)}` : "";
-  const open = indent > 0 ? `\n${inner}` : "";
-  const separator = indent > 0 ? `,\n${inner}` : ",";
-  const close = indent > 0 ? `\n${padding}` : "";
-  if (Array.isArray(value)) {
-    if (value.length === 0) {
-      parts.push("[]");
-      return;
+
+  private key(key: string): string {
+    let quoted = quotedKeys.get(key);
+    if (quoted === undefined) {
+      quoted = this.string(key);
+      if (quotedKeys.size < MAX_QUOTED_KEYS) quotedKeys.set(key, quoted);
     }
-    parts.push("[", open);
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) parts.push(separator);
-      write(value[i] as JsonValue, parts, indent, inner, `${pointer}/${i}`);
+    return quoted;
+  }
+
+  write(value: Serializable, padding: string): string {
+    if (value === null) return "null";
+    switch (typeof value) {
+      case "string":
+        return this.string(value);
+      case "boolean":
+        return value ? "true" : "false";
+      case "number":
+        if (!Number.isFinite(value)) this.fail(`non-finite number ${value}`);
+        return numberText(value);
+      case "bigint":
+        return value.toString();
+      case "object":
+        break;
+      default:
+        this.fail(`${typeof value} is not a JSON value`);
     }
-    parts.push(close, "]");
-    return;
+    if (value instanceof JsonFloat) {
+      if (!Number.isFinite(value.value)) this.fail(`non-finite number ${value.value}`);
+      return numberText(value);
+    }
+    if (value instanceof RawJson) return value.text;
+    const inner = this.indent > 0 ? `${padding}${" ".repeat(this.indent)}` : "";
+    const open = this.indent > 0 ? `\n${inner}` : "";
+    const separator = this.indent > 0 ? `,\n${inner}` : ",";
+    const close = this.indent > 0 ? `\n${padding}` : "";
+    if (Array.isArray(value)) {
+      if (value.length === 0) return "[]";
+      let out = `[${open}`;
+      for (let i = 0; i < value.length; i++) {
+        this.path.push(i);
+        out += (i > 0 ? separator : "") + this.write(value[i] as Serializable, inner);
+        this.path.pop();
+      }
+      return `${out}${close}]`;
+    }
+    const object = value as { readonly [key: string]: Serializable | undefined };
+    const colon = this.indent > 0 ? ": " : ":";
+    let out = "";
+    for (const key of sortedKeys(object)) {
+      const item = object[key];
+      if (item === undefined) continue;
+      this.path.push(key);
+      out += (out === "" ? "" : separator) + this.key(key) + colon + this.write(item, inner);
+      this.path.pop();
+    }
+    return out === "" ? "{}" : `{${open}${out}${close}}`;
   }
-  const keys = sortedKeys(value);
-  if (keys.length === 0) {
-    parts.push("{}");
-    return;
-  }
-  parts.push("{", open);
-  const colon = indent > 0 ? ": " : ":";
-  let first = true;
-  for (const key of keys) {
-    const item = value[key];
-    if (item === undefined) continue;
-    if (!first) parts.push(separator);
-    first = false;
-    const childPointer = `${pointer}/${escapePointerToken(key)}`;
-    writeString(key, parts, childPointer);
-    parts.push(colon);
-    write(item, parts, indent, inner, childPointer);
-  }
-  parts.push(close, "}");
 }
 
 /** RFC 6901 escaping of one reference token. */

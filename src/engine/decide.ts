@@ -1,6 +1,13 @@
-import { digestJson } from "../core/digest.ts";
+import { sha256 } from "../core/digest.ts";
 import { newDecisionId, timestamp } from "../core/ids.ts";
-import { float, isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
+import {
+  canonicalJson,
+  float,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  RawJson,
+} from "../core/json.ts";
 import { ok, type Result } from "../core/problem.ts";
 import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
 import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
@@ -45,6 +52,8 @@ export interface Decision {
   readonly redaction: Redaction;
   readonly derived: DerivedFeatures;
   readonly outcome: PolicyOutcome;
+  /** Canonical JSON of the persisted request (`record.request`). */
+  readonly requestJson: string;
 }
 
 /** Uncertainty when no memory evidence speaks either way. */
@@ -55,7 +64,17 @@ export const NEUTRAL_UNCERTAINTY = 0.5;
  * (after redaction). Identical to Lumyn 1.3.6 for the same request.
  */
 export function inputsDigest(persistedRequest: JsonObject, derived: DerivedFeatures): string {
-  return digestJson({ request: persistedRequest, derived: derivedJson(derived) });
+  return inputsDigestOfJson(canonicalJson(persistedRequest), derived);
+}
+
+/** {@link inputsDigest} from the request's canonical JSON, already written ("derived" sorts before "request"). */
+function inputsDigestOfJson(requestJson: string, derived: DerivedFeatures): string {
+  return sha256(`{"derived":${canonicalJson(derivedJson(derived))},"request":${requestJson}}`);
+}
+
+/** The canonical JSON of a decision's record, reusing the request's JSON written for the digest. */
+export function recordJson(decision: Decision): string {
+  return canonicalJson({ ...decision.record, request: new RawJson(decision.requestJson) });
 }
 
 function emptySimilarity(): JsonObject {
@@ -86,15 +105,16 @@ export function decide(
   const persisted = redaction.request;
   const derived = deriveFeatures(persisted);
   const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived));
+  const requestJson = canonicalJson(persisted);
   const record = buildRecord({
     request: persisted,
     policy,
     outcome,
-    inputsDigest: inputsDigest(persisted, derived),
+    inputsDigest: inputsDigestOfJson(requestJson, derived),
     decisionId: options.decisionId ?? newDecisionId(),
     createdAt: timestamp(options.now ?? new Date()),
   });
-  return ok({ record, request, redaction, derived, outcome });
+  return ok({ record, request, redaction, derived, outcome, requestJson });
 }
 
 export interface RecordParts {

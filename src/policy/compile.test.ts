@@ -232,3 +232,12 @@ describe("verdict precedence", () => {
     ]);
   });
 });
+
+describe("compiled reads", () => {
+  it("never see inherited members, whatever the key", () => {
+    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"]) {
+      assert.equal(holds(`{ evidence.${key}_is: null }`, request({})), true, key);
+      assert.equal(holds(`{ evidence.${key}_is: 1 }`, request(JSON.parse(`{"${key}": 1}`))), true, key);
+    }
+  });
+});

@@ -73,7 +73,11 @@ class CodeBuilder {
           ref.name
         ];
       case "evidence_key":
-        return `member(ev, ${JSON.stringify(ref.key)})`;
+        // Evidence is a plain object (validated), so a plain read can only reach an own member unless the key
+        // names something every object inherits (`constructor`, `toString` …): those go through member().
+        return ref.key in Object.prototype
+          ? `member(ev, ${JSON.stringify(ref.key)})`
+          : `ev[${JSON.stringify(ref.key)}]`;
       case "request_path":
         return ref.segments.reduce((code, segment) => `member(${code}, ${JSON.stringify(segment)})`, "rq");
     }

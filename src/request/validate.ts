@@ -5,6 +5,7 @@ import {
   JsonFloat,
   type JsonObject,
   type JsonValue,
+  pointerOf,
 } from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { validate as validateSchema } from "./generated/decision-request.validate.ts";
@@ -18,8 +19,12 @@ export type DecisionRequest = JsonObject & {
 
 export const REQUEST_SCHEMA_VERSION = "decision_request.v1";
 
-/** Members the schema leaves open; their contents are opaque to validation. */
-const OPEN_MEMBERS = new Set(["/evidence", "/extensions", "/context/inline"]);
+/** Members the schema leaves open (evidence, extensions, context.inline); their contents are opaque to it. */
+function isOpenMember(path: readonly string[]): boolean {
+  return path.length === 1
+    ? path[0] === "evidence" || path[0] === "extensions"
+    : path.length === 2 && path[0] === "context" && path[1] === "inline";
+}
 
 /** The schema compiled ahead of time by scripts/generate-validators.ts (no schema compilation at start-up). */
 const schemaValidator = validateSchema as ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
@@ -28,15 +33,36 @@ const schemaValidator = validateSchema as ((data: unknown) => boolean) & { error
  * The schema checks JSON types with `typeof`, so it sees numbers as plain doubles; the open members
  * (evidence, extensions, context.inline) are not descended into, since the schema does not constrain them.
  */
-function validationView(value: JsonValue, pointer: string): unknown {
+function validationView(value: JsonValue, path: string[]): unknown {
   if (value instanceof JsonFloat) return value.value;
   if (typeof value === "bigint") return Number(value);
-  if (value === null || typeof value !== "object" || OPEN_MEMBERS.has(pointer)) return value;
-  if (Array.isArray(value)) return value.map((item, i) => validationView(item, `${pointer}/${i}`));
-  const view: Record<string, unknown> = {};
-  for (const key of Object.keys(value))
-    view[key] = validationView(value[key] as JsonValue, `${pointer}/${escapePointerToken(key)}`);
-  return view;
+  if (value === null || typeof value !== "object" || isOpenMember(path)) return value;
+  // Copy on write: a subtree without JsonFloat or bigint is passed as it is.
+  let view: unknown[] | Record<string, unknown> | undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i] as JsonValue;
+      path.push(String(i));
+      const seen = validationView(item, path);
+      path.pop();
+      if (seen !== item) {
+        view ??= value.slice();
+        (view as unknown[])[i] = seen;
+      }
+    }
+    return view ?? value;
+  }
+  for (const key of Object.keys(value)) {
+    const item = value[key] as JsonValue;
+    path.push(key);
+    const seen = validationView(item, path);
+    path.pop();
+    if (seen !== item) {
+      view ??= { ...value };
+      (view as Record<string, unknown>)[key] = seen;
+    }
+  }
+  return view ?? value;
 }
 
 function problemFromAjv(error: ErrorObject): Problem | undefined {
@@ -110,7 +136,7 @@ function problemFromAjv(error: ErrorObject): Problem | undefined {
  */
 export function validateRequest(value: JsonValue): Result<DecisionRequest> {
   const problems: Problem[] = [];
-  findNonJson(value, "", problems);
+  findNonJson(value, [], problems);
   if (problems.length > 0) return fail("invalid_request", problems);
   if (!isJsonObject(value)) {
     return fail("invalid_request", [
@@ -122,7 +148,7 @@ export function validateRequest(value: JsonValue): Result<DecisionRequest> {
       },
     ]);
   }
-  if (!schemaValidator(validationView(value, ""))) {
+  if (!schemaValidator(validationView(value, []))) {
     for (const error of schemaValidator.errors ?? []) {
       const problem = problemFromAjv(error);
       if (problem) problems.push(problem);
@@ -134,76 +160,69 @@ export function validateRequest(value: JsonValue): Result<DecisionRequest> {
 
 const MAX_VALUE_DEPTH = 64;
 
-function findNonJson(value: unknown, pointer: string, problems: Problem[], depth = 0): void {
+/**
+ * Finds what JSON cannot carry. The path to the current value is kept as a stack and turned into a pointer
+ * only when there is a problem to report.
+ */
+function findNonJson(value: unknown, path: (string | number)[], problems: Problem[]): void {
+  const report = (code: string, message: string, expected: string): void => {
+    problems.push({ code, message, pointer: pointerOf(path), expected });
+  };
   if (problems.length >= 20) return;
-  if (depth > MAX_VALUE_DEPTH) {
-    problems.push({ code: "too_deep", message: `nesting is deeper than ${MAX_VALUE_DEPTH} levels`, pointer });
+  if (path.length > MAX_VALUE_DEPTH) {
+    report(
+      "too_deep",
+      `nesting is deeper than ${MAX_VALUE_DEPTH} levels`,
+      `at most ${MAX_VALUE_DEPTH} levels`,
+    );
     return;
   }
   switch (typeof value) {
     case "string":
       if (!value.isWellFormed())
-        problems.push({
-          code: "invalid_string",
-          message: "string contains an unpaired UTF-16 surrogate",
-          pointer,
-          expected: "well-formed Unicode text",
-        });
+        report("invalid_string", "string contains an unpaired UTF-16 surrogate", "well-formed Unicode text");
       return;
     case "number":
       if (!Number.isFinite(value))
-        problems.push({
-          code: "non_finite_number",
-          message: `${value} is not a finite number`,
-          pointer,
-          expected: "a finite number",
-        });
+        report("non_finite_number", `${value} is not a finite number`, "a finite number");
       return;
     case "boolean":
     case "bigint":
       return;
-    case "object":
+    case "object": {
       if (value === null) return;
       if (value instanceof JsonFloat) {
         if (!Number.isFinite(value.value))
-          problems.push({
-            code: "non_finite_number",
-            message: `${value.value} is not a finite number`,
-            pointer,
-            expected: "a finite number",
-          });
+          report("non_finite_number", `${value.value} is not a finite number`, "a finite number");
         return;
       }
       if (Array.isArray(value)) {
-        for (const [i, item] of value.entries()) findNonJson(item, `${pointer}/${i}`, problems, depth + 1);
+        for (let i = 0; i < value.length; i++) {
+          path.push(i);
+          findNonJson(value[i], path, problems);
+          path.pop();
+        }
         return;
       }
-      if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
-        problems.push({
-          code: "type",
-          message: "is not a plain JSON object",
-          pointer,
-          expected: "a JSON value",
-        });
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) {
+        report("type", "is not a plain JSON object", "a JSON value");
         return;
       }
       for (const key of Object.keys(value)) {
-        const child = `${pointer}/${escapePointerToken(key)}`;
+        path.push(key);
         if (!key.isWellFormed())
-          problems.push({
-            code: "invalid_string",
-            message: "member name contains an unpaired UTF-16 surrogate",
-            pointer: child,
-          });
-        findNonJson((value as Record<string, unknown>)[key], child, problems, depth + 1);
+          report(
+            "invalid_string",
+            "member name contains an unpaired UTF-16 surrogate",
+            "well-formed Unicode text",
+          );
+        findNonJson((value as Record<string, unknown>)[key], path, problems);
+        path.pop();
       }
       return;
+    }
     default:
-      problems.push({
-        code: "type",
-        message: `${typeof value} is not a JSON value`,
-        pointer,
-        expected: "a JSON value",
-      });
+      report("type", `${typeof value} is not a JSON value`, "a JSON value");
   }
 }

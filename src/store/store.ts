@@ -13,9 +13,10 @@ export interface Store {
 
   /**
    * Stores a record durably, unless (tenant, request_id) is already taken: then the stored record is
-   * returned (`duplicate`) when its inputs digest is the same, or `conflict` when it differs.
+   * returned (`duplicate`) when its inputs digest is the same, or `conflict` when it differs. `json`, when
+   * the caller has it, is the record's canonical JSON (it saves serialising the record again).
    */
-  putDecision(record: DecisionRecord): Promise<PutDecisionResult>;
+  putDecision(record: DecisionRecord, json?: string): Promise<PutDecisionResult>;
   getDecision(decisionId: string): Promise<DecisionRecord | undefined>;
   /** The record stored for an idempotency key, if any. */
   findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined>;

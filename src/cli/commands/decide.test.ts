@@ -78,6 +78,20 @@ describe("lumyn decide", () => {
     db.close();
   });
 
+  it("refuses requests over --max-bytes (1 MiB by default) before reading them as JSON", () => {
+    const small = runCli(["decide", requestFile, "--workspace", "ws", "--max-bytes", "100"], { cwd: root });
+    assert.equal(small.code, 1);
+    assert.match(
+      small.stderr,
+      /^lumyn: .*request\.json: JSON document is \d+ bytes, over the limit of 100 bytes\n$/,
+    );
+    const huge = `{"pad": "${"x".repeat(1024 * 1024)}"}`;
+    const result = runCli(["decide", "-", "--workspace", "ws"], { cwd: root, input: huge });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /over the limit of 1048576 bytes/);
+    assert.equal(runCli(["decide", requestFile, "--max-bytes", "lots"], { cwd: root }).code, 2);
+  });
+
   it("exits 2 on usage errors and 3 when the store cannot be opened", () => {
     assert.equal(runCli(["decide", "--bogus"], { cwd: root }).code, 2);
     assert.equal(runCli(["frobnicate"], { cwd: root }).code, 2);

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { EXIT, emit, expect, jsonText, readJsonInput } from "../io.ts";
+import { DEFAULT_MAX_JSON_BYTES } from "../../core/parse-json.ts";
+import { EXIT, emit, expect, jsonText, readJsonInput, usageError } from "../io.ts";
 import { addWorkspaceOption, openLumyn } from "../options.ts";
 
 export function register(program: Command): void {
@@ -13,12 +14,24 @@ export function register(program: Command): void {
     .option("-o, --out <file>", "write the record to a file instead of stdout")
     .option("--pretty", "indent the JSON")
     .option("--redaction <profile>", "redaction profile when the request names none: default, strict, off")
+    .option("--max-bytes <n>", "largest request accepted, in bytes", String(DEFAULT_MAX_JSON_BYTES))
     .action(
       async (
         requestPath: string,
-        options: { workspace?: string; policy?: string; out?: string; pretty?: boolean; redaction?: string },
+        options: {
+          workspace?: string;
+          policy?: string;
+          out?: string;
+          pretty?: boolean;
+          redaction?: string;
+          maxBytes: string;
+        },
       ) => {
-        const request = readJsonInput(requestPath);
+        const maxBytes = Number(options.maxBytes);
+        if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+          throw usageError(`--max-bytes must be a positive integer, not '${options.maxBytes}'`);
+        }
+        const request = readJsonInput(requestPath, maxBytes);
         const lumyn = openLumyn(options);
         try {
           const decided = expect(await lumyn.decide(request));

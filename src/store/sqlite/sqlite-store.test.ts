@@ -13,79 +13,85 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let count = 0;
 const freshPath = (): string => join(root, `store-${++count}`, "lumyn.db");
 
-storeConformance({ name: "sqlite", open: async () => SqliteStore.open(freshPath()) });
-
-describe("SqliteStore", () => {
-  it("keeps records across close and reopen (the file is the truth)", async () => {
-    const path = freshPath();
-    const store = SqliteStore.open(path);
-    const record = makeRecord({ requestId: "durable" });
-    await store.putDecision(record);
-    await store.close();
-    const reopened = SqliteStore.open(path);
-    assert.equal((await reopened.getDecision(record.decision_id))?.decision_id, record.decision_id);
-    assert.equal((await reopened.putDecision(makeRecord({ requestId: "durable" }))).status, "duplicate");
-    await reopened.close();
+for (const writer of ["inline", "thread"] as const) {
+  storeConformance({
+    name: `sqlite, ${writer} writer`,
+    open: async () => SqliteStore.open(freshPath(), { writer }),
   });
+}
 
-  it("commits concurrent writes together (group commit) and stores every one", async () => {
-    const path = freshPath();
-    const store = SqliteStore.open(path, { maxBatch: 64 });
-    const records = Array.from({ length: 500 }, (_, i) => makeRecord({ requestId: `bulk-${i}` }));
-    const results = await Promise.all(records.map((record) => store.putDecision(record)));
-    assert.ok(results.every((r) => r.status === "stored"));
-    assert.equal((await store.stats({ by: "verdict" })).total, 500);
-    await store.close();
-    const db = new DatabaseSync(path);
-    const reasons = db.prepare("SELECT count(*) AS n FROM decision_reason_codes").get() as { n: number };
-    db.close();
-    assert.equal(reasons.n, 500);
-  });
+for (const writer of ["inline", "thread"] as const)
+  describe(`SqliteStore, ${writer} writer`, () => {
+    it("keeps records across close and reopen (the file is the truth)", async () => {
+      const path = freshPath();
+      const store = SqliteStore.open(path, { writer });
+      const record = makeRecord({ requestId: "durable" });
+      await store.putDecision(record);
+      await store.close();
+      const reopened = SqliteStore.open(path, { writer });
+      assert.equal((await reopened.getDecision(record.decision_id))?.decision_id, record.decision_id);
+      assert.equal((await reopened.putDecision(makeRecord({ requestId: "durable" }))).status, "duplicate");
+      await reopened.close();
+    });
 
-  it("fails the whole batch with a StorageError and writes nothing when the database is locked", async () => {
-    const path = freshPath();
-    const store = SqliteStore.open(path, { busyTimeoutMs: 50 });
-    await store.putDecision(makeRecord());
-    const other = new DatabaseSync(path);
-    other.exec("BEGIN EXCLUSIVE");
-    try {
-      const results = await Promise.allSettled([
-        store.putDecision(makeRecord()),
-        store.putDecision(makeRecord()),
-      ]);
-      for (const result of results) {
-        assert.equal(result.status, "rejected");
-        assert.ok(result.status === "rejected" && result.reason instanceof StorageError);
+    it("commits concurrent writes together (group commit) and stores every one", async () => {
+      const path = freshPath();
+      const store = SqliteStore.open(path, { maxBatch: 64, writer });
+      const records = Array.from({ length: 500 }, (_, i) => makeRecord({ requestId: `bulk-${i}` }));
+      const results = await Promise.all(records.map((record) => store.putDecision(record)));
+      assert.ok(results.every((r) => r.status === "stored"));
+      assert.equal((await store.stats({ by: "verdict" })).total, 500);
+      await store.close();
+      const db = new DatabaseSync(path);
+      const reasons = db.prepare("SELECT count(*) AS n FROM decision_reason_codes").get() as { n: number };
+      db.close();
+      assert.equal(reasons.n, 500);
+    });
+
+    it("fails the whole batch with a StorageError and writes nothing when the database is locked", async () => {
+      const path = freshPath();
+      const store = SqliteStore.open(path, { busyTimeoutMs: 50, writer });
+      await store.putDecision(makeRecord());
+      const other = new DatabaseSync(path);
+      other.exec("BEGIN EXCLUSIVE");
+      try {
+        const results = await Promise.allSettled([
+          store.putDecision(makeRecord()),
+          store.putDecision(makeRecord()),
+        ]);
+        for (const result of results) {
+          assert.equal(result.status, "rejected");
+          assert.ok(result.status === "rejected" && result.reason instanceof StorageError);
+        }
+      } finally {
+        other.exec("ROLLBACK");
+        other.close();
       }
-    } finally {
-      other.exec("ROLLBACK");
-      other.close();
-    }
-    assert.equal((await store.stats({ by: "verdict" })).total, 1);
-    assert.equal(
-      (await store.putDecision(makeRecord())).status,
-      "stored",
-      "the store recovers once the lock is gone",
-    );
-    await store.close();
-  });
+      assert.equal((await store.stats({ by: "verdict" })).total, 1);
+      assert.equal(
+        (await store.putDecision(makeRecord())).status,
+        "stored",
+        "the store recovers once the lock is gone",
+      );
+      await store.close();
+    });
 
-  it("refuses to change or delete events", async () => {
-    const path = freshPath();
-    const store = SqliteStore.open(path);
-    const record = makeRecord();
-    await store.putDecision(record);
-    await store.appendEvent({ decisionId: record.decision_id, type: "label", data: {} });
-    await store.close();
-    const db = new DatabaseSync(path);
-    assert.throws(() => db.exec("UPDATE decision_events SET type = 'x'"), /append-only/);
-    assert.throws(() => db.exec("DELETE FROM decision_events"), /append-only/);
-    db.close();
-  });
+    it("refuses to change or delete events", async () => {
+      const path = freshPath();
+      const store = SqliteStore.open(path, { writer });
+      const record = makeRecord();
+      await store.putDecision(record);
+      await store.appendEvent({ decisionId: record.decision_id, type: "label", data: {} });
+      await store.close();
+      const db = new DatabaseSync(path);
+      assert.throws(() => db.exec("UPDATE decision_events SET type = 'x'"), /append-only/);
+      assert.throws(() => db.exec("DELETE FROM decision_events"), /append-only/);
+      db.close();
+    });
 
-  it("reports a store that cannot be opened as a StorageError", () => {
-    const file = join(root, "not-a-folder");
-    writeFileSync(file, "");
-    assert.throws(() => SqliteStore.open(join(file, "lumyn.db")), StorageError);
+    it("reports a store that cannot be opened as a StorageError", () => {
+      const file = join(root, "not-a-folder");
+      writeFileSync(file, "");
+      assert.throws(() => SqliteStore.open(join(file, "lumyn.db"), { writer }), StorageError);
+    });
   });
-});

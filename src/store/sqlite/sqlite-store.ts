@@ -1,6 +1,7 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import { extname } from "node:path";
+import type { DatabaseSync } from "node:sqlite";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { newDecisionId, timestamp } from "../../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../../core/json.ts";
 import { parseJson } from "../../core/parse-json.ts";
@@ -20,20 +21,35 @@ import {
   type Store,
   tenantOf,
 } from "../store.ts";
-import { MIGRATIONS } from "./schema.ts";
+import {
+  type DecisionRow,
+  type EventRow,
+  openDatabase,
+  type PolicyRow,
+  type RowOutcome,
+  SqliteWriter,
+} from "./writer.ts";
+import type { WriterCall, WriterReply, WriterThreadData } from "./writer-thread.ts";
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's lock before failing (ms). */
   readonly busyTimeoutMs?: number;
   /** Most decisions written in one transaction. */
   readonly maxBatch?: number;
+  /**
+   * Where writes run: `inline` on the calling thread (no start-up cost: the CLI), or `thread` in a worker
+   * thread that commits while the main thread keeps deciding (throughput: servers and batch jobs).
+   */
+  readonly writer?: "inline" | "thread";
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_BATCH = 512;
+/** Decisions queued before they are handed to the writer thread without waiting for the end of the turn. */
+const THREAD_HANDOFF = 32;
 
 interface PendingWrite {
-  readonly record: DecisionRecord;
+  readonly row: DecisionRow;
   readonly resolve: (result: PutDecisionResult) => void;
   readonly reject: (error: Error) => void;
 }
@@ -43,21 +59,95 @@ function storageError(action: string, error: unknown): StorageError {
   return new StorageError(`could not ${action}: ${detail}`, { cause: error });
 }
 
-function parseRecord(text: string): DecisionRecord {
+function parseStored(text: string): JsonObject {
   const parsed = parseJson(text, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
-  if (!parsed.ok) throw new StorageError(`stored record is not valid JSON: ${parsed.problems[0]?.message}`);
-  return parsed.value as DecisionRecord;
+  if (!parsed.ok) throw new StorageError(`stored JSON is not valid: ${parsed.problems[0]?.message}`);
+  return parsed.value as JsonObject;
+}
+
+function decisionRow(record: DecisionRecord, json: string): DecisionRow {
+  const request = record.request;
+  const subject = request.subject as JsonObject | undefined;
+  return {
+    decisionId: record.decision_id,
+    createdAt: record.created_at,
+    tenantId: tenantOf(request),
+    subjectId: typeof subject?.id === "string" ? subject.id : null,
+    actionType: String(request.action.type),
+    verdict: record.verdict,
+    policyHash: record.policy.policy_hash,
+    inputsDigest: record.determinism.inputs_digest,
+    requestId: typeof request.request_id === "string" ? request.request_id : null,
+    reasonCodes: record.reason_codes,
+    json,
+  };
+}
+
+function putResult(outcome: RowOutcome): PutDecisionResult {
+  return outcome.status === "duplicate"
+    ? { status: "duplicate", record: parseStored(outcome.json) as DecisionRecord }
+    : outcome;
+}
+
+/** The writer running in a worker thread, called with promises. */
+class WriterThread {
+  private readonly worker: Worker;
+  private readonly calls = new Map<
+    number,
+    { resolve: (value: readonly RowOutcome[] | undefined) => void; reject: (error: Error) => void }
+  >();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  constructor(data: WriterThreadData) {
+    const self = fileURLToPath(import.meta.url);
+    this.worker = new Worker(new URL(`./writer-thread${extname(self)}`, import.meta.url), {
+      workerData: data,
+    });
+    this.worker.on("message", (reply: WriterReply) => {
+      const call = this.calls.get(reply.id);
+      this.calls.delete(reply.id);
+      if (reply.ok) call?.resolve(reply.value);
+      else call?.reject(new Error(reply.message));
+    });
+    this.worker.on("error", (error) => this.fail(error));
+    this.worker.on("exit", () => this.fail(new Error("the writer thread stopped")));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const call of this.calls.values()) call.reject(error);
+    this.calls.clear();
+  }
+
+  call(request: WriterCall): Promise<readonly RowOutcome[] | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.worker.postMessage({ ...request, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.failure) await this.call({ op: "close" }).catch(() => undefined);
+    await this.worker.terminate();
+  }
 }
 
 /**
  * The embedded default store: one SQLite file through `node:sqlite`, in WAL mode with `synchronous=FULL`, so
- * a record is on disk before `putDecision` resolves. Concurrent `putDecision` calls made in the same turn of
- * the event loop are committed together in one transaction (group commit): one fsync for the batch.
+ * a record is on disk before `putDecision` resolves. Decisions put in the same turn of the event loop are
+ * committed together in one transaction (group commit): one fsync for the batch. Reads use their own
+ * connection; WAL lets them run beside the writer.
  */
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: DatabaseSync;
   private readonly maxBatch: number;
+  private readonly inline: SqliteWriter | undefined;
+  private readonly thread: WriterThread | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
   private queue: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -68,16 +158,21 @@ export class SqliteStore implements Store {
     this.db = db;
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.statements = prepareStatements(db);
+    if (options.writer === "thread") {
+      this.thread = new WriterThread({
+        path,
+        busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      });
+    } else {
+      this.inline = new SqliteWriter(db);
+    }
   }
 
   /** Opens (creating when missing) the database file and applies pending migrations. */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     let db: DatabaseSync | undefined;
     try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
-      migrate(db);
+      db = openDatabase(path, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
       return new SqliteStore(path, db, options);
     } catch (error) {
       db?.close();
@@ -85,19 +180,33 @@ export class SqliteStore implements Store {
     }
   }
 
-  async putPolicy(snapshot: PolicySnapshot): Promise<void> {
+  /** Runs one write on the writer, wherever it is. */
+  private async write<T>(
+    action: string,
+    inline: (writer: SqliteWriter) => T,
+    request: WriterCall,
+  ): Promise<T | readonly RowOutcome[] | undefined> {
     this.ensureOpen();
     try {
-      this.statements.putPolicy.run(
-        snapshot.policyHash,
-        snapshot.policyId,
-        snapshot.policyVersion,
-        snapshot.text,
-        timestamp(new Date()),
-      );
+      if (this.inline) return inline(this.inline);
+      return await this.track((this.thread as WriterThread).call(request));
     } catch (error) {
-      throw storageError("store the policy snapshot", error);
+      throw storageError(action, error);
     }
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    promise.then(
+      () => this.inFlight.delete(promise),
+      () => this.inFlight.delete(promise),
+    );
+    return promise;
+  }
+
+  async putPolicy(snapshot: PolicySnapshot): Promise<void> {
+    const row: PolicyRow = { ...snapshot, createdAt: timestamp(new Date()) };
+    await this.write("store the policy snapshot", (writer) => writer.putPolicy(row), { op: "policy", row });
   }
 
   async getPolicy(policyHash: string): Promise<PolicySnapshot | undefined> {
@@ -112,95 +221,66 @@ export class SqliteStore implements Store {
     };
   }
 
-  putDecision(record: DecisionRecord): Promise<PutDecisionResult> {
+  putDecision(record: DecisionRecord, json?: string): Promise<PutDecisionResult> {
     this.ensureOpen();
+    const row = decisionRow(record, json ?? canonicalJson(record));
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
-      if (!this.flushScheduled) {
+      this.queue.push({ row, resolve, reject });
+      // A writer thread commits while this thread decides: hand it work early so both stay busy.
+      if (this.thread && this.queue.length >= THREAD_HANDOFF) this.flush();
+      else if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
       }
     });
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      let results: PutDecisionResult[];
-      try {
-        results = this.writeBatch(batch);
-      } catch (error) {
-        const failure = error instanceof StorageError ? error : storageError("store the decision", error);
-        for (const pending of batch) pending.reject(failure);
-        continue;
-      }
-      for (const [i, pending] of batch.entries()) pending.resolve(results[i] as PutDecisionResult);
-    }
-  }
-
-  /** One transaction for the whole batch; on any failure nothing of it is kept. */
-  private writeBatch(batch: readonly PendingWrite[]): PutDecisionResult[] {
-    const { findRequest, insertDecision, insertReason, getDecision } = this.statements;
-    const results: PutDecisionResult[] = [];
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      for (const { record } of batch) {
-        const request = record.request;
-        const tenantId = tenantOf(request);
-        const requestId = typeof request.request_id === "string" ? request.request_id : null;
-        if (requestId !== null) {
-          const existing = findRequest.get(tenantId, requestId);
-          if (existing) {
-            const existingId = String(existing.decision_id);
-            if (existing.inputs_digest === record.determinism.inputs_digest) {
-              const row = getDecision.get(existingId);
-              results.push({ status: "duplicate", record: parseRecord(String(row?.record_json)) });
-            } else {
-              results.push({ status: "conflict", existingDecisionId: existingId });
-            }
-            continue;
+      const rows = batch.map((pending) => pending.row);
+      const settle = (outcomes: readonly RowOutcome[]): void => {
+        for (let i = 0; i < batch.length; i++) {
+          const pending = batch[i] as PendingWrite;
+          try {
+            pending.resolve(putResult(outcomes[i] as RowOutcome));
+          } catch (error) {
+            pending.reject(error as Error);
           }
         }
-        const subject = request.subject as JsonObject | undefined;
-        insertDecision.run(
-          record.decision_id,
-          record.created_at,
-          tenantId,
-          typeof subject?.id === "string" ? subject.id : null,
-          String(request.action.type),
-          record.verdict,
-          record.policy.policy_hash,
-          record.determinism.inputs_digest,
-          requestId,
-          canonicalJson(record),
+      };
+      const reject = (error: unknown): void => {
+        const failure = storageError("store the decision", error);
+        for (const pending of batch) pending.reject(failure);
+      };
+      if (this.inline) {
+        try {
+          settle(this.inline.writeDecisions(rows));
+        } catch (error) {
+          reject(error);
+        }
+      } else {
+        this.track((this.thread as WriterThread).call({ op: "decisions", rows })).then(
+          (outcomes) => settle(outcomes ?? []),
+          reject,
         );
-        for (const [position, code] of record.reason_codes.entries())
-          insertReason.run(record.decision_id, position, code);
-        results.push({ status: "stored" });
       }
-      this.db.exec("COMMIT");
-    } catch (error) {
-      try {
-        this.db.exec("ROLLBACK");
-      } catch {
-        // The transaction may already be gone (e.g. SQLITE_FULL rolls back by itself); nothing more to undo.
-      }
-      throw error;
     }
-    return results;
   }
 
   async getDecision(decisionId: string): Promise<DecisionRecord | undefined> {
     this.ensureOpen();
     const row = this.read(() => this.statements.getDecision.get(decisionId));
-    return row ? parseRecord(String(row.record_json)) : undefined;
+    return row ? (parseStored(String(row.record_json)) as DecisionRecord) : undefined;
   }
 
   async findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined> {
     this.ensureOpen();
     const row = this.read(() => this.statements.getByRequest.get(tenantId, requestId));
-    return row ? parseRecord(String(row.record_json)) : undefined;
+    return row ? (parseStored(String(row.record_json)) as DecisionRecord) : undefined;
   }
 
   async listDecisions(query: DecisionQuery): Promise<DecisionPage> {
@@ -214,7 +294,7 @@ export class SqliteStore implements Store {
     const sql = `SELECT d.record_json, d.decision_id FROM decisions d ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       ORDER BY d.decision_id DESC LIMIT ?`;
     const rows = this.read(() => this.db.prepare(sql).all(...params, limit + 1));
-    const records = rows.slice(0, limit).map((row) => parseRecord(String(row.record_json)));
+    const records = rows.slice(0, limit).map((row) => parseStored(String(row.record_json)) as DecisionRecord);
     const last = records.at(-1);
     return rows.length > limit && last ? { records, nextCursor: last.decision_id } : { records };
   }
@@ -238,7 +318,6 @@ export class SqliteStore implements Store {
   }
 
   async appendEvent(event: NewDecisionEvent): Promise<DecisionEvent> {
-    this.ensureOpen();
     const stored: DecisionEvent = {
       eventId: newDecisionId(),
       decisionId: event.decisionId,
@@ -246,17 +325,8 @@ export class SqliteStore implements Store {
       data: event.data,
       createdAt: event.createdAt ?? timestamp(new Date()),
     };
-    try {
-      this.statements.insertEvent.run(
-        stored.eventId,
-        stored.decisionId,
-        stored.type,
-        stored.createdAt,
-        canonicalJson(stored.data),
-      );
-    } catch (error) {
-      throw storageError("append the event", error);
-    }
+    const row: EventRow = { ...stored, dataJson: canonicalJson(stored.data) };
+    await this.write("append the event", (writer) => writer.appendEvent(row), { op: "event", row });
     return stored;
   }
 
@@ -268,7 +338,7 @@ export class SqliteStore implements Store {
       decisionId: String(row.decision_id),
       type: String(row.type),
       createdAt: String(row.created_at),
-      data: parseRecord(String(row.data_json)) as unknown as JsonObject,
+      data: parseStored(String(row.data_json)),
     }));
   }
 
@@ -277,10 +347,13 @@ export class SqliteStore implements Store {
     this.read(() => this.db.prepare("SELECT 1").get());
   }
 
+  /** Writes what is queued, waits for the writer, then closes. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+    await this.thread?.close();
     this.db.close();
   }
 
@@ -301,26 +374,10 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 function prepareStatements(db: DatabaseSync) {
   return {
-    findRequest: db.prepare(
-      "SELECT decision_id, inputs_digest FROM decisions WHERE tenant_id = ? AND request_id = ?",
-    ),
-    insertDecision: db.prepare(
-      `INSERT INTO decisions (decision_id, created_at, tenant_id, subject_id, action_type, verdict, policy_hash,
-         inputs_digest, request_id, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    insertReason: db.prepare(
-      "INSERT INTO decision_reason_codes (decision_id, position, reason_code) VALUES (?, ?, ?)",
-    ),
     getDecision: db.prepare("SELECT record_json FROM decisions WHERE decision_id = ?"),
     getByRequest: db.prepare("SELECT record_json FROM decisions WHERE tenant_id = ? AND request_id = ?"),
-    putPolicy: db.prepare(
-      "INSERT INTO policy_snapshots (policy_hash, policy_id, policy_version, policy_text, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_hash) DO NOTHING",
-    ),
     getPolicy: db.prepare(
       "SELECT policy_hash, policy_id, policy_version, policy_text FROM policy_snapshots WHERE policy_hash = ?",
-    ),
-    insertEvent: db.prepare(
-      "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES (?, ?, ?, ?, ?)",
     ),
     listEvents: db.prepare(
       "SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE decision_id = ? ORDER BY seq",
@@ -348,19 +405,4 @@ function decisionFilter(query: DecisionQuery | StatsQuery): { where: string[]; p
   add("d.created_at >= ?", query.since);
   add("d.created_at < ?", query.until);
   return { where, params };
-}
-
-function migrate(db: DatabaseSync): void {
-  const current = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      db.exec(MIGRATIONS[version] as string);
-      db.exec(`PRAGMA user_version = ${version + 1}`);
-      db.exec("COMMIT");
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    }
-  }
 }

@@ -1,0 +1,168 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { MIGRATIONS } from "./schema.ts";
+
+/**
+ * Everything that writes to the embedded store, on one connection. It runs on the main thread (`inline`) or
+ * in a worker thread (`thread`, see writer-thread.ts); either way there is one writer per store, so the
+ * idempotency check and the insert of a batch happen in one transaction.
+ */
+
+/** A decision as the writer stores it: plain data, so that it can cross to a worker thread. */
+export interface DecisionRow {
+  readonly decisionId: string;
+  readonly createdAt: string;
+  readonly tenantId: string;
+  readonly subjectId: string | null;
+  readonly actionType: string;
+  readonly verdict: string;
+  readonly policyHash: string;
+  readonly inputsDigest: string;
+  readonly requestId: string | null;
+  readonly reasonCodes: readonly string[];
+  /** The record's canonical JSON. */
+  readonly json: string;
+}
+
+export type RowOutcome =
+  | { readonly status: "stored" }
+  | { readonly status: "duplicate"; readonly json: string }
+  | { readonly status: "conflict"; readonly existingDecisionId: string };
+
+export interface PolicyRow {
+  readonly policyHash: string;
+  readonly policyId: string;
+  readonly policyVersion: string;
+  readonly text: string;
+  readonly createdAt: string;
+}
+
+export interface EventRow {
+  readonly eventId: string;
+  readonly decisionId: string;
+  readonly type: string;
+  readonly createdAt: string;
+  readonly dataJson: string;
+}
+
+/** Opens (creating when missing) the database file with Lumyn's settings and applies pending migrations. */
+export function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs });
+  try {
+    // wal_autocheckpoint: checkpoint every ~40 MB of WAL instead of ~4 MB, so fewer commits pay for one.
+    db.exec(
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;",
+    );
+    migrate(db);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function migrate(db: DatabaseSync): void {
+  const current = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(MIGRATIONS[version] as string);
+      db.exec(`PRAGMA user_version = ${version + 1}`);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+}
+
+export class SqliteWriter {
+  private readonly db: DatabaseSync;
+  private readonly findRequest;
+  private readonly insertDecision;
+  private readonly insertReason;
+  private readonly getJson;
+  private readonly insertPolicy;
+  private readonly insertEvent;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    this.findRequest = db.prepare(
+      "SELECT decision_id, inputs_digest FROM decisions WHERE tenant_id = ? AND request_id = ?",
+    );
+    this.insertDecision = db.prepare(
+      `INSERT INTO decisions (decision_id, created_at, tenant_id, subject_id, action_type, verdict, policy_hash,
+         inputs_digest, request_id, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertReason = db.prepare(
+      "INSERT INTO decision_reason_codes (decision_id, position, reason_code) VALUES (?, ?, ?)",
+    );
+    this.getJson = db.prepare("SELECT record_json FROM decisions WHERE decision_id = ?");
+    this.insertPolicy = db.prepare(
+      `INSERT INTO policy_snapshots (policy_hash, policy_id, policy_version, policy_text, created_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_hash) DO NOTHING`,
+    );
+    this.insertEvent = db.prepare(
+      "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES (?, ?, ?, ?, ?)",
+    );
+  }
+
+  /** Writes a batch in one transaction (one fsync); on any failure nothing of it is kept and it throws. */
+  writeDecisions(rows: readonly DecisionRow[]): RowOutcome[] {
+    return this.transaction(() => rows.map((row) => this.writeDecision(row)));
+  }
+
+  private writeDecision(row: DecisionRow): RowOutcome {
+    if (row.requestId !== null) {
+      const existing = this.findRequest.get(row.tenantId, row.requestId);
+      if (existing) {
+        const existingId = String(existing.decision_id);
+        if (existing.inputs_digest !== row.inputsDigest)
+          return { status: "conflict", existingDecisionId: existingId };
+        return { status: "duplicate", json: String(this.getJson.get(existingId)?.record_json) };
+      }
+    }
+    this.insertDecision.run(
+      row.decisionId,
+      row.createdAt,
+      row.tenantId,
+      row.subjectId,
+      row.actionType,
+      row.verdict,
+      row.policyHash,
+      row.inputsDigest,
+      row.requestId,
+      row.json,
+    );
+    for (let position = 0; position < row.reasonCodes.length; position++) {
+      this.insertReason.run(row.decisionId, position, row.reasonCodes[position] as string);
+    }
+    return { status: "stored" };
+  }
+
+  putPolicy(row: PolicyRow): void {
+    this.insertPolicy.run(row.policyHash, row.policyId, row.policyVersion, row.text, row.createdAt);
+  }
+
+  appendEvent(row: EventRow): void {
+    this.insertEvent.run(row.eventId, row.decisionId, row.type, row.createdAt, row.dataJson);
+  }
+
+  private transaction<T>(work: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = work();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      try {
+        this.db.exec("ROLLBACK");
+      } catch {
+        // The transaction may already be gone (e.g. SQLITE_FULL rolls back by itself); nothing more to undo.
+      }
+      throw error;
+    }
+  }
+}
