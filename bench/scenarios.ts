@@ -458,7 +458,7 @@ function timeSpawn(args: readonly string[]): {
 
 /** Scenario 5: `lumyn decide <file>` from a cold process, each time a new request into the same workspace. */
 export function scenarioCli(config: Config): ScenarioResult {
-  const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+  const cli = fileURLToPath(new URL("../dist/bin/main.js", import.meta.url));
   if (!existsSync(cli)) throw new Error(`bench: ${cli} is missing; run npm run build (npm run bench does)`);
   const dir = mkdtempSync(join(tmpdir(), "lumyn-bench-cli-"));
   try {

@@ -2,8 +2,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
-/** The built CLI (`npm test` builds before testing), run as users run it. */
-export const CLI = join(import.meta.dirname, "../../dist/cli/main.js");
+/** The built, bundled CLI (`npm test` builds before testing): the `lumyn` users run. */
+export const CLI = join(import.meta.dirname, "../../dist/bin/main.js");
 
 export interface CliResult {
   readonly code: number;
