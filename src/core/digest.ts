@@ -1,8 +1,6 @@
 import { hash } from "node:crypto";
 import { canonicalJson, type JsonValue } from "./json.ts";
 
-export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
-
 /** `sha256:<hex>` of UTF-8 text or bytes. */
 export function sha256(data: string | Uint8Array): string {
   return `sha256:${hash("sha256", data, "hex")}`;

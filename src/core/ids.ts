@@ -22,5 +22,13 @@ export function newDecisionId(now: number = Date.now()): string {
 
 /** `created_at` as the reference writes it: UTC, whole seconds, `Z` suffix. */
 export function timestamp(date: Date): string {
-  return `${date.toISOString().slice(0, 19)}Z`;
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastTimestamp = `${date.toISOString().slice(0, 19)}Z`;
+  }
+  return lastTimestamp;
 }
+
+let lastSecond = Number.NaN;
+let lastTimestamp = "";

@@ -60,6 +60,18 @@ describe("canonical JSON", () => {
     assert.equal(canonicalJson(value), '{"":5,"B":4,"a":3,"｡":2,"😀":1}');
   });
 
+  it("orders the members of objects of any size by code point", () => {
+    const codePoints = (s: string) => [...s].map((c) => c.codePointAt(0) as number);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ unit: "grapheme", maxLength: 4 }), { maxLength: 40 }), (keys) => {
+        const object = Object.fromEntries(keys.map((key, i) => [key, i]));
+        const written = Object.keys(JSON.parse(canonicalJson(object)));
+        const expected = [...keys].sort((a, b) => compareArrays(codePoints(a), codePoints(b)));
+        assert.deepEqual(written, expected);
+      }),
+    );
+  });
+
   it("escapes control characters and writes non-ASCII raw", () => {
     assert.equal(canonicalJson({ k: 'é"\\\n\u0001\u007f\u2028' }), '{"k":"é\\"\\\\\\n\\u0001\u007f\u2028"}');
   });

@@ -46,11 +46,6 @@ export function toDouble(value: number | bigint | JsonFloat): number {
   return value.value;
 }
 
-/** True when the JSON number is a float in Python's sense (written with a fraction or exponent). */
-export function isFloat(value: unknown): boolean {
-  return value instanceof JsonFloat || (typeof value === "number" && !Number.isInteger(value));
-}
-
 /** Wraps a double so that it is written as a float (`100.0`) even when integral. */
 export function float(value: number): number | JsonFloat {
   return Number.isInteger(value) || Object.is(value, -0) ? new JsonFloat(value) : value;
@@ -123,10 +118,23 @@ function codeUnitRank(unit: number): number {
 }
 
 const SURROGATE = /[\ud800-\udfff]/;
+const INSERTION_SORT_LIMIT = 16;
 
 /** Keys in code point order. The default sort is UTF-16 order, which differs only for keys with surrogates. */
 export function sortedKeys(object: object): string[] {
-  const keys = Object.keys(object).sort();
+  const keys = Object.keys(object);
+  if (keys.length > INSERTION_SORT_LIMIT) keys.sort();
+  // Insertion sort for small objects (most of them): cheaper than a general sort, linear when already in order.
+  else
+    for (let i = 1; i < keys.length; i++) {
+      const key = keys[i] as string;
+      let j = i - 1;
+      while (j >= 0 && (keys[j] as string) > key) {
+        keys[j + 1] = keys[j] as string;
+        j--;
+      }
+      keys[j + 1] = key;
+    }
   for (const key of keys) if (SURROGATE.test(key)) return keys.sort(compareCodePoints);
   return keys;
 }
@@ -269,18 +277,6 @@ export function escapePointerToken(token: string): string {
 
 export function pointerOf(path: readonly (string | number)[]): string {
   return path.map((segment) => `/${escapePointerToken(String(segment))}`).join("");
-}
-
-/** Deep copy of a JSON value (JsonFloat instances are immutable and shared). */
-export function cloneJson<T extends JsonValue>(value: T): T {
-  if (value === null || typeof value !== "object" || value instanceof JsonFloat) return value;
-  if (Array.isArray(value)) return value.map((item) => cloneJson(item)) as T;
-  const copy: JsonObject = {};
-  for (const key of Object.keys(value)) {
-    const item = (value as JsonObject)[key];
-    if (item !== undefined) setMember(copy, key, cloneJson(item));
-  }
-  return copy as T;
 }
 
 /** Sets an own member, also for the key `__proto__`, which plain assignment would treat as the prototype. */

@@ -13,10 +13,6 @@ export function strongerVerdict(a: Verdict, b: Verdict): Verdict {
   return VERDICT_PRECEDENCE[b] > VERDICT_PRECEDENCE[a] ? b : a;
 }
 
-export function isVerdict(value: unknown): value is Verdict {
-  return typeof value === "string" && (VERDICTS as readonly string[]).includes(value);
-}
-
 export const STAGES = ["REQUIREMENTS", "HARD_BLOCKS", "ESCALATIONS", "ALLOW_PATHS"] as const;
 export type Stage = (typeof STAGES)[number];
 /** Earlier name of ALLOW_PATHS, accepted in policies. */

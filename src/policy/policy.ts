@@ -1,6 +1,6 @@
 import { digestJson } from "../core/digest.ts";
-import type { JsonObject, JsonValue } from "../core/json.ts";
-import { fail, ok, type Result } from "../core/problem.ts";
+import type { JsonObject } from "../core/json.ts";
+import { ok, type Result } from "../core/problem.ts";
 import { type Stage, strongerVerdict, type Verdict } from "../core/verdict.ts";
 import { type CompiledEvaluator, compileEvaluator } from "./compile.ts";
 import type { EvaluationInput } from "./evaluate.ts";
@@ -39,17 +39,6 @@ export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Resul
   const validated = validatePolicy(loaded.value.value, validateOptions);
   if (!validated.ok) return validated;
   return ok(fromModel(validated.value, loaded.value.value as JsonObject, text));
-}
-
-/** Builds a policy from a document already parsed (e.g. a JSON object from an API). */
-export function policyFromDocument(
-  document: JsonValue,
-  text: string,
-  options: ValidateOptions = {},
-): Result<Policy> {
-  const validated = validatePolicy(document, options);
-  if (!validated.ok) return fail(validated.kind, validated.problems);
-  return ok(fromModel(validated.value, document as JsonObject, text));
 }
 
 function fromModel(model: PolicyModel, document: JsonObject, text: string): Policy {

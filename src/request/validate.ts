@@ -17,8 +17,6 @@ export type DecisionRequest = JsonObject & {
   readonly context: JsonObject;
 };
 
-export const REQUEST_SCHEMA_VERSION = "decision_request.v1";
-
 /** Members the schema leaves open (evidence, extensions, context.inline); their contents are opaque to it. */
 function isOpenMember(path: readonly string[]): boolean {
   return path.length === 1
@@ -159,18 +157,18 @@ export function validateRequest(value: JsonValue): Result<DecisionRequest> {
 }
 
 const MAX_VALUE_DEPTH = 64;
+const MAX_PROBLEMS = 20;
 
 /**
  * Finds what JSON cannot carry. The path to the current value is kept as a stack and turned into a pointer
  * only when there is a problem to report.
  */
 function findNonJson(value: unknown, path: (string | number)[], problems: Problem[]): void {
-  const report = (code: string, message: string, expected: string): void => {
-    problems.push({ code, message, pointer: pointerOf(path), expected });
-  };
-  if (problems.length >= 20) return;
+  if (problems.length >= MAX_PROBLEMS) return;
   if (path.length > MAX_VALUE_DEPTH) {
     report(
+      problems,
+      path,
       "too_deep",
       `nesting is deeper than ${MAX_VALUE_DEPTH} levels`,
       `at most ${MAX_VALUE_DEPTH} levels`,
@@ -180,11 +178,17 @@ function findNonJson(value: unknown, path: (string | number)[], problems: Proble
   switch (typeof value) {
     case "string":
       if (!value.isWellFormed())
-        report("invalid_string", "string contains an unpaired UTF-16 surrogate", "well-formed Unicode text");
+        report(
+          problems,
+          path,
+          "invalid_string",
+          "string contains an unpaired UTF-16 surrogate",
+          "well-formed Unicode text",
+        );
       return;
     case "number":
       if (!Number.isFinite(value))
-        report("non_finite_number", `${value} is not a finite number`, "a finite number");
+        report(problems, path, "non_finite_number", `${value} is not a finite number`, "a finite number");
       return;
     case "boolean":
     case "bigint":
@@ -193,7 +197,13 @@ function findNonJson(value: unknown, path: (string | number)[], problems: Proble
       if (value === null) return;
       if (value instanceof JsonFloat) {
         if (!Number.isFinite(value.value))
-          report("non_finite_number", `${value.value} is not a finite number`, "a finite number");
+          report(
+            problems,
+            path,
+            "non_finite_number",
+            `${value.value} is not a finite number`,
+            "a finite number",
+          );
         return;
       }
       if (Array.isArray(value)) {
@@ -206,13 +216,16 @@ function findNonJson(value: unknown, path: (string | number)[], problems: Proble
       }
       const prototype = Object.getPrototypeOf(value);
       if (prototype !== Object.prototype && prototype !== null) {
-        report("type", "is not a plain JSON object", "a JSON value");
+        report(problems, path, "type", "is not a plain JSON object", "a JSON value");
         return;
       }
-      for (const key of Object.keys(value)) {
+      // for…in visits own members only here (plain objects inherit nothing enumerable) and allocates no key array.
+      for (const key in value) {
         path.push(key);
         if (!key.isWellFormed())
           report(
+            problems,
+            path,
             "invalid_string",
             "member name contains an unpaired UTF-16 surrogate",
             "well-formed Unicode text",
@@ -223,6 +236,16 @@ function findNonJson(value: unknown, path: (string | number)[], problems: Proble
       return;
     }
     default:
-      report("type", `${typeof value} is not a JSON value`, "a JSON value");
+      report(problems, path, "type", `${typeof value} is not a JSON value`, "a JSON value");
   }
+}
+
+function report(
+  problems: Problem[],
+  path: readonly (string | number)[],
+  code: string,
+  message: string,
+  expected: string,
+): void {
+  problems.push({ code, message, pointer: pointerOf(path), expected });
 }

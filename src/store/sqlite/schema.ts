@@ -18,11 +18,10 @@ export const MIGRATIONS: readonly string[] = [
     record_json   TEXT NOT NULL
   );
   CREATE UNIQUE INDEX decisions_request ON decisions (tenant_id, request_id) WHERE request_id IS NOT NULL;
+  -- Lists and stats are bounded by time (and often tenant); verdict, action type and subject filter within
+  -- that range. Fewer indexes keep each durable insert cheap on the embedded store.
   CREATE INDEX decisions_created ON decisions (created_at);
   CREATE INDEX decisions_tenant_created ON decisions (tenant_id, created_at);
-  CREATE INDEX decisions_verdict ON decisions (verdict, created_at);
-  CREATE INDEX decisions_action_type ON decisions (action_type, created_at);
-  CREATE INDEX decisions_subject ON decisions (subject_id, created_at);
 
   CREATE TABLE decision_reason_codes (
     decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
