@@ -63,12 +63,15 @@ describe("canonical JSON", () => {
   it("orders the members of objects of any size by code point", () => {
     const codePoints = (s: string) => [...s].map((c) => c.codePointAt(0) as number);
     fc.assert(
-      fc.property(fc.uniqueArray(fc.string({ unit: "grapheme", maxLength: 4 }), { maxLength: 40 }), (keys) => {
-        const object = Object.fromEntries(keys.map((key, i) => [key, i]));
-        const written = Object.keys(JSON.parse(canonicalJson(object)));
-        const expected = [...keys].sort((a, b) => compareArrays(codePoints(a), codePoints(b)));
-        assert.deepEqual(written, expected);
-      }),
+      fc.property(
+        fc.uniqueArray(fc.string({ unit: "grapheme", maxLength: 4 }), { maxLength: 40 }),
+        (keys) => {
+          const object = Object.fromEntries(keys.map((key, i) => [key, i]));
+          const written = Object.keys(JSON.parse(canonicalJson(object)));
+          const expected = [...keys].sort((a, b) => compareArrays(codePoints(a), codePoints(b)));
+          assert.deepEqual(written, expected);
+        },
+      ),
     );
   });
 
