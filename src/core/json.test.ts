@@ -67,9 +67,12 @@ describe("canonical JSON", () => {
         fc.uniqueArray(fc.string({ unit: "grapheme", maxLength: 4 }), { maxLength: 40 }),
         (keys) => {
           const object = Object.fromEntries(keys.map((key, i) => [key, i]));
-          const written = Object.keys(JSON.parse(canonicalJson(object)));
           const expected = [...keys].sort((a, b) => compareArrays(codePoints(a), codePoints(b)));
-          assert.deepEqual(written, expected);
+          // Compared as text: a parsed object would list integer-like keys first, whatever the JSON says.
+          assert.equal(
+            canonicalJson(object),
+            `{${expected.map((key) => `${JSON.stringify(key)}:${object[key]}`).join(",")}}`,
+          );
         },
       ),
     );
