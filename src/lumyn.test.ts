@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -110,6 +110,20 @@ describe("Lumyn (decide with the embedded store)", () => {
     assert.equal(amount?.actual, 20);
     assert.equal((await after.explain("01UNKNOWN")).ok, false);
     await after.close();
+  });
+
+  it("holds the workspace policy to the workspace's reason-code registry", () => {
+    const workspace = join(root, "with-registry");
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(join(workspace, "reason-codes.json"), JSON.stringify(["MISSING_EVIDENCE_REFUND"]));
+    const refused = Lumyn.open({ workspace });
+    assert.ok(!refused.ok);
+    assert.equal(refused.problems[0]?.code, "unknown_reason_code");
+    assert.equal(refused.problems[0]?.file, join(workspace, "policy.yml"));
+    writeFileSync(join(workspace, "reason-codes.json"), "{not json");
+    const broken = Lumyn.open({ workspace });
+    assert.ok(!broken.ok);
+    assert.equal(broken.problems[0]?.file, join(workspace, "reason-codes.json"));
   });
 
   it("reports an unreadable or invalid policy as a failure, not an exception", () => {

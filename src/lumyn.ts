@@ -19,7 +19,7 @@ import {
   StorageError,
   type Store,
 } from "./store/store.ts";
-import { ensureWorkspace, readText, type Workspace, workspaceAt } from "./workspace.ts";
+import { ensureWorkspace, readText, type Workspace, workspaceAt, workspaceRegistry } from "./workspace.ts";
 
 export interface LumynOptions {
   readonly policy: Policy;
@@ -90,9 +90,16 @@ export class Lumyn {
         { code: "read", message: `cannot read the policy: ${(error as Error).message}`, file: policyPath },
       ]);
     }
+    const registry = options.reasonCodeRegistry
+      ? ok(options.reasonCodeRegistry)
+      : workspaceRegistry(workspace);
+    if (!registry.ok) {
+      void store.close();
+      return registry;
+    }
     const policy = loadPolicy(text, {
       file: policyPath,
-      ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}),
+      ...(registry.value ? { reasonCodeRegistry: registry.value } : {}),
     });
     if (!policy.ok) {
       void store.close();

@@ -2,16 +2,21 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { STARTER_POLICY } from "./assets/starter-policy.ts";
+import { fail, ok, type Result } from "./core/problem.ts";
+import { parseReasonCodeRegistry } from "./policy/registry.ts";
 
 /** Where Lumyn keeps its files unless told otherwise. */
 export const DEFAULT_WORKSPACE = ".lumyn";
 export const DATABASE_FILE = "lumyn.db";
 export const POLICY_FILE = "policy.yml";
+/** Optional: when present, the workspace's policies may use only the reason codes it lists. */
+export const REASON_CODES_FILE = "reason-codes.json";
 
 export interface Workspace {
   readonly dir: string;
   readonly databasePath: string;
   readonly policyPath: string;
+  readonly reasonCodesPath: string;
 }
 
 export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
@@ -20,6 +25,7 @@ export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
     dir: absolute,
     databasePath: join(absolute, DATABASE_FILE),
     policyPath: join(absolute, POLICY_FILE),
+    reasonCodesPath: join(absolute, REASON_CODES_FILE),
   };
 }
 
@@ -44,4 +50,22 @@ export function ensureWorkspace(workspace: Workspace): boolean {
 
 export function readText(path: string): string {
   return readFileSync(path, "utf8");
+}
+
+/** The workspace's reason-code registry, if it has one. */
+export function workspaceRegistry(workspace: Workspace): Result<Set<string> | undefined> {
+  let text: string;
+  try {
+    text = readFileSync(workspace.reasonCodesPath, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return ok(undefined);
+    return fail("invalid_policy", [
+      {
+        code: "read",
+        message: `cannot read the reason-code registry: ${(error as Error).message}`,
+        file: workspace.reasonCodesPath,
+      },
+    ]);
+  }
+  return parseReasonCodeRegistry(text, workspace.reasonCodesPath);
 }

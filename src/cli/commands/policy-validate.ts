@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { loadPolicy } from "../../policy/policy.ts";
-import { workspaceAt } from "../../workspace.ts";
+import { parseReasonCodeRegistry } from "../../policy/registry.ts";
+import { workspaceAt, workspaceRegistry } from "../../workspace.ts";
 import { expect, jsonText, readTextFile } from "../io.ts";
-import { loadReasonCodeRegistry } from "../registry.ts";
 
 export function register(policy: Command): void {
   policy
@@ -12,12 +12,15 @@ export function register(policy: Command): void {
     .option("-w, --workspace <dir>", "workspace whose policy to check", ".lumyn")
     .option(
       "--reason-codes <file>",
-      "reason-code registry (JSON list or {codes: [{code}]}): unknown codes become errors",
+      "reason-code registry (JSON list or {codes: [{code}]}): unknown codes become errors (default: the workspace's reason-codes.json, if any)",
     )
     .option("--json", "print {policy_id, policy_version, policy_hash, rules} as JSON")
     .action((options: { path?: string; workspace: string; reasonCodes?: string; json?: boolean }) => {
-      const path = options.path ?? workspaceAt(options.workspace).policyPath;
-      const registry = options.reasonCodes ? loadReasonCodeRegistry(options.reasonCodes) : undefined;
+      const workspace = workspaceAt(options.workspace);
+      const path = options.path ?? workspace.policyPath;
+      const registry = options.reasonCodes
+        ? expect(parseReasonCodeRegistry(readTextFile(options.reasonCodes), options.reasonCodes))
+        : expect(workspaceRegistry(workspace));
       const loaded = expect(
         loadPolicy(readTextFile(path), { file: path, ...(registry ? { reasonCodeRegistry: registry } : {}) }),
       );
