@@ -163,30 +163,12 @@ export class Lumyn {
     return stored;
   }
 
-  async show(decisionId: string): Promise<Result<DecisionRecord>> {
-    const record = await this.store.getDecision(decisionId);
-    return record ? ok(record) : notFound(decisionId);
+  show(decisionId: string): Promise<Result<DecisionRecord>> {
+    return showDecision(this.store, decisionId);
   }
 
-  /** Explains a stored decision with the policy it was decided under (recovered from the store by hash). */
-  async explain(decisionId: string): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
-    const record = await this.store.getDecision(decisionId);
-    if (!record) return notFound(decisionId);
-    const policy = await this.policyByHash(record.policy.policy_hash);
-    if (!policy.ok) return policy;
-    return ok({ record, explanation: explainRecord(record, policy.value) });
-  }
-
-  /** The policy a record names: the active one, or its snapshot from the store. */
-  async policyByHash(policyHash: string): Promise<Result<Policy>> {
-    if (policyHash === this.policy.hash) return ok(this.policy);
-    const snapshot = await this.store.getPolicy(policyHash);
-    if (!snapshot) {
-      return fail("not_found", [
-        { code: "policy_not_found", message: `no snapshot of policy ${policyHash} in the store` },
-      ]);
-    }
-    return loadPolicy(snapshot.text, { file: `policy ${policyHash}` });
+  explain(decisionId: string): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
+    return explainDecision(this.store, decisionId, this.policy);
   }
 
   list(query: DecisionQuery = {}): Promise<DecisionPage> {
@@ -200,6 +182,41 @@ export class Lumyn {
   close(): Promise<void> {
     return this.store.close();
   }
+}
+
+/** A stored record, by id. */
+export async function showDecision(store: Store, decisionId: string): Promise<Result<DecisionRecord>> {
+  const record = await store.getDecision(decisionId);
+  return record ? ok(record) : notFound(decisionId);
+}
+
+/** Explains a stored decision with the policy it was decided under, recovered from the store by hash. */
+export async function explainDecision(
+  store: Store,
+  decisionId: string,
+  activePolicy?: Policy,
+): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
+  const record = await store.getDecision(decisionId);
+  if (!record) return notFound(decisionId);
+  const policy = await policyByHash(store, record.policy.policy_hash, activePolicy);
+  if (!policy.ok) return policy;
+  return ok({ record, explanation: explainRecord(record, policy.value) });
+}
+
+/** The policy a record names: the active one when it is that, else its snapshot from the store. */
+async function policyByHash(
+  store: Store,
+  policyHash: string,
+  activePolicy?: Policy,
+): Promise<Result<Policy>> {
+  if (activePolicy?.hash === policyHash) return ok(activePolicy);
+  const snapshot = await store.getPolicy(policyHash);
+  if (!snapshot) {
+    return fail("not_found", [
+      { code: "policy_not_found", message: `no snapshot of policy ${policyHash} in the store` },
+    ]);
+  }
+  return loadPolicy(snapshot.text, { file: `policy ${policyHash}` });
 }
 
 function notFound<T>(decisionId: string): Result<T> {

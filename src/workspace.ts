@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { STARTER_POLICY } from "./assets/starter-policy.ts";
 import { fail, ok, type Result } from "./core/problem.ts";
@@ -33,7 +33,12 @@ export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
 export function writeFileAtomic(path: string, contents: string | Uint8Array): void {
   const temporary = `${path}.${randomUUID()}.tmp`;
   writeFileSync(temporary, contents, { flag: "wx" });
-  renameSync(temporary, path);
+  try {
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
 }
 
 /** Creates the workspace folder and, when it has none, its starter policy. Returns whether the policy was written. */
@@ -48,15 +53,23 @@ export function ensureWorkspace(workspace: Workspace): boolean {
   }
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A text file as strict UTF-8 (a leading BOM is dropped); invalid bytes are an error, never replaced. */
 export function readText(path: string): string {
-  return readFileSync(path, "utf8");
+  const bytes = readFileSync(path);
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new Error(`${path} is not valid UTF-8`);
+  }
 }
 
 /** The workspace's reason-code registry, if it has one. */
 export function workspaceRegistry(workspace: Workspace): Result<Set<string> | undefined> {
   let text: string;
   try {
-    text = readFileSync(workspace.reasonCodesPath, "utf8");
+    text = readText(workspace.reasonCodesPath);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return ok(undefined);
     return fail("invalid_policy", [

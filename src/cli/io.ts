@@ -1,9 +1,10 @@
-import { readFileSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { JsonValue } from "../core/json.ts";
 import { stringify } from "../core/json.ts";
 import { DEFAULT_MAX_JSON_BYTES, parseJsonBytes } from "../core/parse-json.ts";
 import { type Failure, formatProblem, LumynError, type ProblemKind, type Result } from "../core/problem.ts";
-import { writeFileAtomic } from "../workspace.ts";
+import { readText, writeFileAtomic } from "../workspace.ts";
 
 /** Exit codes of every `lumyn` command. */
 export const EXIT = { ok: 0, invalid: 1, usage: 2, storage: 3 } as const;
@@ -44,9 +45,9 @@ export function readJsonInput(
 ): JsonValue {
   const fromStdin = path === undefined || path === "-";
   const name = fromStdin ? "<stdin>" : path;
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   try {
-    bytes = readFileSync(fromStdin ? 0 : path);
+    bytes = readAtMost(fromStdin ? 0 : path, maxBytes + 1);
   } catch (error) {
     throw new LumynError({
       kind: "invalid_request",
@@ -56,9 +57,38 @@ export function readJsonInput(
   return expect(parseJsonBytes(bytes, { file: name, maxBytes }));
 }
 
+/**
+ * Reads a file or descriptor, stopping after `limit` bytes so that an oversized input is never held whole in
+ * memory (the parser then reports it as over its limit).
+ */
+function readAtMost(source: string | number, limit: number): Uint8Array {
+  const fd = typeof source === "number" ? source : openSync(source, "r");
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < limit) {
+      const chunk = Buffer.allocUnsafe(Math.min(65_536, limit - total));
+      let read: number;
+      try {
+        read = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
+        if ((error as NodeJS.ErrnoException).code === "EOF") break;
+        throw error;
+      }
+      if (read === 0) break;
+      chunks.push(chunk.subarray(0, read));
+      total += read;
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    if (typeof source !== "number") closeSync(fd);
+  }
+}
+
 export function readTextFile(path: string, kind: ProblemKind = "invalid_policy"): string {
   try {
-    return readFileSync(path, "utf8");
+    return readText(path);
   } catch (error) {
     throw new LumynError({
       kind,
@@ -75,6 +105,28 @@ export function jsonText(value: JsonValue, pretty: boolean): string {
 
 /** Prints to stdout, or writes the file whole (never half-written) when `out` is given. */
 export function emit(text: string, out?: string): void {
-  if (out) writeFileAtomic(out, text);
-  else process.stdout.write(text);
+  if (!out) {
+    process.stdout.write(text);
+    return;
+  }
+  try {
+    writeFileAtomic(out, text);
+  } catch (error) {
+    throw new LumynError({
+      kind: "usage",
+      problems: [{ code: "write", message: `cannot write ${out}: ${(error as Error).message}` }],
+    });
+  }
+}
+
+/** Fails early, before anything is decided or stored, when `--out` cannot be written. */
+export function checkWritableOutput(out: string | undefined): void {
+  if (!out) return;
+  const folder = dirname(resolve(out));
+  try {
+    if (!statSync(folder).isDirectory()) throw new Error(`${folder} is not a folder`);
+    accessSync(folder, constants.W_OK);
+  } catch (error) {
+    throw usageError(`--out ${out}: cannot write there (${(error as Error).message})`);
+  }
 }

@@ -1,7 +1,10 @@
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
+import { LumynError } from "../core/problem.ts";
 import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
 import { Lumyn } from "../lumyn.ts";
-import { DEFAULT_WORKSPACE } from "../workspace.ts";
+import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
+import { DATABASE_FILE, DEFAULT_WORKSPACE, workspaceAt } from "../workspace.ts";
 import { expect, usageError } from "./io.ts";
 
 export interface WorkspaceOptions {
@@ -35,6 +38,34 @@ export function openLumyn(options: WorkspaceOptions & { policy?: string; redacti
   );
 }
 
+/**
+ * The store of an existing workspace, for commands that only read: nothing is created and the workspace's
+ * current policy is not needed (a stored record names its own policy).
+ */
+export function openExistingStore(options: WorkspaceOptions): SqliteStore {
+  const workspace = workspaceAt(options.workspace);
+  if (!existsSync(workspace.databasePath)) {
+    throw new LumynError({
+      kind: "not_found",
+      problems: [
+        {
+          code: "no_workspace",
+          message: `no Lumyn workspace at ${workspace.dir} (no ${DATABASE_FILE}); run \`lumyn init\` or pass --workspace`,
+          file: workspace.dir,
+        },
+      ],
+    });
+  }
+  try {
+    return SqliteStore.open(workspace.databasePath);
+  } catch (error) {
+    throw new LumynError({
+      kind: "storage",
+      problems: [{ code: "storage", message: (error as Error).message }],
+    });
+  }
+}
+
 const DURATION = /^(\d+)(s|m|h|d|w)$/;
 const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
 
@@ -42,13 +73,11 @@ const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3_600, 
 export function sinceTimestamp(value: string | undefined, now: Date = new Date()): string | undefined {
   if (value === undefined) return undefined;
   const match = DURATION.exec(value);
-  let date: Date;
-  if (match)
-    date = new Date(now.getTime() - Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number) * 1000);
-  else {
-    date = new Date(value);
-    if (Number.isNaN(date.getTime()))
-      throw usageError(`'${value}' is neither a duration (30m, 24h, 7d, 2w) nor an ISO 8601 time`);
+  const date = match
+    ? new Date(now.getTime() - Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number) * 1000)
+    : new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    throw usageError(`'${value}' is neither a duration (30m, 24h, 7d, 2w) nor an ISO 8601 time in range`);
   }
   return `${date.toISOString().slice(0, 19)}Z`;
 }

@@ -156,6 +156,35 @@ describe("decide", () => {
     );
   });
 
+  it("refuses amounts too large to compare instead of writing an infinite amount_usd", () => {
+    const policy = starter();
+    const huge = decide(
+      {
+        ...SOME_REQUEST,
+        action: { type: "support.refund", intent: "x", amount: { value: 10n ** 400n, currency: "USD" } },
+      },
+      policy,
+    );
+    assert.ok(!huge.ok);
+    assert.deepEqual(
+      huge.problems.map((p) => [p.code, p.pointer]),
+      [["out_of_range", "/action/amount/value"]],
+    );
+    const overflow = decide(
+      {
+        ...SOME_REQUEST,
+        action: { type: "support.refund", intent: "x", amount: { value: 1e308, currency: "EUR" } },
+        evidence: { fx_rate_to_usd: 10 },
+      },
+      policy,
+    );
+    assert.ok(!overflow.ok);
+    assert.deepEqual(
+      overflow.problems.map((p) => [p.code, p.pointer]),
+      [["out_of_range", "/evidence/fx_rate_to_usd"]],
+    );
+  });
+
   it("never throws on fuzzed requests", () => {
     const policy = starter();
     const requestLike = fc.record(

@@ -8,7 +8,7 @@ import {
   type JsonValue,
   RawJson,
 } from "../core/json.ts";
-import { ok, type Result } from "../core/problem.ts";
+import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
 import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
 import { type DecisionRequest, validateRequest } from "../request/validate.ts";
@@ -104,6 +104,8 @@ export function decide(
   );
   const persisted = redaction.request;
   const derived = deriveFeatures(persisted);
+  const outOfRange = derivedOutOfRange(derived);
+  if (outOfRange) return fail("invalid_request", [outOfRange]);
   const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived));
   const requestJson = canonicalJson(persisted);
   const record = buildRecord({
@@ -115,6 +117,27 @@ export function decide(
     createdAt: timestamp(options.now ?? new Date()),
   });
   return ok({ record, request, redaction, derived, outcome, requestJson });
+}
+
+/** Amounts whose double is infinite (a huge integer, or an overflowing conversion) have no JSON form. */
+function derivedOutOfRange(derived: DerivedFeatures): Problem | undefined {
+  if (derived.amount_value !== null && !Number.isFinite(derived.amount_value)) {
+    return {
+      code: "out_of_range",
+      message: "the amount is too large to compare",
+      pointer: "/action/amount/value",
+      expected: "a number below 1.8e308",
+    };
+  }
+  if (derived.amount_usd !== null && !Number.isFinite(derived.amount_usd)) {
+    return {
+      code: "out_of_range",
+      message: "the amount in USD (amount × fx_rate_to_usd) is too large to compare",
+      pointer: "/evidence/fx_rate_to_usd",
+      expected: "an amount and rate whose product is below 1.8e308",
+    };
+  }
+  return undefined;
 }
 
 export interface RecordParts {

@@ -69,6 +69,21 @@ describe("policy validation", () => {
     assert.equal(problems.length, expectations.length);
   });
 
+  it("reads a condition written as null as no condition, as the reference does", () => {
+    const loaded = loadPolicy(
+      `${HEADER}  - id: A\n    stage: ESCALATIONS\n    when: null\n    if: null\n    if_any: null\n    then: { verdict: ESCALATE, reason_codes: [X] }\n`,
+    );
+    assert.ok(loaded.ok);
+    assert.deepEqual(
+      [
+        loaded.value.model.rules[0]?.when,
+        loaded.value.model.rules[0]?.if,
+        loaded.value.model.rules[0]?.ifAny,
+      ],
+      [[], [], undefined],
+    );
+  });
+
   it("requires the document shape", () => {
     const problems = problemsOf("schema_version: policy.v2\npolicy_version: 1.0\nrules: []\nextra: true\n");
     const codes = problems.map((p) => `${p.pointer}:${p.code}`).sort();

@@ -4,6 +4,7 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  stringify,
   toDouble,
 } from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
@@ -81,7 +82,7 @@ function describe(value: JsonValue | undefined): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (isJsonObject(value)) return "a mapping";
-  if (isJsonNumber(value)) return `the number ${toDouble(value)}`;
+  if (isJsonNumber(value)) return `the number ${stringify(value)}`;
   if (typeof value === "boolean") return `the boolean ${value}`;
   return `the string '${value}'`;
 }
@@ -343,13 +344,13 @@ function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRu
     });
   }
 
+  // As in the reference, a condition written as null is no condition.
   const when =
-    value.when === undefined ? [] : conditionGroup(value.when, `${pointer}/when`, `${label} when`, checks);
-  const ifGroup =
-    value.if === undefined ? [] : conditionGroup(value.if, `${pointer}/if`, `${label} if`, checks);
+    value.when == null ? [] : conditionGroup(value.when, `${pointer}/when`, `${label} when`, checks);
+  const ifGroup = value.if == null ? [] : conditionGroup(value.if, `${pointer}/if`, `${label} if`, checks);
   const groupList = (key: "if_all" | "if_any"): ConditionGroup[] | undefined => {
     const list = value[key];
-    if (list === undefined) return undefined;
+    if (list == null) return undefined;
     if (!Array.isArray(list)) {
       report({
         code: "type",

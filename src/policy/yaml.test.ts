@@ -43,6 +43,10 @@ describe("YAML 1.1 as PyYAML safe_load reads it", () => {
       ["yes: 1\n", "is not a string", 1],
       ["a: !custom x\n", "", 1],
       ["a: [1, 2\n", "", 2],
+      ['a: 1\nb: "p\\ud800"\n', "unpaired UTF-16 surrogate", 2],
+      ["a: 1\nb: *nope\n", "refers to no anchor", 2],
+      ["a: &x 1\nb: &x 2\n", "defined twice", 2],
+      ["a: =\n", "value indicator", 1],
     ];
     for (const [text, message, line] of cases) {
       const loaded = loadYaml11(text, "p.yml");

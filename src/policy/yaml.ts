@@ -7,6 +7,7 @@ import {
   type Node,
   parseDocument,
   type ScalarTag,
+  visit,
   type Document as YamlDocument,
 } from "yaml";
 import {
@@ -114,6 +115,16 @@ const pyyamlTags: ScalarTag[] = [
     resolve: (source: string) => resolveYamlFloat(source),
   } as unknown as ScalarTag,
   {
+    // YAML 1.1's `=` (the "value" key); PyYAML's safe loader has no constructor for it.
+    tag: "tag:yaml.org,2002:value",
+    default: true,
+    test: /^=$/,
+    resolve: (source: string, onError: (message: string) => void) => {
+      onError(`'${source}' is YAML 1.1's value indicator; quote it to keep it a string`);
+      return source;
+    },
+  } as unknown as ScalarTag,
+  {
     tag: "tag:yaml.org,2002:timestamp",
     default: true,
     test: TIMESTAMP,
@@ -190,10 +201,37 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
         problems.push(located({ code: "yaml", message: "aliases nest too deeply" }, node.range?.[0]));
         return undefined;
       }
-      return convert(node.resolve(doc), pointer, aliasDepth + 1);
+      const target = node.resolve(doc);
+      if (target === undefined) {
+        problems.push(
+          located(
+            {
+              code: "yaml",
+              message: `alias *${node.source} refers to no anchor`,
+              expected: "an anchor (&name) defined before the alias",
+            },
+            node.range?.[0],
+          ),
+        );
+        return undefined;
+      }
+      return convert(target, pointer, aliasDepth + 1);
     }
     if (isScalar(node)) {
       const value = node.value;
+      if (typeof value === "string" && !value.isWellFormed()) {
+        problems.push(
+          located(
+            {
+              code: "invalid_string",
+              message: "string contains an unpaired UTF-16 surrogate escape",
+              expected: "well-formed Unicode text",
+            },
+            node.range?.[0],
+          ),
+        );
+        return undefined;
+      }
       if (
         value === null ||
         typeof value === "string" ||
@@ -253,6 +291,19 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
           );
           continue;
         }
+        if (!key.value.isWellFormed()) {
+          problems.push(
+            located(
+              {
+                code: "invalid_string",
+                message: "key contains an unpaired UTF-16 surrogate escape",
+                expected: "well-formed Unicode text",
+              },
+              key.range?.[0],
+            ),
+          );
+          continue;
+        }
         const childPointer = `${pointer}/${escapePointerToken(key.value)}`;
         if (key.range) keyPositions.set(childPointer, where(key.range[0]));
         explicit.add(key.value);
@@ -288,6 +339,22 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
     return undefined;
   };
 
+  // PyYAML refuses an anchor defined twice; the yaml package lets the later one win.
+  const anchors = new Set<string>();
+  visit(doc, {
+    Node(_key, node) {
+      const anchor = (node as { anchor?: string }).anchor;
+      if (anchor === undefined) return;
+      if (anchors.has(anchor))
+        problems.push(
+          located(
+            { code: "yaml", message: `anchor &${anchor} is defined twice`, expected: "unique anchor names" },
+            (node as Node).range?.[0],
+          ),
+        );
+      anchors.add(anchor);
+    },
+  });
   const value = convert(doc.contents, "", 0) ?? null;
   if (problems.length > 0) return fail("invalid_policy", problems);
   return ok({ value, valuePositions, keyPositions });

@@ -8,7 +8,7 @@ import { STARTER_POLICY } from "../assets/starter-policy.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { type DecisionRecord, decide } from "../engine/decide.ts";
 import { loadPolicy, type Policy } from "../policy/policy.ts";
-import type { Store } from "./store.ts";
+import { StorageError, type Store } from "./store.ts";
 
 export interface BackendUnderTest {
   readonly name: string;
@@ -103,6 +103,25 @@ export function storeConformance(backend: BackendUnderTest): void {
         assert.equal(results.filter((r) => r.status === "stored").length, 1);
         assert.equal(results.filter((r) => r.status === "duplicate").length, 19);
         assert.equal((await store.stats({ by: "verdict" })).total, 1);
+      }));
+
+    it("fails a record that cannot be stored alone, not the decisions written with it", () =>
+      withStore(async (store) => {
+        const first = makeRecord({ requestId: "a" });
+        const sameId = { ...makeRecord({ requestId: "b" }), decision_id: first.decision_id };
+        const other = makeRecord({ requestId: "c" });
+        const results = await Promise.allSettled([
+          store.putDecision(first),
+          store.putDecision(sameId),
+          store.putDecision(other),
+        ]);
+        assert.deepEqual(
+          results.map((r) => r.status),
+          ["fulfilled", "rejected", "fulfilled"],
+        );
+        assert.ok(results[1]?.status === "rejected" && results[1].reason instanceof StorageError);
+        assert.equal((await store.stats({ by: "verdict" })).total, 2);
+        assert.equal(await store.findByRequestId("acme", "b"), undefined);
       }));
 
     it("keeps policy snapshots by hash", () =>

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -99,5 +99,26 @@ describe("lumyn decide", () => {
     const storage = runCli(["decide", requestFile, "--workspace", "a-file"], { cwd: root });
     assert.equal(storage.code, 3, storage.stderr);
     assert.match(storage.stderr, /^lumyn: /);
+  });
+
+  it("answers ABSTAIN / STORAGE_UNAVAILABLE, exit 3, when the database cannot be opened", () => {
+    runCli(["init", "--workspace", "broken-db"], { cwd: root });
+    rmSync(join(root, "broken-db", "lumyn.db"));
+    mkdirSync(join(root, "broken-db", "lumyn.db"));
+    const result = runCli(["decide", requestFile, "--workspace", "broken-db"], { cwd: root });
+    assert.equal(result.code, 3, result.stderr);
+    const record = JSON.parse(result.stdout);
+    assert.deepEqual([record.verdict, record.reason_codes], ["ABSTAIN", ["STORAGE_UNAVAILABLE"]]);
+    assert.match(result.stderr, /was not stored/);
+  });
+
+  it("checks --out before deciding, so nothing is stored for an answer that cannot be written", () => {
+    const result = runCli(
+      ["decide", requestFile, "--workspace", "ws-out", "--out", join(root, "missing", "x.json")],
+      { cwd: root },
+    );
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^lumyn: --out .*cannot write there/);
+    assert.equal(existsSync(join(root, "ws-out")), false);
   });
 });

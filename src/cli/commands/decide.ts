@@ -1,7 +1,22 @@
 import type { Command } from "commander";
+import type { JsonValue } from "../../core/json.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../../core/parse-json.ts";
-import { EXIT, emit, expect, jsonText, readJsonInput, usageError } from "../io.ts";
-import { addWorkspaceOption, openLumyn } from "../options.ts";
+import { LumynError } from "../../core/problem.ts";
+import { type DecisionRecord, decide, storageUnavailableRecord } from "../../engine/decide.ts";
+import type { Lumyn } from "../../lumyn.ts";
+import { loadPolicy } from "../../policy/policy.ts";
+import { readText, workspaceAt } from "../../workspace.ts";
+import {
+  checkWritableOutput,
+  EXIT,
+  emit,
+  expect,
+  jsonText,
+  printFailure,
+  readJsonInput,
+  usageError,
+} from "../io.ts";
+import { addWorkspaceOption, openLumyn, redactionProfile } from "../options.ts";
 
 export function register(program: Command): void {
   addWorkspaceOption(
@@ -31,20 +46,58 @@ export function register(program: Command): void {
         if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
           throw usageError(`--max-bytes must be a positive integer, not '${options.maxBytes}'`);
         }
+        checkWritableOutput(options.out);
         const request = readJsonInput(requestPath, maxBytes);
-        const lumyn = openLumyn(options);
+        let lumyn: Lumyn;
+        try {
+          lumyn = openLumyn(options);
+        } catch (error) {
+          if (!(error instanceof LumynError && error.kind === "storage")) throw error;
+          // No store at all: still answer, fail-closed, as when a write fails.
+          const record = failClosedRecord(request, options);
+          if (!record) throw error;
+          printFailure(error);
+          emitUnavailable(record, options);
+          return;
+        }
         try {
           const decided = expect(await lumyn.decide(request));
-          emit(jsonText(decided.record, options.pretty === true), options.out);
-          if (decided.status === "unavailable") {
-            process.stderr.write(
-              "lumyn: the store could not be written; the decision is ABSTAIN (STORAGE_UNAVAILABLE) and was not stored\n",
-            );
-            process.exitCode = EXIT.storage;
-          }
+          if (decided.status === "unavailable") emitUnavailable(decided.record, options);
+          else emit(jsonText(decided.record, options.pretty === true), options.out);
         } finally {
           await lumyn.close();
         }
       },
     );
+}
+
+interface OutputOptions {
+  readonly out?: string;
+  readonly pretty?: boolean;
+}
+
+function emitUnavailable(record: DecisionRecord, options: OutputOptions): void {
+  emit(jsonText(record, options.pretty === true), options.out);
+  process.stderr.write(
+    "lumyn: the store could not be written; the decision is ABSTAIN (STORAGE_UNAVAILABLE) and was not stored\n",
+  );
+  process.exitCode = EXIT.storage;
+}
+
+/** The ABSTAIN / STORAGE_UNAVAILABLE record for a request, when the policy at least can be read. */
+function failClosedRecord(
+  request: JsonValue,
+  options: { workspace?: string; policy?: string; redaction?: string },
+): DecisionRecord | undefined {
+  const path = options.policy ?? workspaceAt(options.workspace).policyPath;
+  let text: string;
+  try {
+    text = readText(path);
+  } catch {
+    return undefined;
+  }
+  const policy = expect(loadPolicy(text, { file: path }));
+  const profile = redactionProfile(options.redaction);
+  const decided = expect(decide(request, policy, profile ? { redactionProfile: profile } : {}));
+  return storageUnavailableRecord(decided, policy);
 }

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { explanationJson, renderExplanation } from "../../engine/explain.ts";
+import { explainDecision } from "../../lumyn.ts";
 import { expect, jsonText } from "../io.ts";
-import { addWorkspaceOption, openLumyn } from "../options.ts";
+import { addWorkspaceOption, openExistingStore } from "../options.ts";
 
 export function register(program: Command): void {
   addWorkspaceOption(
@@ -14,9 +15,9 @@ export function register(program: Command): void {
   )
     .option("--json", "print the explanation as JSON")
     .action(async (decisionId: string, options: { workspace?: string; json?: boolean }) => {
-      const lumyn = openLumyn(options);
+      const store = openExistingStore(options);
       try {
-        const { record, explanation } = expect(await lumyn.explain(decisionId));
+        const { record, explanation } = expect(await explainDecision(store, decisionId));
         if (options.json) {
           process.stdout.write(
             jsonText({ decision_id: record.decision_id, ...explanationJson(explanation) }, true),
@@ -26,7 +27,7 @@ export function register(program: Command): void {
         const heading = `decision ${record.decision_id} at ${record.created_at}: ${record.verdict} ${record.reason_codes.join(", ")}`;
         process.stdout.write(`${renderExplanation(explanation, heading)}\n`);
       } finally {
-        await lumyn.close();
+        await store.close();
       }
     });
 }

@@ -75,6 +75,31 @@ describe("lumyn explain", () => {
   });
 });
 
+describe("read-only commands", () => {
+  it("never create a workspace, and do not need the current policy", () => {
+    const missing = runCli(["show", "01NOPE", "--workspace", "typo"], { cwd: root });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no Lumyn workspace at .*typo/);
+    assert.equal(existsSync(join(root, "typo")), false);
+    const policyPath = join(root, "ws", "policy.yml");
+    const policy = readFileSync(policyPath, "utf8");
+    writeFileSync(policyPath, "not: [a policy\n");
+    try {
+      assert.equal(
+        runCli(["show", ids["refund-small"] as string, "--workspace", "ws"], { cwd: root }).code,
+        0,
+      );
+      assert.equal(
+        runCli(["explain", ids["refund-small"] as string, "--workspace", "ws"], { cwd: root }).code,
+        0,
+      );
+      assert.equal(runCli(["stats", "--workspace", "ws"], { cwd: root }).code, 0);
+    } finally {
+      writeFileSync(policyPath, policy);
+    }
+  });
+});
+
 describe("lumyn stats", () => {
   it("counts by verdict, reason code and action type, as text and JSON", () => {
     const json = JSON.parse(runCli(["stats", "--workspace", "ws", "--json"], { cwd: root }).stdout);
@@ -98,6 +123,7 @@ describe("lumyn stats", () => {
     assert.equal(future.total, 0);
     assert.equal(runCli(["stats", "--workspace", "ws", "--by", "color"], { cwd: root }).code, 2);
     assert.equal(runCli(["stats", "--workspace", "ws", "--since", "yesterday"], { cwd: root }).code, 2);
+    assert.equal(runCli(["stats", "--workspace", "ws", "--since", "99999999999999d"], { cwd: root }).code, 2);
   });
 });
 
@@ -137,6 +163,10 @@ describe("lumyn policy validate", () => {
     assert.equal(strict.code, 1);
     assert.match(strict.stderr, /reason code 'NO_MATCH_DEFAULT_ESCALATE' is not in the reason-code registry/);
     assert.equal(runCli(["policy", "validate", "--path", "missing.yml"], { cwd: root }).code, 1);
+    writeFileSync(join(root, "latin1.yml"), Buffer.from([0x61, 0x3a, 0x20, 0xff, 0xfe, 0x0a]));
+    const latin1 = runCli(["policy", "validate", "--path", "latin1.yml"], { cwd: root });
+    assert.equal(latin1.code, 1);
+    assert.match(latin1.stderr, /not valid UTF-8/);
   });
 });
 

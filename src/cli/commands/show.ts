@@ -1,6 +1,7 @@
 import type { Command } from "commander";
+import { showDecision } from "../../lumyn.ts";
 import { expect, jsonText } from "../io.ts";
-import { addWorkspaceOption, openLumyn } from "../options.ts";
+import { addWorkspaceOption, openExistingStore } from "../options.ts";
 
 export function register(program: Command): void {
   addWorkspaceOption(
@@ -8,11 +9,13 @@ export function register(program: Command): void {
   )
     .option("--compact", "print compact JSON instead of indented")
     .action(async (decisionId: string, options: { workspace?: string; compact?: boolean }) => {
-      const lumyn = openLumyn(options);
+      const store = openExistingStore(options);
       try {
-        process.stdout.write(jsonText(expect(await lumyn.show(decisionId)), options.compact !== true));
+        process.stdout.write(
+          jsonText(expect(await showDecision(store, decisionId)), options.compact !== true),
+        );
       } finally {
-        await lumyn.close();
+        await store.close();
       }
     });
 }

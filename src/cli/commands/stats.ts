@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { STATS_DIMENSIONS, type StatsDimension } from "../../store/store.ts";
 import { jsonText, usageError } from "../io.ts";
-import { addWorkspaceOption, openLumyn, sinceTimestamp } from "../options.ts";
+import { addWorkspaceOption, openExistingStore, sinceTimestamp } from "../options.ts";
 
 export function register(program: Command): void {
   addWorkspaceOption(
@@ -23,9 +23,9 @@ export function register(program: Command): void {
           throw usageError(`--by must be one of ${STATS_DIMENSIONS.join(", ")}, not '${options.by}'`);
         }
         const since = sinceTimestamp(options.since);
-        const lumyn = openLumyn(options);
+        const store = openExistingStore(options);
         try {
-          const stats = await lumyn.stats({
+          const stats = await store.stats({
             by: options.by as StatsDimension,
             ...(since ? { since } : {}),
             ...(options.tenant ? { tenantId: options.tenant } : {}),
@@ -46,7 +46,7 @@ export function register(program: Command): void {
           lines.push(`${"total".padEnd(width)}  ${stats.total}${since ? `  (since ${since})` : ""}`);
           process.stdout.write(`${lines.join("\n")}\n`);
         } finally {
-          await lumyn.close();
+          await store.close();
         }
       },
     );

@@ -84,9 +84,14 @@ function decisionRow(record: DecisionRecord, json: string): DecisionRow {
 }
 
 function putResult(outcome: RowOutcome): PutDecisionResult {
-  return outcome.status === "duplicate"
-    ? { status: "duplicate", record: parseStored(outcome.json) as DecisionRecord }
-    : outcome;
+  switch (outcome.status) {
+    case "duplicate":
+      return { status: "duplicate", record: parseStored(outcome.json) as DecisionRecord };
+    case "failed":
+      throw new StorageError(`could not store the decision: ${outcome.message}`);
+    default:
+      return outcome;
+  }
 }
 
 /** The writer running in a worker thread, called with promises. */

@@ -28,7 +28,9 @@ export interface DecisionRow {
 export type RowOutcome =
   | { readonly status: "stored" }
   | { readonly status: "duplicate"; readonly json: string }
-  | { readonly status: "conflict"; readonly existingDecisionId: string };
+  | { readonly status: "conflict"; readonly existingDecisionId: string }
+  /** This row could not be written (and nothing of it was); the rest of the batch is unaffected. */
+  | { readonly status: "failed"; readonly message: string };
 
 export interface PolicyRow {
   readonly policyHash: string;
@@ -109,9 +111,24 @@ export class SqliteWriter {
     );
   }
 
-  /** Writes a batch in one transaction (one fsync); on any failure nothing of it is kept and it throws. */
+  /**
+   * Writes a batch in one transaction (one fsync). Each row is its own savepoint, so a row that cannot be
+   * written fails alone; when the transaction itself fails (lock, disk) nothing is kept and it throws.
+   */
   writeDecisions(rows: readonly DecisionRow[]): RowOutcome[] {
-    return this.transaction(() => rows.map((row) => this.writeDecision(row)));
+    return this.transaction(() =>
+      rows.map((row) => {
+        this.db.exec("SAVEPOINT decision_row");
+        try {
+          const outcome = this.writeDecision(row);
+          this.db.exec("RELEASE decision_row");
+          return outcome;
+        } catch (error) {
+          this.db.exec("ROLLBACK TO decision_row; RELEASE decision_row");
+          return { status: "failed", message: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
   }
 
   private writeDecision(row: DecisionRow): RowOutcome {
