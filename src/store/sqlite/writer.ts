@@ -112,10 +112,19 @@ export class SqliteWriter {
   }
 
   /**
-   * Writes a batch in one transaction (one fsync). Each row is its own savepoint, so a row that cannot be
-   * written fails alone; when the transaction itself fails (lock, disk) nothing is kept and it throws.
+   * Writes a batch in one transaction (one fsync). When a row fails, the batch is written again with a
+   * savepoint per row, so that row fails alone; when the transaction itself fails (lock, disk) nothing is
+   * kept and it throws.
    */
   writeDecisions(rows: readonly DecisionRow[]): RowOutcome[] {
+    try {
+      return this.transaction(() => rows.map((row) => this.writeDecision(row)));
+    } catch {
+      return this.writeDecisionsOneByOne(rows);
+    }
+  }
+
+  private writeDecisionsOneByOne(rows: readonly DecisionRow[]): RowOutcome[] {
     return this.transaction(() =>
       rows.map((row) => {
         this.db.exec("SAVEPOINT decision_row");
