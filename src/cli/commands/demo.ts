@@ -71,10 +71,10 @@ export function register(program: Command): void {
       );
       say();
       say("Next:");
-      say(`   lumyn show ${ids[0]} --workspace ${options.workspace}`);
-      say(`   lumyn explain ${ids[1]} --workspace ${options.workspace}`);
-      say(`   lumyn stats --by reason_code --workspace ${options.workspace}`);
-      say(`   lumyn init --workspace my-lumyn   # your own workspace with the starter policy to edit`);
+      say(`   npx lumyn show ${ids[0]} --workspace ${options.workspace}`);
+      say(`   npx lumyn explain ${ids[1]} --workspace ${options.workspace}`);
+      say(`   npx lumyn stats --by reason_code --workspace ${options.workspace}`);
+      say(`   npx lumyn init --workspace my-lumyn   # your own workspace with the starter policy to edit`);
     } finally {
       await lumyn.close();
     }
