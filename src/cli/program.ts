@@ -9,6 +9,7 @@ import * as init from "./commands/init.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
 import * as show from "./commands/show.ts";
 import * as stats from "./commands/stats.ts";
+import * as test from "./commands/test.ts";
 import { EXIT, exitCodeOf, printFailure } from "./io.ts";
 
 function buildProgram(): Command {
@@ -18,7 +19,7 @@ function buildProgram(): Command {
     .option("--debug", "print stack traces of unexpected errors")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)");
-  for (const command of [init, decide, show, explain, stats, demo]) command.register(program);
+  for (const command of [init, decide, show, explain, stats, test, demo]) command.register(program);
   const policy = program.command("policy").description("work with policy files");
   policyValidate.register(policy);
   return program;

@@ -1,31 +1,54 @@
 import type { Command } from "commander";
-import { explanationJson, renderExplanation } from "../../engine/explain.ts";
+import { decide } from "../../engine/decide.ts";
+import {
+  type Explanation,
+  explainRequest,
+  explanationJson,
+  renderExplanation,
+} from "../../engine/explain.ts";
 import { explainDecision } from "../../lumyn.ts";
-import { expect, jsonText } from "../io.ts";
+import { loadPolicy } from "../../policy/policy.ts";
+import { expect, jsonText, readJsonInput, readTextFile } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
+
+function print(explanation: Explanation, heading: string, json: boolean, id?: string): void {
+  if (json)
+    process.stdout.write(
+      jsonText({ ...(id ? { decision_id: id } : {}), ...explanationJson(explanation) }, true),
+    );
+  else process.stdout.write(`${renderExplanation(explanation, heading)}\n`);
+}
 
 export function register(program: Command): void {
   addWorkspaceOption(
     program
       .command("explain")
       .description(
-        "explain a stored decision: each rule, each condition with its actual value, and why the verdict won",
+        "explain a decision: each rule, each condition with its actual value, and why the verdict won — a stored decision by id, or with --policy a request file that is not stored",
       )
-      .argument("<decision-id>"),
+      .argument(
+        "<decision-id | request>",
+        "a stored decision's id, or with --policy a request file (- for stdin)",
+      ),
   )
+    .option("-p, --policy <file>", "explain the request in this file under this policy, storing nothing")
     .option("--json", "print the explanation as JSON")
-    .action(async (decisionId: string, options: { workspace?: string; json?: boolean }) => {
+    .action(async (target: string, options: { workspace?: string; policy?: string; json?: boolean }) => {
+      if (options.policy) {
+        const policy = expect(loadPolicy(readTextFile(options.policy), { file: options.policy }));
+        const { record } = expect(decide(readJsonInput(target), policy));
+        print(
+          explainRequest(record.request, policy),
+          `request ${target}: ${record.verdict} ${record.reason_codes.join(", ")}`,
+          options.json === true,
+        );
+        return;
+      }
       const store = openExistingStore(options);
       try {
-        const { record, explanation } = expect(await explainDecision(store, decisionId));
-        if (options.json) {
-          process.stdout.write(
-            jsonText({ decision_id: record.decision_id, ...explanationJson(explanation) }, true),
-          );
-          return;
-        }
+        const { record, explanation } = expect(await explainDecision(store, target));
         const heading = `decision ${record.decision_id} at ${record.created_at}: ${record.verdict} ${record.reason_codes.join(", ")}`;
-        process.stdout.write(`${renderExplanation(explanation, heading)}\n`);
+        print(explanation, heading, options.json === true, record.decision_id);
       } finally {
         await store.close();
       }

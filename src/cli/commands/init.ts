@@ -3,6 +3,7 @@ import { join, relative } from "node:path";
 import type { Command } from "commander";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
 import { STARTER_POLICY } from "../../assets/starter-policy.ts";
+import { STARTER_POLICY_TESTS } from "../../assets/starter-policy-tests.ts";
 import { stringify } from "../../core/json.ts";
 import { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import { workspaceAt, writeFileAtomic } from "../../workspace.ts";
@@ -27,6 +28,7 @@ export function register(program: Command): void {
         }
       };
       write(workspace.policyPath, STARTER_POLICY);
+      write(join(workspace.dir, "policy.test.yml"), STARTER_POLICY_TESTS);
       for (const [name, example] of Object.entries(EXAMPLE_REQUESTS)) {
         write(join(examples, `${name}.json`), `${stringify(example.request as never, { indent: 2 })}\n`);
       }
@@ -35,7 +37,7 @@ export function register(program: Command): void {
       for (const path of written) process.stdout.write(`wrote ${show(path)}\n`);
       for (const path of kept) process.stdout.write(`kept  ${show(path)} (exists; --force to overwrite)\n`);
       process.stdout.write(
-        `store ${show(workspace.databasePath)}\n\nnext: lumyn decide ${show(join(examples, "refund-small.json"))} --workspace ${show(workspace.dir)} --pretty\n`,
+        `store ${show(workspace.databasePath)}\n\nnext: lumyn test --workspace ${show(workspace.dir)} --coverage\n      lumyn decide ${show(join(examples, "refund-small.json"))} --workspace ${show(workspace.dir)} --pretty\n`,
       );
     });
 }

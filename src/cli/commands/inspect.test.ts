@@ -187,3 +187,30 @@ describe("lumyn demo", () => {
     }
   });
 });
+
+describe("lumyn explain --policy", () => {
+  it("explains a request that is not stored, and stores nothing", () => {
+    const before = JSON.parse(runCli(["stats", "--workspace", "ws", "--json"], { cwd: root }).stdout).total;
+    const result = runCli(
+      ["explain", join("ws", "examples", "refund-large.json"), "--policy", join("ws", "policy.yml")],
+      { cwd: root },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^request ws\/examples\/refund-large\.json: ESCALATE REFUND_OVER_ESCALATION_LIMIT\n/,
+    );
+    assert.match(result.stdout, /✓ amount_usd > 200 {2}\(actual: 500\)/);
+    const json = JSON.parse(
+      runCli(["explain", "-", "--policy", join("ws", "policy.yml"), "--json"], {
+        cwd: root,
+        input: readFileSync(join(root, "ws", "examples", "refund-small.json"), "utf8"),
+      }).stdout,
+    );
+    assert.equal(json.verdict, "ALLOW");
+    assert.equal(
+      JSON.parse(runCli(["stats", "--workspace", "ws", "--json"], { cwd: root }).stdout).total,
+      before,
+    );
+  });
+});
