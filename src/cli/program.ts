@@ -6,6 +6,7 @@ import * as decide from "./commands/decide.ts";
 import * as demo from "./commands/demo.ts";
 import * as explain from "./commands/explain.ts";
 import * as init from "./commands/init.ts";
+import * as policyDiff from "./commands/policy-diff.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
 import * as show from "./commands/show.ts";
 import * as stats from "./commands/stats.ts";
@@ -22,6 +23,7 @@ function buildProgram(): Command {
   for (const command of [init, decide, show, explain, stats, test, demo]) command.register(program);
   const policy = program.command("policy").description("work with policy files");
   policyValidate.register(policy);
+  policyDiff.register(policy);
   return program;
 }
 
