@@ -37,13 +37,10 @@ describe("policy diff", () => {
       ["R020b"],
     );
     const changed = Object.fromEntries(diff.changed.map((r) => [r.rule_id, r.changes]));
-    assert.deepEqual(
-      changed.R022,
-      [
-        { what: "if evidence.chargeback_risk.gte", new: 0.8 },
-        { what: "if evidence.chargeback_risk_gte", old: 0.7 },
-      ].sort((a, b) => (a.what < b.what ? 1 : -1)),
-    );
+    assert.deepEqual(changed.R022, [
+      { what: "if evidence.chargeback_risk_gte", old: 0.7 },
+      { what: "if evidence.chargeback_risk.gte", new: 0.8 },
+    ]);
     assert.deepEqual(changed.R031, [
       { what: "verdict", old: "ESCALATE", new: "DENY" },
       { what: "reason_codes", old: ["REFUND_REPEAT_CUSTOMER"], new: ["REFUND_REPEAT_CUSTOMER", "REPEAT"] },

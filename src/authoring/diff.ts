@@ -49,8 +49,8 @@ function conditionMap(rule: PolicyRule): Map<string, JsonValue> {
   };
   add("when", rule.when);
   add("if", rule.if);
-  rule.ifAll?.forEach((group, i) => add(`if_all[${i}]`, group));
-  rule.ifAny?.forEach((group, i) => add(`if_any[${i}]`, group));
+  for (const [i, group] of (rule.ifAll ?? []).entries()) add(`if_all[${i}]`, group);
+  for (const [i, group] of (rule.ifAny ?? []).entries()) add(`if_any[${i}]`, group);
   return map;
 }
 
