@@ -551,9 +551,11 @@ function parseFlatKey(key: string): { ref: ValueRef; operator: FlatOperator } | 
 
 function isNestedForm(key: string, operand: JsonValue): operand is JsonObject {
   if (!isJsonObject(operand)) return false;
+  // Derived features (amount_usd, action_type …) hold scalars: a mapping on them is always operators.
+  if (Object.hasOwn(DERIVED_FLAT_KEYS, key)) return true;
   const keys = Object.keys(operand);
   if (keys.length === 0) return parseFlatKey(key) === undefined;
-  // A mapping is an operand of a flat equality only when the key is a flat key and no member names an operator.
+  // A mapping is the operand of a flat evidence equality only when no member names an operator.
   return (
     parseFlatKey(key) === undefined ||
     keys.some(

@@ -5,9 +5,14 @@ import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
 import { STARTER_POLICY } from "../../assets/starter-policy.ts";
 import { STARTER_POLICY_TESTS } from "../../assets/starter-policy-tests.ts";
 import { stringify } from "../../core/json.ts";
+import policySchema from "../../schemas/policy.v1.schema.json" with { type: "json" };
+import testSchema from "../../schemas/policy-test.v1.schema.json" with { type: "json" };
 import { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import { workspaceAt, writeFileAtomic } from "../../workspace.ts";
 import { addWorkspaceOption } from "../options.ts";
+
+const POLICY_SCHEMA_PATH = "schemas/policy.v1.schema.json";
+const TEST_SCHEMA_PATH = "schemas/policy-test.v1.schema.json";
 
 export function register(program: Command): void {
   addWorkspaceOption(
@@ -27,8 +32,18 @@ export function register(program: Command): void {
           written.push(path);
         }
       };
-      write(workspace.policyPath, STARTER_POLICY);
-      write(join(workspace.dir, "policy.test.yml"), STARTER_POLICY_TESTS);
+      // Editors with the YAML language server complete and check the files against these schemas.
+      mkdirSync(join(workspace.dir, "schemas"), { recursive: true });
+      write(join(workspace.dir, POLICY_SCHEMA_PATH), `${JSON.stringify(policySchema, null, 2)}\n`);
+      write(join(workspace.dir, TEST_SCHEMA_PATH), `${JSON.stringify(testSchema, null, 2)}\n`);
+      write(
+        workspace.policyPath,
+        `# yaml-language-server: $schema=./${POLICY_SCHEMA_PATH}\n${STARTER_POLICY}`,
+      );
+      write(
+        join(workspace.dir, "policy.test.yml"),
+        `# yaml-language-server: $schema=./${TEST_SCHEMA_PATH}\n${STARTER_POLICY_TESTS}`,
+      );
       for (const [name, example] of Object.entries(EXAMPLE_REQUESTS)) {
         write(join(examples, `${name}.json`), `${stringify(example.request as never, { indent: 2 })}\n`);
       }

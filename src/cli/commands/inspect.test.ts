@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
 import { STARTER_POLICY_HASH } from "../../assets/starter-policy.ts";
-import { runCli } from "../../testing/run-cli.ts";
+import { CLI, runCli } from "../../testing/run-cli.ts";
 
 // init, show, explain, stats and policy validate against one workspace, as a user would chain them.
 const root = mkdtempSync(join(tmpdir(), "lumyn-cli-inspect-"));
@@ -27,6 +28,11 @@ before(() => {
 describe("lumyn init", () => {
   it("writes the starter policy and examples, and keeps existing files unless --force", () => {
     assert.ok(existsSync(join(root, "ws", "policy.yml")));
+    assert.match(
+      readFileSync(join(root, "ws", "policy.yml"), "utf8"),
+      /^# yaml-language-server: \$schema=\.\/schemas\/policy\.v1\.schema\.json\n/,
+    );
+    assert.ok(existsSync(join(root, "ws", "schemas", "policy.v1.schema.json")));
     assert.ok(existsSync(join(root, "ws", "lumyn.db")));
     const again = runCli(["init", "--workspace", "ws"], { cwd: root });
     assert.equal(again.code, 0);
@@ -145,7 +151,7 @@ describe("lumyn policy validate", () => {
     assert.equal(lines.length, 2);
     assert.match(
       lines[0] ?? "",
-      /^lumyn: bad\.yml:10:20 \/defaults\/default_verdict: .*did you mean 'ESCALATE'\?\)$/,
+      /^lumyn: bad\.yml:11:20 \/defaults\/default_verdict: .*did you mean 'ESCALATE'\?\)$/,
     );
     assert.match(
       lines[1] ?? "",
@@ -167,6 +173,24 @@ describe("lumyn policy validate", () => {
     const latin1 = runCli(["policy", "validate", "--path", "latin1.yml"], { cwd: root });
     assert.equal(latin1.code, 1);
     assert.match(latin1.stderr, /not valid UTF-8/);
+  });
+});
+
+describe("output to a reader that stops early", () => {
+  it("ends quietly instead of crashing on a closed pipe", async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, "explain", ids["refund-large"] as string, "--workspace", "ws"],
+      { cwd: root },
+    );
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise((done) => child.on("close", done));
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
   });
 });
 
