@@ -13,8 +13,8 @@ const root = mkdtempSync(join(tmpdir(), "lumyn-service-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 let count = 0;
 
-function open(options: { policyPath?: string; busyTimeoutMs?: number; workspace?: string } = {}) {
-  const opened = Lumyn.open({
+async function open(options: { policyPath?: string; busyTimeoutMs?: number; workspace?: string } = {}) {
+  const opened = await Lumyn.open({
     workspace: options.workspace ?? join(root, `ws-${++count}`),
     ...(options.policyPath ? { policyPath: options.policyPath } : {}),
     store: { busyTimeoutMs: options.busyTimeoutMs ?? 5_000 },
@@ -27,7 +27,7 @@ const small = EXAMPLE_REQUESTS["refund-small"]?.request as JsonObject;
 
 describe("Lumyn (decide with the embedded store)", () => {
   it("creates a missing workspace with the starter policy and stores the record before answering", async () => {
-    const lumyn = open();
+    const lumyn = await open();
     const decided = await lumyn.decide(small as JsonValue);
     assert.ok(decided.ok);
     assert.equal(decided.value.status, "stored");
@@ -43,7 +43,7 @@ describe("Lumyn (decide with the embedded store)", () => {
   });
 
   it("returns the stored record for a repeated request_id and refuses a different request under it", async () => {
-    const lumyn = open();
+    const lumyn = await open();
     const first = await lumyn.decide(small as JsonValue);
     const again = await lumyn.decide(structuredClone(small) as JsonValue);
     assert.ok(first.ok && again.ok);
@@ -61,7 +61,7 @@ describe("Lumyn (decide with the embedded store)", () => {
   });
 
   it("fails closed when the store cannot be written: ABSTAIN, STORAGE_UNAVAILABLE, nothing stored", async () => {
-    const lumyn = open({ busyTimeoutMs: 50 });
+    const lumyn = await open({ busyTimeoutMs: 50 });
     await lumyn.decide({ ...small, request_id: "warm-up" } as JsonValue);
     const locker = new DatabaseSync(lumyn.workspace.databasePath);
     locker.exec("BEGIN EXCLUSIVE");
@@ -84,7 +84,7 @@ describe("Lumyn (decide with the embedded store)", () => {
 
   it("explains an old decision with the policy it was decided under, even after the policy changed", async () => {
     const workspace = join(root, "policy-change");
-    const before = open({ workspace });
+    const before = await open({ workspace });
     const decided = await before.decide({ ...small, request_id: "before-change" } as JsonValue);
     assert.ok(decided.ok);
     await before.close();
@@ -97,7 +97,7 @@ describe("Lumyn (decide with the embedded store)", () => {
         'policy_version: "1.1.0"',
       ),
     );
-    const after = open({ workspace, policyPath: stricter });
+    const after = await open({ workspace, policyPath: stricter });
     assert.notEqual(after.policy.hash, decided.value.record.policy.policy_hash);
     const explained = await after.explain(decided.value.record.decision_id);
     assert.ok(explained.ok);
@@ -112,27 +112,101 @@ describe("Lumyn (decide with the embedded store)", () => {
     await after.close();
   });
 
-  it("holds the workspace policy to the workspace's reason-code registry", () => {
+  it("remembers labelled outcomes: the next similar decision is blocked, at once and after a restart", async () => {
+    const workspace = join(root, "memory");
+    const lumyn = await open({ workspace });
+    const first = await lumyn.decide({ ...small, request_id: "m-1" } as JsonValue);
+    assert.ok(first.ok && first.value.record.verdict === "ALLOW");
+    const labelled = await lumyn.label(first.value.record.decision_id, "failure", {
+      summary: "chargeback fraud",
+      severity: 5,
+    });
+    assert.ok(labelled.ok);
+    const second = await lumyn.decide({ ...small, request_id: "m-2" } as JsonValue);
+    assert.ok(second.ok);
+    const record = second.value.record;
+    assert.equal(record.verdict, "DENY");
+    assert.deepEqual(record.reason_codes, ["REFUND_SMALL_LOW_RISK", "FAILURE_MEMORY_SIMILAR_BLOCK"]);
+    assert.deepEqual(record.matched_rules.at(-1), {
+      rule_id: "MEMORY",
+      stage: "MEMORY",
+      effect: "DENY",
+      reason_codes: ["FAILURE_MEMORY_SIMILAR_BLOCK"],
+    });
+    const failure = record.risk_signals.failure_similarity as JsonObject;
+    assert.deepEqual(
+      (failure.top_k as JsonObject[]).map((hit) => [hit.id, hit.label, hit.summary]),
+      [[first.value.record.decision_id, "failure", "chargeback fraud"]],
+    );
+    assert.deepEqual(record.risk_signals.failure_similarity_top_k, [first.value.record.decision_id]);
+    assert.equal((record.determinism.memory as JsonObject).schema_version, "memory_snapshot.v1");
+    const other = await lumyn.decide({
+      ...small,
+      request_id: "m-3",
+      tenant: { tenant_id: "globex" },
+    } as JsonValue);
+    assert.ok(other.ok && other.value.record.verdict === "ALLOW", "memory never crosses tenants");
+    assert.equal((await lumyn.label("01NOPE", "failure")).ok, false);
+    const bad = await lumyn.label(first.value.record.decision_id, "fraud");
+    assert.ok(!bad.ok && bad.kind === "invalid_request");
+    await lumyn.close();
+
+    const reopened = await open({ workspace });
+    const third = await reopened.decide({ ...small, request_id: "m-4" } as JsonValue);
+    assert.ok(third.ok && third.value.record.verdict === "DENY", "labels are loaded at start-up");
+    await reopened.close();
+  });
+
+  it("lets rules read memory's similarity like any other value", async () => {
+    const policyPath = join(root, "memory-rule.yml");
+    writeFileSync(
+      policyPath,
+      `schema_version: policy.v1
+policy_id: m
+policy_version: "1"
+defaults: { mode: enforce, default_verdict: ALLOW, default_reason_code: OK }
+memory: { block_at: 1.0, escalate_at: 1.0 }
+rules:
+  - id: LOOKS_LIKE_FRAUD
+    stage: HARD_BLOCKS
+    if: { memory.failure_similarity: { gte: 0.8 } }
+    then: { verdict: ABSTAIN, reason_codes: [LOOKS_LIKE_FRAUD] }
+`,
+    );
+    const lumyn = await open({ policyPath });
+    const first = await lumyn.decide({ ...small, request_id: "r-1" } as JsonValue);
+    assert.ok(first.ok && first.value.record.verdict === "ALLOW");
+    assert.ok((await lumyn.label(first.value.record.decision_id, "failure")).ok);
+    const second = await lumyn.decide({ ...small, request_id: "r-2" } as JsonValue);
+    assert.ok(second.ok);
+    assert.deepEqual(
+      [second.value.record.verdict, second.value.record.reason_codes],
+      ["ABSTAIN", ["LOOKS_LIKE_FRAUD"]],
+    );
+    await lumyn.close();
+  });
+
+  it("holds the workspace policy to the workspace's reason-code registry", async () => {
     const workspace = join(root, "with-registry");
     mkdirSync(workspace, { recursive: true });
     writeFileSync(join(workspace, "reason-codes.json"), JSON.stringify(["MISSING_EVIDENCE_REFUND"]));
-    const refused = Lumyn.open({ workspace });
+    const refused = await Lumyn.open({ workspace });
     assert.ok(!refused.ok);
     assert.equal(refused.problems[0]?.code, "unknown_reason_code");
     assert.equal(refused.problems[0]?.file, join(workspace, "policy.yml"));
     writeFileSync(join(workspace, "reason-codes.json"), "{not json");
-    const broken = Lumyn.open({ workspace });
+    const broken = await Lumyn.open({ workspace });
     assert.ok(!broken.ok);
     assert.equal(broken.problems[0]?.file, join(workspace, "reason-codes.json"));
   });
 
-  it("reports an unreadable or invalid policy as a failure, not an exception", () => {
-    const missing = Lumyn.open({ workspace: join(root, "x"), policyPath: join(root, "nope.yml") });
+  it("reports an unreadable or invalid policy as a failure, not an exception", async () => {
+    const missing = await Lumyn.open({ workspace: join(root, "x"), policyPath: join(root, "nope.yml") });
     assert.ok(!missing.ok);
     assert.equal(missing.kind, "invalid_policy");
     const broken = join(root, "broken.yml");
     writeFileSync(broken, "schema_version: policy.v1\nrules: [\n");
-    const invalid = Lumyn.open({ workspace: join(root, "y"), policyPath: broken });
+    const invalid = await Lumyn.open({ workspace: join(root, "y"), policyPath: broken });
     assert.ok(!invalid.ok);
     assert.equal(invalid.problems[0]?.file, broken);
   });

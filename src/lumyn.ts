@@ -1,23 +1,30 @@
 import type { JsonValue } from "./core/json.ts";
-import { fail, ok, type Result } from "./core/problem.ts";
+import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import {
+  completeDecision,
   type DecideOptions,
+  type Decision,
   type DecisionRecord,
-  decide,
+  type MemoryEvidence,
+  prepareDecision,
   recordJson,
   storageUnavailableRecord,
 } from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
+import { fingerprint, PROJECTION } from "./memory/fingerprint.ts";
+import { LABELS, type Label, type MemoryHit, MemoryIndex } from "./memory/index.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 import {
+  type DecisionEvent,
   type DecisionPage,
   type DecisionQuery,
   type Stats,
   type StatsQuery,
   StorageError,
   type Store,
+  tenantOf,
 } from "./store/store.ts";
 import { ensureWorkspace, readText, type Workspace, workspaceAt, workspaceRegistry } from "./workspace.ts";
 
@@ -54,15 +61,23 @@ export class Lumyn {
   readonly store: Store;
   private readonly redactionProfile: RedactionProfile;
   private readonly knownPolicies = new Map<string, Promise<void>>();
+  private readonly memory: MemoryIndex;
 
-  constructor(options: LumynOptions) {
+  /** `memory`: the index of labelled cases; build it with {@link Lumyn.loadMemory} from the store. */
+  constructor(options: LumynOptions & { memory?: MemoryIndex }) {
     this.policy = options.policy;
     this.store = options.store;
     this.redactionProfile = options.redactionProfile ?? "default";
+    this.memory = options.memory ?? new MemoryIndex();
+  }
+
+  /** Reads every labelled case of the store into memory; returns how many. */
+  loadMemory(): Promise<number> {
+    return this.store.loadMemory((memoryCase) => this.memory.upsert(memoryCase));
   }
 
   /** Opens a workspace: its SQLite store and its policy (or the given policy file). */
-  static open(options: OpenOptions = {}): Result<Lumyn & { readonly workspace: Workspace }> {
+  static async open(options: OpenOptions = {}): Promise<Result<Lumyn & { readonly workspace: Workspace }>> {
     const workspace = workspaceAt(options.workspace);
     let policyPath = options.policyPath;
     let store: SqliteStore;
@@ -110,6 +125,18 @@ export class Lumyn {
       store,
       ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}),
     });
+    try {
+      await lumyn.loadMemory();
+    } catch (error) {
+      await store.close();
+      return fail("storage", [
+        {
+          code: "storage",
+          message: error instanceof Error ? error.message : String(error),
+          file: workspace.dir,
+        },
+      ]);
+    }
     return ok(Object.assign(lumyn, { workspace }));
   }
 
@@ -121,9 +148,24 @@ export class Lumyn {
     request: JsonValue,
     options: Omit<DecideOptions, "redactionProfile"> = {},
   ): Promise<Result<StoredDecision>> {
-    const decided = decide(request, this.policy, { redactionProfile: this.redactionProfile, ...options });
-    if (!decided.ok) return decided;
-    const decision = decided.value;
+    const decideOptions = { redactionProfile: this.redactionProfile, ...options };
+    const prepared = prepareDecision(request, this.policy, decideOptions);
+    if (!prepared.ok) return prepared;
+    let decision: Decision;
+    try {
+      const memory = prepared.value.fingerprint
+        ? await this.consultMemory(
+            prepared.value.tenantId,
+            prepared.value.derived.action_type,
+            prepared.value.fingerprint,
+          )
+        : undefined;
+      decision = completeDecision(prepared.value, this.policy, memory, decideOptions);
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error;
+      const failClosed = completeDecision(prepared.value, this.policy, undefined, decideOptions);
+      return ok({ record: storageUnavailableRecord(failClosed, this.policy), status: "unavailable" });
+    }
     try {
       await this.rememberPolicy(this.policy);
       const result = await this.store.putDecision(decision.record, recordJson(decision));
@@ -161,6 +203,102 @@ export class Lumyn {
       this.knownPolicies.set(policy.hash, stored);
     }
     return stored;
+  }
+
+  /** The nearest labelled failures and successes, in the tenant and (by default) the same action type. */
+  private async consultMemory(
+    tenantId: string,
+    actionType: string,
+    query: Int8Array,
+  ): Promise<MemoryEvidence> {
+    const config = this.policy.model.memory;
+    const neighbours = this.memory.search(
+      tenantId,
+      config.scope === "action_type" ? actionType : undefined,
+      query,
+      config.topK,
+    );
+    const ids = [...neighbours.failure, ...neighbours.success].map((hit) => hit.decisionId);
+    return { neighbours, summaries: ids.length > 0 ? await this.store.memorySummaries(ids) : new Map() };
+  }
+
+  /**
+   * Labels a stored decision. The label is an event (history kept; the latest wins) and the decision
+   * becomes a case of memory at once: the next decision already sees it.
+   */
+  async label(
+    decisionId: string,
+    label: string,
+    details: { summary?: string; severity?: number } = {},
+  ): Promise<Result<DecisionEvent>> {
+    if (!(LABELS as readonly string[]).includes(label)) {
+      const hint = didYouMean(label, LABELS);
+      return fail("invalid_request", [
+        {
+          code: "label",
+          message: `unknown label '${label}'`,
+          expected: LABELS.join(" or "),
+          ...(hint ? { hint } : {}),
+        },
+      ]);
+    }
+    const severity = details.severity;
+    if (severity !== undefined && !(Number.isInteger(severity) && severity >= 1 && severity <= 5)) {
+      return fail("invalid_request", [
+        {
+          code: "severity",
+          message: `severity ${severity} is not allowed`,
+          expected: "a whole number from 1 to 5",
+        },
+      ]);
+    }
+    const record = await this.store.getDecision(decisionId);
+    if (!record) return notFound(decisionId);
+    const memoryCase = {
+      decisionId,
+      tenantId: tenantOf(record.request),
+      actionType: String(record.request.action.type),
+      label: label as Label,
+      vector: fingerprint(record.request, this.policy.model.memory.fingerprint),
+    };
+    const event = await this.store.putLabel({
+      ...memoryCase,
+      fingerprint: memoryCase.vector,
+      projection: PROJECTION,
+      ...(details.summary !== undefined ? { summary: details.summary } : {}),
+      ...(severity !== undefined ? { severity } : {}),
+    });
+    if (!event) return notFound(decisionId);
+    this.memory.upsert(memoryCase);
+    return ok(event);
+  }
+
+  /** The labelled decisions nearest to a stored one, with scores and summaries. */
+  async similar(decisionId: string): Promise<Result<{ record: DecisionRecord; evidence: MemoryEvidence }>> {
+    const record = await this.store.getDecision(decisionId);
+    if (!record) return notFound(decisionId);
+    const query = fingerprint(record.request, this.policy.model.memory.fingerprint);
+    const evidence = await this.consultMemory(
+      tenantOf(record.request),
+      String(record.request.action.type),
+      query,
+    );
+    const withoutItself = (hits: readonly MemoryHit[]) => hits.filter((hit) => hit.decisionId !== decisionId);
+    return ok({
+      record,
+      evidence: {
+        ...evidence,
+        neighbours: {
+          failure: withoutItself(evidence.neighbours.failure),
+          success: withoutItself(evidence.neighbours.success),
+        },
+      },
+    });
+  }
+
+  /** Labelled cases per tenant, action type and label. */
+  memoryCounts(): ReturnType<MemoryIndex["counts"]> {
+    return this.memory.counts();
   }
 
   show(decisionId: string): Promise<Result<DecisionRecord>> {

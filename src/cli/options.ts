@@ -27,10 +27,12 @@ export function redactionProfile(value: string | undefined): RedactionProfile | 
   return value as RedactionProfile;
 }
 
-export function openLumyn(options: WorkspaceOptions & { policy?: string; redaction?: string }): Lumyn {
+export async function openLumyn(
+  options: WorkspaceOptions & { policy?: string; redaction?: string },
+): Promise<Lumyn> {
   const profile = redactionProfile(options.redaction);
   return expect(
-    Lumyn.open({
+    await Lumyn.open({
       ...(options.workspace ? { workspace: options.workspace } : {}),
       ...(options.policy ? { policyPath: options.policy } : {}),
       ...(profile ? { redactionProfile: profile } : {}),

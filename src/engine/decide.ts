@@ -10,8 +10,12 @@ import {
 } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
+import { arbitrate, memorySnapshot, riskSignals, topScore } from "../memory/arbitrate.ts";
+import { fingerprint } from "../memory/fingerprint.ts";
+import type { Neighbours } from "../memory/index.ts";
 import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
 import { type DecisionRequest, validateRequest } from "../request/validate.ts";
+import { tenantOf } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import { type DerivedFeatures, derivedJson, deriveFeatures, evaluationInput } from "./normalize.ts";
 import { type Redaction, type RedactionProfile, redactForPersistence, requestedProfile } from "./redact.ts";
@@ -56,6 +60,8 @@ export interface Decision {
   readonly requestJson: string;
 }
 
+const NO_NEIGHBOURS: Neighbours = { failure: [], success: [] };
+
 /** Uncertainty when no memory evidence speaks either way. */
 export const NEUTRAL_UNCERTAINTY = 0.5;
 
@@ -90,11 +96,31 @@ export function recordMode(request: DecisionRequest, policy: Policy): PolicyMode
  * Decides one request under one policy: validate → redact → derive → digest → evaluate → record.
  * Pure apart from the id and clock (both injectable); never throws on bad input.
  */
-export function decide(
+/** A validated, redacted request with its digest and fingerprint: everything before memory is consulted. */
+export interface PreparedDecision {
+  readonly request: DecisionRequest;
+  readonly redaction: Redaction;
+  readonly derived: DerivedFeatures;
+  readonly requestJson: string;
+  readonly inputsDigest: string;
+  /** The tenant memory is scoped to. */
+  readonly tenantId: string;
+  /** The fingerprint memory is searched with, when the policy's memory is enabled. */
+  readonly fingerprint?: Int8Array;
+}
+
+/** What memory found for a request: its nearest labelled failures and successes, and their summaries. */
+export interface MemoryEvidence {
+  readonly neighbours: Neighbours;
+  readonly summaries: ReadonlyMap<string, string>;
+}
+
+/** Validates, redacts, derives and digests a request; computes its fingerprint when memory is on. */
+export function prepareDecision(
   requestValue: JsonValue,
   policy: Policy,
   options: DecideOptions = {},
-): Result<Decision> {
+): Result<PreparedDecision> {
   const validated = validateRequest(requestValue);
   if (!validated.ok) return validated;
   const request = validated.value;
@@ -106,17 +132,75 @@ export function decide(
   const derived = deriveFeatures(persisted);
   const outOfRange = derivedOutOfRange(derived);
   if (outOfRange) return fail("invalid_request", [outOfRange]);
-  const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived));
   const requestJson = canonicalJson(persisted);
+  const memory = policy.model.memory;
+  return ok({
+    request,
+    redaction,
+    derived,
+    requestJson,
+    inputsDigest: inputsDigestOfJson(requestJson, derived),
+    tenantId: tenantOf(persisted),
+    ...(memory.enabled ? { fingerprint: fingerprint(persisted, memory.fingerprint) } : {}),
+  });
+}
+
+/** Evaluates a prepared request (memory's features available to rules), arbitrates with memory, records. */
+export function completeDecision(
+  prepared: PreparedDecision,
+  policy: Policy,
+  memory: MemoryEvidence | undefined,
+  options: DecideOptions = {},
+): Decision {
+  const persisted = prepared.redaction.request;
+  const neighbours = memory?.neighbours ?? NO_NEIGHBOURS;
+  const features = { failure: topScore(neighbours.failure), success: topScore(neighbours.success) };
+  const outcome = evaluatePolicy(policy, evaluationInput(persisted, prepared.derived, features));
+  const config = policy.model.memory;
+  const arbitration = prepared.fingerprint ? arbitrate(outcome, neighbours, config) : outcome;
   const record = buildRecord({
     request: persisted,
     policy,
-    outcome,
-    inputsDigest: inputsDigestOfJson(requestJson, derived),
+    outcome: {
+      ...outcome,
+      verdict: arbitration.verdict,
+      reasonCodes: arbitration.reasonCodes,
+      matchedRules: arbitration.matchedRules,
+    },
+    inputsDigest: prepared.inputsDigest,
     decisionId: options.decisionId ?? newDecisionId(),
     createdAt: timestamp(options.now ?? new Date()),
+    ...(prepared.fingerprint
+      ? {
+          riskSignals: riskSignals(neighbours, memory?.summaries ?? new Map()),
+          memorySnapshot: memorySnapshot(prepared.fingerprint, neighbours, config),
+        }
+      : {}),
   });
-  return ok({ record, request, redaction, derived, outcome, requestJson });
+  return {
+    record,
+    request: prepared.request,
+    redaction: prepared.redaction,
+    derived: prepared.derived,
+    outcome,
+    requestJson: prepared.requestJson,
+  };
+}
+
+/**
+ * Decides one request under one policy: validate → redact → derive → digest → fingerprint → evaluate →
+ * arbitrate → record. `memory`, when given, finds the neighbours of a prepared request (synchronously, from
+ * an index the caller holds). Pure apart from the id and clock (both injectable); never throws on bad input.
+ */
+export function decide(
+  requestValue: JsonValue,
+  policy: Policy,
+  options: DecideOptions & { readonly memory?: (prepared: PreparedDecision) => MemoryEvidence } = {},
+): Result<Decision> {
+  const prepared = prepareDecision(requestValue, policy, options);
+  if (!prepared.ok) return prepared;
+  const memory = options.memory && prepared.value.fingerprint ? options.memory(prepared.value) : undefined;
+  return ok(completeDecision(prepared.value, policy, memory, options));
 }
 
 /** Amounts whose double is infinite (a huge integer, or an overflowing conversion) have no JSON form. */
@@ -151,6 +235,8 @@ export interface RecordParts {
   readonly decisionId: string;
   readonly createdAt: string;
   readonly uncertainty?: number;
+  readonly riskSignals?: JsonObject;
+  readonly memorySnapshot?: JsonObject;
 }
 
 export function buildRecord(parts: RecordParts): DecisionRecord {
@@ -174,7 +260,7 @@ export function buildRecord(parts: RecordParts): DecisionRecord {
       effect: m.effect,
       reason_codes: [...m.reason_codes],
     })),
-    risk_signals: {
+    risk_signals: parts.riskSignals ?? {
       uncertainty_score: float(parts.uncertainty ?? NEUTRAL_UNCERTAINTY),
       failure_similarity: emptySimilarity(),
       success_similarity: emptySimilarity(),
@@ -185,6 +271,7 @@ export function buildRecord(parts: RecordParts): DecisionRecord {
       engine_version: VERSION,
       evaluation_order: [...EVALUATION_ORDER],
       inputs_digest: parts.inputsDigest,
+      ...(parts.memorySnapshot ? { memory: parts.memorySnapshot } : {}),
     },
     extensions: {},
     trace: {},

@@ -1,11 +1,18 @@
-import { type JsonObject, type JsonValue, stringify } from "../core/json.ts";
+import {
+  isJsonNumber,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  stringify,
+  toDouble,
+} from "../core/json.ts";
 import type { Verdict } from "../core/verdict.ts";
 import { type ConditionTrace, type GroupTrace, type RuleTrace, traceRule } from "../policy/evaluate.ts";
 import type { Condition } from "../policy/model.ts";
 import { outcomeOf, type Policy } from "../policy/policy.ts";
 import type { DecisionRequest } from "../request/validate.ts";
 import type { DecisionRecord } from "./decide.ts";
-import { deriveFeatures, evaluationInput } from "./normalize.ts";
+import { deriveFeatures, evaluationInput, type MemoryFeatures } from "./normalize.ts";
 
 /** Why a request got its verdict: every rule, every condition with the value it saw, and what won. */
 export interface Explanation {
@@ -18,13 +25,33 @@ export interface Explanation {
   readonly rules: readonly RuleTrace[];
   /** One sentence on why the final verdict won. */
   readonly because: string;
-  /** Set when the explained record's verdict differs from what the policy gives now (e.g. storage failure). */
+  /** Set when the explained record's verdict differs from what the policy alone gives (memory, storage failure). */
   readonly recordedVerdict?: Verdict;
+  /** Memory's part, for a stored decision made with memory. */
+  readonly memory?: MemoryPart;
+}
+
+export interface MemoryPart {
+  readonly failureScore: number;
+  readonly successScore: number;
+  readonly neighbours: readonly {
+    readonly id: string;
+    readonly label: string;
+    readonly score: number;
+    readonly summary: string;
+  }[];
+  /** Set when memory changed the verdict. */
+  readonly effect?: Verdict;
+  readonly reasonCodes?: readonly string[];
 }
 
 /** Explains a request under a policy (the request as persisted: after redaction). */
-export function explainRequest(request: DecisionRequest, policy: Policy): Explanation {
-  const input = evaluationInput(request, deriveFeatures(request));
+export function explainRequest(
+  request: DecisionRequest,
+  policy: Policy,
+  memory?: MemoryFeatures,
+): Explanation {
+  const input = evaluationInput(request, deriveFeatures(request), memory);
   const rules = policy.model.rules.map((rule) => traceRule(rule, input));
   const matched = rules.filter((trace) => trace.matched);
   const { defaults } = policy.model;
@@ -60,10 +87,45 @@ export function explainRequest(request: DecisionRequest, policy: Policy): Explan
 
 /** Explains a stored record with the policy it names. */
 export function explainRecord(record: DecisionRecord, policy: Policy): Explanation {
-  const explanation = explainRequest(record.request, policy);
-  return explanation.verdict === record.verdict
-    ? explanation
-    : { ...explanation, recordedVerdict: record.verdict };
+  const memory = recordedMemory(record);
+  const explanation = explainRequest(
+    record.request,
+    policy,
+    memory ? { failure: memory.failureScore, success: memory.successScore } : undefined,
+  );
+  return {
+    ...explanation,
+    ...(memory ? { memory } : {}),
+    ...(explanation.verdict !== record.verdict ? { recordedVerdict: record.verdict } : {}),
+  };
+}
+
+/** Memory's part in a stored decision, from its risk signals and its `MEMORY` matched rule. */
+function recordedMemory(record: DecisionRecord): MemoryPart | undefined {
+  const signals = record.risk_signals;
+  const side = (key: string): { score: number; top: JsonObject[] } => {
+    const value = isJsonObject(signals[key]) ? (signals[key] as JsonObject) : {};
+    const score = value.score;
+    return {
+      score: isJsonNumber(score) ? toDouble(score) : 0,
+      top: Array.isArray(value.top_k) ? (value.top_k.filter(isJsonObject) as JsonObject[]) : [],
+    };
+  };
+  if (!isJsonObject(record.determinism.memory)) return undefined;
+  const failure = side("failure_similarity");
+  const success = side("success_similarity");
+  const rule = record.matched_rules.find((m) => m.rule_id === "MEMORY");
+  return {
+    failureScore: failure.score,
+    successScore: success.score,
+    neighbours: [...failure.top, ...success.top].map((hit) => ({
+      id: String(hit.id),
+      label: String(hit.label),
+      score: isJsonNumber(hit.score) ? toDouble(hit.score) : 0,
+      summary: typeof hit.summary === "string" ? hit.summary : "",
+    })),
+    ...(rule ? { effect: rule.effect as Verdict, reasonCodes: (rule.reason_codes as string[]) ?? [] } : {}),
+  };
 }
 
 function showValue(value: JsonValue | undefined): string {
@@ -111,6 +173,21 @@ export function renderExplanation(explanation: Explanation, heading?: string): s
   const { policy } = explanation;
   lines.push(`policy ${policy.policy_id} ${policy.policy_version} (${policy.policy_hash})`);
   lines.push(`verdict ${explanation.verdict}: ${explanation.because}`);
+  if (explanation.memory) {
+    const { memory } = explanation;
+    lines.push(
+      `memory: failure similarity ${memory.failureScore.toFixed(3)}, success similarity ${memory.successScore.toFixed(3)}`,
+    );
+    for (const hit of memory.neighbours) {
+      lines.push(
+        `  ${hit.score.toFixed(3)} ${hit.label.padEnd(7)} ${hit.id}${hit.summary ? `  ${hit.summary}` : ""}`,
+      );
+    }
+    if (memory.effect)
+      lines.push(
+        `  memory changed the verdict to ${memory.effect} (${(memory.reasonCodes ?? []).join(", ")})`,
+      );
+  }
   if (explanation.recordedVerdict) {
     lines.push(
       `note: the record says ${explanation.recordedVerdict}; the policy alone gives ${explanation.verdict}`,

@@ -53,7 +53,19 @@ export function derivedJson(derived: DerivedFeatures): JsonObject {
   };
 }
 
-export function evaluationInput(request: DecisionRequest, derived: DerivedFeatures): EvaluationInput {
+/** Similarity to the nearest labelled failure and success, as rules read them (`memory.failure_similarity`). */
+export interface MemoryFeatures {
+  readonly failure: number;
+  readonly success: number;
+}
+
+export const NO_MEMORY: MemoryFeatures = { failure: 0, success: 0 };
+
+export function evaluationInput(
+  request: DecisionRequest,
+  derived: DerivedFeatures,
+  memory: MemoryFeatures = NO_MEMORY,
+): EvaluationInput {
   return {
     request,
     evidence: objectOr(request.evidence) ?? {},
@@ -61,5 +73,7 @@ export function evaluationInput(request: DecisionRequest, derived: DerivedFeatur
     amount_currency: derived.amount_currency,
     amount_value: derived.amount_value,
     amount_usd: derived.amount_usd,
+    "memory.failure_similarity": memory.failure,
+    "memory.success_similarity": memory.success,
   };
 }

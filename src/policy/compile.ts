@@ -2,7 +2,7 @@ import type { RE2JS } from "re2js";
 import { JsonFloat, type JsonValue } from "../core/json.ts";
 import type { EvaluationInput } from "./evaluate.ts";
 import { member } from "./evaluate.ts";
-import type { Condition, ConditionGroup, PolicyModel, ValueRef } from "./model.ts";
+import type { Condition, ConditionGroup, DerivedFeature, PolicyModel, ValueRef } from "./model.ts";
 import { compileRegex, jsonNumber, operators, pythonNumber } from "./operators.ts";
 
 /**
@@ -44,6 +44,16 @@ function compare(x: number | bigint, op: string, y: number | bigint): boolean {
   return x <= y;
 }
 
+/** Locals of the generated function holding the derived features. */
+const DERIVED_LOCALS: Readonly<Record<DerivedFeature, string>> = {
+  action_type: "at",
+  amount_currency: "cur",
+  amount_value: "val",
+  amount_usd: "usd",
+  "memory.failure_similarity": "mfs",
+  "memory.success_similarity": "mss",
+};
+
 const JS_OPERATOR: Readonly<Record<string, string>> = { gt: ">", gte: ">=", lt: "<", lte: "<=" };
 
 function numberLiteral(value: JsonValue): string {
@@ -69,9 +79,7 @@ class CodeBuilder {
   read(ref: ValueRef): string {
     switch (ref.kind) {
       case "derived":
-        return { action_type: "at", amount_currency: "cur", amount_value: "val", amount_usd: "usd" }[
-          ref.name
-        ];
+        return DERIVED_LOCALS[ref.name];
       case "evidence_key":
         // Evidence is a plain object (validated), so a plain read can only reach an own member unless the key
         // names something every object inherits (`constructor`, `toString` …): those go through member().
@@ -182,6 +190,7 @@ export function compileEvaluator(model: PolicyModel): CompiledEvaluator {
     "const { member, eq, inList, between, contains, matches, flatIs, flatIn, compareJson, comparePython } = H;",
     "return function evaluate(input, out) {",
     "  const rq = input.request, ev = input.evidence, at = input.action_type, cur = input.amount_currency, val = input.amount_value, usd = input.amount_usd;",
+    '  const mfs = input["memory.failure_similarity"], mss = input["memory.success_similarity"];',
     "  let n = 0, x;",
     ...lines,
     "  return n;",

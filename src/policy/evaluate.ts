@@ -12,6 +12,9 @@ export interface EvaluationInput {
   readonly amount_currency: string | null;
   readonly amount_value: number | null;
   readonly amount_usd: number | null;
+  /** Similarity to the nearest labelled failure / success (0 when memory is off or has none). */
+  readonly "memory.failure_similarity": number;
+  readonly "memory.success_similarity": number;
 }
 
 /** An own member of an object or array (never an inherited property such as `constructor`). */

@@ -1,8 +1,16 @@
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import type { PolicyMode, Stage, Verdict } from "../core/verdict.ts";
+import type { MemoryConfig } from "../memory/arbitrate.ts";
 
 /** Features computed from the request before evaluation (the `derived` half of `inputs_digest`). */
-export const DERIVED_FEATURES = ["action_type", "amount_currency", "amount_value", "amount_usd"] as const;
+export const DERIVED_FEATURES = [
+  "action_type",
+  "amount_currency",
+  "amount_value",
+  "amount_usd",
+  "memory.failure_similarity",
+  "memory.success_similarity",
+] as const;
 export type DerivedFeature = (typeof DERIVED_FEATURES)[number];
 
 /** Top-level request members that a path may start with; any other path reads inside `evidence`. */
@@ -83,4 +91,6 @@ export interface PolicyModel {
   readonly defaults: PolicyDefaults;
   /** Rules in evaluation order: by stage, then in file order. */
   readonly rules: readonly PolicyRule[];
+  /** The `memory:` section, with defaults for what it does not say. */
+  readonly memory: MemoryConfig;
 }

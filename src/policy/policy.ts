@@ -47,7 +47,7 @@ function fromModel(model: PolicyModel, document: JsonObject, text: string): Poli
 
 export interface MatchedRule {
   readonly rule_id: string;
-  readonly stage: Stage | "DEFAULT";
+  readonly stage: Stage | "DEFAULT" | "MEMORY";
   readonly effect: Verdict;
   readonly reason_codes: readonly string[];
 }

@@ -84,6 +84,39 @@ describe("policy validation", () => {
     );
   });
 
+  it("checks the memory section with line:col, and fills in its defaults", () => {
+    const loaded = loadPolicy(
+      `${HEADER}  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X] } }\nmemory: { top_k: 3, block_verdict: ABSTAIN, weights: { amount: 0 }, evidence: { ignore: [note] } }\n`,
+    );
+    assert.ok(loaded.ok);
+    const { memory } = loaded.value.model;
+    assert.deepEqual(
+      [
+        memory.enabled,
+        memory.topK,
+        memory.blockAt,
+        memory.blockVerdict,
+        memory.fingerprint.weights.amount,
+        memory.fingerprint.ignoreEvidence,
+      ],
+      [true, 3, 0.9, "ABSTAIN", 0, ["note"]],
+    );
+    const problems = problemsOf(
+      `${HEADER}  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X] } }\nmemory:\n  top_k: 0\n  block_at: 1.5\n  scope: tenants\n  weights: { amout: 1 }\n  enabled: yes please\n`,
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.pointer, p.line]),
+      [
+        ["/memory/enabled", 12],
+        ["/memory/top_k", 8],
+        ["/memory/scope", 10],
+        ["/memory/block_at", 9],
+        ["/memory/weights/amout", 11],
+      ],
+    );
+    assert.equal(problems.find((p) => p.pointer === "/memory/scope")?.hint, "did you mean 'tenant'?");
+  });
+
   it("requires the document shape", () => {
     const problems = problemsOf("schema_version: policy.v2\npolicy_version: 1.0\nrules: []\nextra: true\n");
     const codes = problems.map((p) => `${p.pointer}:${p.code}`).sort();

@@ -18,6 +18,8 @@ import {
   VERDICTS,
   type Verdict,
 } from "../core/verdict.ts";
+import { DEFAULT_MEMORY_CONFIG, type MemoryConfig } from "../memory/arbitrate.ts";
+import type { FingerprintWeights } from "../memory/fingerprint.ts";
 import {
   type Condition,
   type ConditionGroup,
@@ -52,6 +54,7 @@ const TOP_LEVEL_KEYS = [
   "thresholds",
   "required_evidence",
   "extensions",
+  "memory",
 ];
 const DEFAULTS_KEYS = ["mode", "default_verdict", "default_reason_code"];
 const RULE_KEYS = ["id", "stage", "description", "when", "if", "if_all", "if_any", "then"];
@@ -298,11 +301,15 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
     });
   }
 
-  if (problems.length > 0 || !policyId || !policyVersion || !defaults)
+  const memory =
+    document.memory === undefined
+      ? DEFAULT_MEMORY_CONFIG
+      : memorySection(document.memory, { report, checkKeys });
+  if (problems.length > 0 || !policyId || !policyVersion || !defaults || !memory)
     return fail("invalid_policy", problems);
   const stageOrder = (stage: Stage): number => STAGES.indexOf(stage);
   const ordered = [...rules].sort((a, b) => stageOrder(a.stage) - stageOrder(b.stage) || a.index - b.index);
-  return ok({ policyId, policyVersion, defaults, rules: ordered });
+  return ok({ policyId, policyVersion, defaults, rules: ordered, memory });
 }
 
 interface Checks {
@@ -747,4 +754,204 @@ function checkNestedOperand(
     case "ne":
       return true;
   }
+}
+
+const MEMORY_KEYS = [
+  "enabled",
+  "top_k",
+  "scope",
+  "block_at",
+  "escalate_at",
+  "allow_at",
+  "block_verdict",
+  "weights",
+  "evidence",
+];
+const WEIGHT_KEYS = ["action_type", "amount", "currency", "subject", "tags", "evidence"] as const;
+
+/** The policy's `memory:` section: when memory speaks, how strongly, and what a fingerprint looks at. */
+function memorySection(
+  value: JsonValue,
+  checks: Pick<Checks, "report" | "checkKeys">,
+): MemoryConfig | undefined {
+  const { report, checkKeys } = checks;
+  if (!isJsonObject(value)) {
+    report({
+      code: "type",
+      message: `memory must be a mapping, not ${describe(value)}`,
+      pointer: "/memory",
+      expected: "a mapping",
+    });
+    return undefined;
+  }
+  checkKeys(value, MEMORY_KEYS, "/memory", "memory");
+  let valid = true;
+  const fraction = (key: string, fallback: number): number => {
+    const item = value[key];
+    if (item === undefined) return fallback;
+    if (isJsonNumber(item) && toDouble(item) >= 0 && toDouble(item) <= 1) return toDouble(item);
+    report({
+      code: "type",
+      message: `memory.${key} must be a similarity between 0 and 1, not ${describe(item)}`,
+      pointer: `/memory/${key}`,
+      expected: "a number from 0 to 1",
+    });
+    valid = false;
+    return fallback;
+  };
+  const defaults = DEFAULT_MEMORY_CONFIG;
+  const enabled = value.enabled ?? defaults.enabled;
+  if (typeof enabled !== "boolean") {
+    report({
+      code: "type",
+      message: "memory.enabled must be true or false",
+      pointer: "/memory/enabled",
+      expected: "true or false",
+    });
+    valid = false;
+  }
+  const topK = value.top_k ?? defaults.topK;
+  if (typeof topK !== "number" || !Number.isInteger(topK) || topK < 1 || topK > 100) {
+    report({
+      code: "type",
+      message: `memory.top_k must be a whole number from 1 to 100, not ${describe(topK)}`,
+      pointer: "/memory/top_k",
+      expected: "1 to 100",
+    });
+    valid = false;
+  }
+  const scope = value.scope ?? defaults.scope;
+  if (scope !== "action_type" && scope !== "tenant") {
+    const hint = typeof scope === "string" ? didYouMean(scope, ["action_type", "tenant"]) : undefined;
+    report({
+      code: "enum",
+      message: `memory.scope is ${describe(scope)}, which is not allowed`,
+      pointer: "/memory/scope",
+      expected: "action_type or tenant",
+      ...(hint ? { hint } : {}),
+    });
+    valid = false;
+  }
+  const blockVerdict = value.block_verdict ?? defaults.blockVerdict;
+  if (blockVerdict !== "DENY" && blockVerdict !== "ABSTAIN") {
+    report({
+      code: "enum",
+      message: `memory.block_verdict is ${describe(blockVerdict)}, which is not allowed`,
+      pointer: "/memory/block_verdict",
+      expected: "DENY or ABSTAIN",
+    });
+    valid = false;
+  }
+  const blockAt = fraction("block_at", defaults.blockAt);
+  const escalateAt = fraction("escalate_at", defaults.escalateAt);
+  const allowAt = fraction("allow_at", defaults.allowAt);
+  if (escalateAt > blockAt) {
+    report({
+      code: "range",
+      message: `memory.escalate_at (${escalateAt}) is above block_at (${blockAt})`,
+      pointer: "/memory/escalate_at",
+      expected: "escalate_at <= block_at",
+    });
+    valid = false;
+  }
+  const weights: Record<string, number> = { ...defaults.fingerprint.weights };
+  if (value.weights !== undefined) {
+    if (!isJsonObject(value.weights)) {
+      report({
+        code: "type",
+        message: "memory.weights must be a mapping",
+        pointer: "/memory/weights",
+        expected: `a mapping of ${WEIGHT_KEYS.join(", ")} to numbers`,
+      });
+      valid = false;
+    } else {
+      checkKeys(value.weights, WEIGHT_KEYS, "/memory/weights", "memory.weights");
+      for (const key of WEIGHT_KEYS) {
+        const weight = value.weights[key];
+        if (weight === undefined) continue;
+        if (isJsonNumber(weight) && toDouble(weight) >= 0) weights[key] = toDouble(weight);
+        else {
+          report({
+            code: "type",
+            message: `memory.weights.${key} must be a number >= 0`,
+            pointer: `/memory/weights/${key}`,
+            expected: "a number >= 0",
+          });
+          valid = false;
+        }
+      }
+    }
+  }
+  let include: string[] | undefined;
+  let ignore: string[] = [];
+  const evidenceWeights: Record<string, number> = {};
+  if (value.evidence !== undefined) {
+    const evidence = value.evidence;
+    if (!isJsonObject(evidence)) {
+      report({
+        code: "type",
+        message: "memory.evidence must be a mapping",
+        pointer: "/memory/evidence",
+        expected: "a mapping with include, ignore, weights",
+      });
+      valid = false;
+    } else {
+      checkKeys(evidence, ["include", "ignore", "weights"], "/memory/evidence", "memory.evidence");
+      const list = (key: "include" | "ignore"): string[] | undefined => {
+        const items = evidence[key];
+        if (items === undefined) return undefined;
+        if (Array.isArray(items) && items.every((item) => typeof item === "string")) return items as string[];
+        report({
+          code: "type",
+          message: `memory.evidence.${key} must be a list of evidence keys`,
+          pointer: `/memory/evidence/${key}`,
+          expected: "a list of (dotted) evidence keys",
+        });
+        valid = false;
+        return undefined;
+      };
+      include = list("include");
+      ignore = list("ignore") ?? [];
+      if (evidence.weights !== undefined) {
+        if (!isJsonObject(evidence.weights)) {
+          report({
+            code: "type",
+            message: "memory.evidence.weights must map evidence keys to numbers",
+            pointer: "/memory/evidence/weights",
+            expected: "a mapping",
+          });
+          valid = false;
+        } else {
+          for (const [key, weight] of Object.entries(evidence.weights)) {
+            if (isJsonNumber(weight) && toDouble(weight) >= 0) evidenceWeights[key] = toDouble(weight);
+            else {
+              report({
+                code: "type",
+                message: `memory.evidence.weights.${key} must be a number >= 0`,
+                pointer: `/memory/evidence/weights/${escapePointerToken(key)}`,
+                expected: "a number >= 0",
+              });
+              valid = false;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (!valid) return undefined;
+  return {
+    enabled: enabled as boolean,
+    topK: topK as number,
+    scope: scope as "action_type" | "tenant",
+    blockAt,
+    escalateAt,
+    allowAt,
+    blockVerdict: blockVerdict as "DENY" | "ABSTAIN",
+    fingerprint: {
+      weights: weights as unknown as FingerprintWeights,
+      ...(include ? { includeEvidence: include } : {}),
+      ignoreEvidence: ignore,
+      evidenceWeights,
+    },
+  };
 }

@@ -235,6 +235,45 @@ export function storeConformance(backend: BackendUnderTest): void {
         assert.deepEqual(await store.listEvents("01NOPE"), []);
       }));
 
+    it("keeps labels as events and the latest as memory's case, and refuses labels of unknown decisions", () =>
+      withStore(async (store) => {
+        const record = makeRecord();
+        await store.putDecision(record);
+        const vector = Int8Array.from({ length: 128 }, (_, i) => (i % 7) - 3);
+        const label = {
+          decisionId: record.decision_id,
+          tenantId: "acme",
+          actionType: "support.refund",
+          fingerprint: vector,
+          projection: "p",
+        };
+        assert.ok(await store.putLabel({ ...label, label: "failure", summary: "fraud", severity: 4 }));
+        assert.ok(await store.putLabel({ ...label, label: "success" }));
+        assert.equal(await store.putLabel({ ...label, decisionId: "01NOPE", label: "failure" }), undefined);
+        assert.deepEqual(
+          (await store.listEvents(record.decision_id)).map((e) => [e.type, e.data]),
+          [
+            ["label", { label: "failure", summary: "fraud", severity: 4 }],
+            ["label", { label: "success" }],
+          ],
+        );
+        const cases: unknown[] = [];
+        assert.equal(await store.loadMemory((memoryCase) => cases.push(memoryCase)), 1);
+        assert.deepEqual(cases, [
+          {
+            decisionId: record.decision_id,
+            tenantId: "acme",
+            actionType: "support.refund",
+            label: "success",
+            vector,
+          },
+        ]);
+        assert.deepEqual(
+          await store.memorySummaries([record.decision_id, "01NOPE"]),
+          new Map([[record.decision_id, ""]]),
+        );
+      }));
+
     it("answers ping while open and refuses work once closed", async () => {
       const store = await backend.open();
       await store.ping();

@@ -1,5 +1,6 @@
 import type { JsonObject } from "../core/json.ts";
 import type { DecisionRecord } from "../engine/decide.ts";
+import type { Label, MemoryCase } from "../memory/index.ts";
 
 /**
  * Where decisions, events and policy snapshots live. Asynchronous from the start: the PostgreSQL backend is
@@ -22,6 +23,17 @@ export interface Store {
   findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined>;
   listDecisions(query: DecisionQuery): Promise<DecisionPage>;
   stats(query: StatsQuery): Promise<Stats>;
+
+  /**
+   * Labels a decision (`failure` or `success`): appends a `label` event and makes it the decision's current
+   * label for memory (the latest label wins; the events keep the history). Undefined when there is no such
+   * decision.
+   */
+  putLabel(label: LabelWrite): Promise<DecisionEvent | undefined>;
+  /** Every labelled case, for building the memory index at start-up. Returns how many there were. */
+  loadMemory(visit: (memoryCase: MemoryCase) => void): Promise<number>;
+  /** The summaries of labelled decisions (empty string when a label has none). */
+  memorySummaries(decisionIds: readonly string[]): Promise<Map<string, string>>;
 
   /** Appends an event about a decision (labels, approvals …); events are never changed or removed. */
   appendEvent(event: NewDecisionEvent): Promise<DecisionEvent>;
@@ -79,6 +91,19 @@ export interface Stats {
   readonly total: number;
   /** Counts per value of the dimension, largest first (reason codes count once per occurrence). */
   readonly groups: readonly { readonly key: string; readonly count: number }[];
+}
+
+export interface LabelWrite {
+  readonly decisionId: string;
+  readonly label: Label;
+  readonly summary?: string;
+  /** 1 (minor) to 5 (severe). */
+  readonly severity?: number;
+  readonly tenantId: string;
+  readonly actionType: string;
+  readonly fingerprint: Int8Array;
+  readonly projection: string;
+  readonly createdAt?: string;
 }
 
 export interface NewDecisionEvent {

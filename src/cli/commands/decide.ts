@@ -50,7 +50,7 @@ export function register(program: Command): void {
         const request = readJsonInput(requestPath, maxBytes);
         let lumyn: Lumyn;
         try {
-          lumyn = openLumyn(options);
+          lumyn = await openLumyn(options);
         } catch (error) {
           if (!(error instanceof LumynError && error.kind === "storage")) throw error;
           // No store at all: still answer, fail-closed, as when a write fails.

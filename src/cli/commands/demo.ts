@@ -17,7 +17,7 @@ export function register(program: Command): void {
       .command("demo")
       .description("a guided tour: decide four refunds on the embedded store, explain one, show stats"),
   ).action(async (options: { workspace?: string }) => {
-    const lumyn = openLumyn(options);
+    const lumyn = await openLumyn(options);
     const run = randomBytes(4).toString("hex");
     try {
       const { policy } = lumyn;

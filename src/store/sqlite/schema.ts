@@ -53,4 +53,20 @@ export const MIGRATIONS: readonly string[] = [
     created_at     TEXT NOT NULL
   );
   `,
+  `
+  -- Labelled decisions, as memory uses them: the latest label of each decision and its fingerprint. The
+  -- label events themselves (the history) are in decision_events.
+  CREATE TABLE memory_cases (
+    decision_id TEXT PRIMARY KEY REFERENCES decisions (decision_id),
+    tenant_id   TEXT NOT NULL,
+    action_type TEXT NOT NULL,
+    label       TEXT NOT NULL,
+    summary     TEXT NOT NULL,
+    severity    INTEGER,
+    projection  TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    labelled_at TEXT NOT NULL
+  );
+  CREATE INDEX memory_cases_scope ON memory_cases (tenant_id, action_type);
+  `,
 ];

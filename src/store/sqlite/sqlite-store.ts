@@ -6,11 +6,13 @@ import { newDecisionId, timestamp } from "../../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../../core/json.ts";
 import { parseJson } from "../../core/parse-json.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
+import type { Label, MemoryCase } from "../../memory/index.ts";
 import {
   DEFAULT_PAGE_SIZE,
   type DecisionEvent,
   type DecisionPage,
   type DecisionQuery,
+  type LabelWrite,
   MAX_PAGE_SIZE,
   type NewDecisionEvent,
   type PolicySnapshot,
@@ -24,6 +26,7 @@ import {
 import {
   type DecisionRow,
   type EventRow,
+  type LabelRow,
   openDatabase,
   type PolicyRow,
   type RowOutcome,
@@ -94,12 +97,14 @@ function putResult(outcome: RowOutcome): PutDecisionResult {
   }
 }
 
+type WriterValue = readonly RowOutcome[] | boolean | undefined;
+
 /** The writer running in a worker thread, called with promises. */
 class WriterThread {
   private readonly worker: Worker;
   private readonly calls = new Map<
     number,
-    { resolve: (value: readonly RowOutcome[] | undefined) => void; reject: (error: Error) => void }
+    { resolve: (value: WriterValue) => void; reject: (error: Error) => void }
   >();
   private nextId = 0;
   private failure: Error | undefined;
@@ -125,7 +130,7 @@ class WriterThread {
     this.calls.clear();
   }
 
-  call(request: WriterCall): Promise<readonly RowOutcome[] | undefined> {
+  call(request: WriterCall): Promise<WriterValue> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -190,7 +195,7 @@ export class SqliteStore implements Store {
     action: string,
     inline: (writer: SqliteWriter) => T,
     request: WriterCall,
-  ): Promise<T | readonly RowOutcome[] | undefined> {
+  ): Promise<T | WriterValue> {
     this.ensureOpen();
     try {
       if (this.inline) return inline(this.inline);
@@ -269,7 +274,7 @@ export class SqliteStore implements Store {
         }
       } else {
         this.track((this.thread as WriterThread).call({ op: "decisions", rows })).then(
-          (outcomes) => settle(outcomes ?? []),
+          (outcomes) => settle(outcomes as readonly RowOutcome[]),
           reject,
         );
       }
@@ -320,6 +325,70 @@ export class SqliteStore implements Store {
       total: Number(totalRow?.total ?? 0),
       groups: rows.map((row) => ({ key: String(row.key), count: Number(row.count) })),
     };
+  }
+
+  async putLabel(label: LabelWrite): Promise<DecisionEvent | undefined> {
+    const event: DecisionEvent = {
+      eventId: newDecisionId(),
+      decisionId: label.decisionId,
+      type: "label",
+      data: {
+        label: label.label,
+        ...(label.summary !== undefined ? { summary: label.summary } : {}),
+        ...(label.severity !== undefined ? { severity: label.severity } : {}),
+      },
+      createdAt: label.createdAt ?? timestamp(new Date()),
+    };
+    const row: LabelRow = {
+      event: { ...event, dataJson: canonicalJson(event.data) },
+      tenantId: label.tenantId,
+      actionType: label.actionType,
+      label: label.label,
+      summary: label.summary ?? "",
+      severity: label.severity ?? null,
+      projection: label.projection,
+      fingerprint: new Uint8Array(
+        label.fingerprint.buffer,
+        label.fingerprint.byteOffset,
+        label.fingerprint.byteLength,
+      ),
+    };
+    const stored = await this.write("store the label", (writer) => writer.putLabel(row), {
+      op: "label",
+      row,
+    });
+    return stored ? event : undefined;
+  }
+
+  async loadMemory(visit: (memoryCase: MemoryCase) => void): Promise<number> {
+    this.ensureOpen();
+    let count = 0;
+    this.read(() => {
+      for (const row of this.statements.memoryCases.iterate()) {
+        const bytes = row.fingerprint as Uint8Array;
+        visit({
+          decisionId: String(row.decision_id),
+          tenantId: String(row.tenant_id),
+          actionType: String(row.action_type),
+          label: row.label as Label,
+          vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice(),
+        });
+        count++;
+      }
+    });
+    return count;
+  }
+
+  async memorySummaries(decisionIds: readonly string[]): Promise<Map<string, string>> {
+    this.ensureOpen();
+    const summaries = new Map<string, string>();
+    this.read(() => {
+      for (const id of decisionIds) {
+        const row = this.statements.memorySummary.get(id);
+        if (row) summaries.set(id, String(row.summary));
+      }
+    });
+    return summaries;
   }
 
   async appendEvent(event: NewDecisionEvent): Promise<DecisionEvent> {
@@ -384,6 +453,10 @@ function prepareStatements(db: DatabaseSync) {
     getPolicy: db.prepare(
       "SELECT policy_hash, policy_id, policy_version, policy_text FROM policy_snapshots WHERE policy_hash = ?",
     ),
+    memoryCases: db.prepare(
+      "SELECT decision_id, tenant_id, action_type, label, fingerprint FROM memory_cases ORDER BY decision_id",
+    ),
+    memorySummary: db.prepare("SELECT summary FROM memory_cases WHERE decision_id = ?"),
     listEvents: db.prepare(
       "SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE decision_id = ? ORDER BY seq",
     ),

@@ -7,6 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import {
   type DecisionRow,
   type EventRow,
+  type LabelRow,
   openDatabase,
   type PolicyRow,
   type RowOutcome,
@@ -17,6 +18,7 @@ export type WriterRequest =
   | { readonly id: number; readonly op: "decisions"; readonly rows: readonly DecisionRow[] }
   | { readonly id: number; readonly op: "policy"; readonly row: PolicyRow }
   | { readonly id: number; readonly op: "event"; readonly row: EventRow }
+  | { readonly id: number; readonly op: "label"; readonly row: LabelRow }
   | { readonly id: number; readonly op: "close" };
 
 /** A request before the client numbers it. */
@@ -27,7 +29,7 @@ export type WriterCall = WriterRequest extends infer R
   : never;
 
 export type WriterReply =
-  | { readonly id: number; readonly ok: true; readonly value?: readonly RowOutcome[] }
+  | { readonly id: number; readonly ok: true; readonly value?: readonly RowOutcome[] | boolean }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
 export interface WriterThreadData {
@@ -87,7 +89,10 @@ if (port) {
       }
       if (!writer) throw new Error(openError);
       if (request.op === "policy") writer.putPolicy(request.row);
-      else writer.appendEvent(request.row);
+      else if (request.op === "label") {
+        reply({ id: request.id, ok: true, value: writer.putLabel(request.row) });
+        return;
+      } else writer.appendEvent(request.row);
       reply({ id: request.id, ok: true });
     } catch (error) {
       reply(failure(request.id, error));

@@ -40,6 +40,17 @@ export interface PolicyRow {
   readonly createdAt: string;
 }
 
+export interface LabelRow {
+  readonly event: EventRow;
+  readonly tenantId: string;
+  readonly actionType: string;
+  readonly label: string;
+  readonly summary: string;
+  readonly severity: number | null;
+  readonly projection: string;
+  readonly fingerprint: Uint8Array;
+}
+
 export interface EventRow {
   readonly eventId: string;
   readonly decisionId: string;
@@ -88,6 +99,8 @@ export class SqliteWriter {
   private readonly getJson;
   private readonly insertPolicy;
   private readonly insertEvent;
+  private readonly decisionExists;
+  private readonly upsertCase;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -105,6 +118,13 @@ export class SqliteWriter {
     this.insertPolicy = db.prepare(
       `INSERT INTO policy_snapshots (policy_hash, policy_id, policy_version, policy_text, created_at)
          VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_hash) DO NOTHING`,
+    );
+    this.decisionExists = db.prepare("SELECT 1 AS found FROM decisions WHERE decision_id = ?");
+    this.upsertCase = db.prepare(
+      `INSERT INTO memory_cases (decision_id, tenant_id, action_type, label, summary, severity, projection, fingerprint, labelled_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (decision_id) DO UPDATE SET label = excluded.label, summary = excluded.summary, severity = excluded.severity,
+           projection = excluded.projection, fingerprint = excluded.fingerprint, labelled_at = excluded.labelled_at`,
     );
     this.insertEvent = db.prepare(
       "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES (?, ?, ?, ?, ?)",
@@ -170,6 +190,27 @@ export class SqliteWriter {
 
   putPolicy(row: PolicyRow): void {
     this.insertPolicy.run(row.policyHash, row.policyId, row.policyVersion, row.text, row.createdAt);
+  }
+
+  /** The label event and the decision's memory case, together; false when there is no such decision. */
+  putLabel(row: LabelRow): boolean {
+    return this.transaction(() => {
+      if (!this.decisionExists.get(row.event.decisionId)) return false;
+      this.appendEvent(row.event);
+      const { event } = row;
+      this.upsertCase.run(
+        event.decisionId,
+        row.tenantId,
+        row.actionType,
+        row.label,
+        row.summary,
+        row.severity,
+        row.projection,
+        row.fingerprint,
+        event.createdAt,
+      );
+      return true;
+    });
   }
 
   appendEvent(row: EventRow): void {

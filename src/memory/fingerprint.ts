@@ -1,0 +1,196 @@
+import { isJsonNumber, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
+
+/**
+ * Fingerprints: a request as a deterministic feature vector, with no model and no network.
+ *
+ * Every feature is a token (`action_type=support.refund`, `evidence.tier=gold`, `amount≈7`) hashed into one of
+ * {@link DIMENSIONS} signed coordinates (FNV-1a; the hash's top bit chooses the sign, so collisions cancel
+ * out on average instead of piling up). Numbers become log-scaled buckets, with half weight on the
+ * neighbouring buckets so that close amounts stay similar. The vector is L2-normalised and quantised to
+ * int8 (128 bytes a case); similarity is the cosine of two fingerprints. Only integer
+ * hashing and IEEE arithmetic are involved, so the same request gives the same bytes on every machine.
+ */
+export const PROJECTION = "lumyn-fingerprint-v1";
+export const DIMENSIONS = 128;
+const QUANT = 127;
+
+/** How much each family of features counts; `evidence` can be tuned per key. */
+export interface FingerprintWeights {
+  readonly action_type: number;
+  readonly amount: number;
+  readonly currency: number;
+  readonly subject: number;
+  readonly tags: number;
+  readonly evidence: number;
+}
+
+export interface FingerprintConfig {
+  readonly weights: FingerprintWeights;
+  /** Evidence keys (dotted paths) to use; all when absent. */
+  readonly includeEvidence?: readonly string[];
+  /** Evidence keys (dotted paths) never used. */
+  readonly ignoreEvidence: readonly string[];
+  /** Per-key weights for evidence paths, overriding `weights.evidence`. */
+  readonly evidenceWeights: Readonly<Record<string, number>>;
+}
+
+export const DEFAULT_WEIGHTS: FingerprintWeights = {
+  action_type: 1,
+  amount: 2,
+  currency: 0.5,
+  subject: 0.5,
+  tags: 1,
+  evidence: 1,
+};
+
+export const DEFAULT_FINGERPRINT_CONFIG: FingerprintConfig = {
+  weights: DEFAULT_WEIGHTS,
+  ignoreEvidence: [],
+  evidenceWeights: {},
+};
+
+/** Evidence strings longer than this, or with spaces, are free text: they count as their words. */
+const SHORT_TEXT = 40;
+const MAX_WORDS = 32;
+const MAX_DEPTH = 4;
+
+const encoder = new TextEncoder();
+
+/** FNV-1a over the token's UTF-8 bytes. */
+export function fnv1a(token: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of encoder.encode(token)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+class Accumulator {
+  readonly values = new Float64Array(DIMENSIONS);
+
+  add(token: string, weight: number): void {
+    if (weight === 0) return;
+    const hash = fnv1a(token);
+    const slot = hash % DIMENSIONS;
+    this.values[slot] = (this.values[slot] as number) + (hash & 0x80000000 ? -weight : weight);
+  }
+
+  /** A number as a log-scaled bucket (four per decade), with half weight on its neighbours. */
+  addNumber(name: string, value: number, weight: number): void {
+    if (!Number.isFinite(value)) return;
+    const magnitude = Math.abs(value);
+    const bucket = magnitude < 1e-9 ? 0 : Math.floor(Math.log10(magnitude) * 4) + 40;
+    const sign = value < 0 ? "-" : "";
+    this.add(`${name}≈${sign}${bucket}`, weight);
+    this.add(`${name}≈${sign}${bucket - 1}`, weight / 2);
+    this.add(`${name}≈${sign}${bucket + 1}`, weight / 2);
+  }
+
+  quantize(): Int8Array {
+    let norm = 0;
+    for (const v of this.values) norm += v * v;
+    const out = new Int8Array(DIMENSIONS);
+    if (norm === 0) return out;
+    const scale = QUANT / Math.sqrt(norm);
+    for (let i = 0; i < DIMENSIONS; i++) out[i] = Math.round((this.values[i] as number) * scale);
+    return out;
+  }
+}
+
+function evidenceWeight(path: string, config: FingerprintConfig): number {
+  if (config.ignoreEvidence.includes(path)) return 0;
+  if (config.includeEvidence && !config.includeEvidence.includes(path)) return 0;
+  return config.evidenceWeights[path] ?? config.weights.evidence;
+}
+
+function addEvidence(
+  acc: Accumulator,
+  path: string,
+  value: JsonValue | undefined,
+  config: FingerprintConfig,
+  depth: number,
+): void {
+  if (value === undefined || value === null) return;
+  if (isJsonObject(value)) {
+    if (depth >= MAX_DEPTH) return;
+    for (const key of Object.keys(value).sort())
+      addEvidence(acc, `${path}.${key}`, value[key], config, depth + 1);
+    return;
+  }
+  const weight = evidenceWeight(path, config);
+  if (weight === 0) return;
+  if (Array.isArray(value)) {
+    for (const item of value.slice(0, MAX_WORDS)) {
+      if (typeof item === "string" || typeof item === "boolean")
+        acc.add(`${path}∋${String(item)}`, weight / Math.sqrt(value.length));
+    }
+    return;
+  }
+  if (isJsonNumber(value)) acc.addNumber(path, toDouble(value), weight);
+  else if (typeof value === "boolean") acc.add(`${path}=${value}`, weight);
+  else if (typeof value === "string") {
+    if (value.length <= SHORT_TEXT && !/\s/.test(value)) acc.add(`${path}=${value}`, weight);
+    else {
+      const words = value
+        .toLowerCase()
+        .split(/[^\p{L}\p{N}]+/u)
+        .filter(Boolean)
+        .slice(0, MAX_WORDS);
+      for (const word of words) acc.add(`${path}~${word}`, weight / Math.sqrt(words.length));
+    }
+  }
+}
+
+function object(value: JsonValue | undefined): JsonObject | undefined {
+  return isJsonObject(value) ? value : undefined;
+}
+
+/** The fingerprint of a (persisted) request. */
+export function fingerprint(
+  request: JsonObject,
+  config: FingerprintConfig = DEFAULT_FINGERPRINT_CONFIG,
+): Int8Array {
+  const acc = new Accumulator();
+  const { weights } = config;
+  const action = object(request.action);
+  if (typeof action?.type === "string") acc.add(`action_type=${action.type}`, weights.action_type);
+  const amount = object(action?.amount);
+  if (amount && isJsonNumber(amount.value)) acc.addNumber("amount", toDouble(amount.value), weights.amount);
+  if (typeof amount?.currency === "string") acc.add(`currency=${amount.currency}`, weights.currency);
+  const subject = object(request.subject);
+  if (typeof subject?.type === "string") acc.add(`subject.type=${subject.type}`, weights.subject);
+  if (Array.isArray(subject?.roles))
+    for (const role of subject.roles)
+      if (typeof role === "string") acc.add(`subject.role=${role}`, weights.subject);
+  if (Array.isArray(action?.tags))
+    for (const tag of action.tags) if (typeof tag === "string") acc.add(`tag=${tag}`, weights.tags);
+  const evidence = object(request.evidence);
+  if (evidence)
+    for (const key of Object.keys(evidence).sort()) addEvidence(acc, key, evidence[key], config, 1);
+  return acc.quantize();
+}
+
+/** The Euclidean norm of a quantised fingerprint (0 for an empty one). */
+export function norm(vector: Int8Array): number {
+  let sum = 0;
+  for (let i = 0; i < DIMENSIONS; i++) sum += (vector[i] as number) * (vector[i] as number);
+  return Math.sqrt(sum);
+}
+
+/** Cosine similarity of two fingerprints, in [-1, 1] (1 for the same request; 0 when either is empty). */
+export function similarity(a: Int8Array, b: Int8Array): number {
+  let dot = 0;
+  for (let i = 0; i < DIMENSIONS; i++) dot += (a[i] as number) * (b[i] as number);
+  const denominator = norm(a) * norm(b);
+  return denominator === 0 ? 0 : dot / denominator;
+}
+
+export function fingerprintToBase64(vector: Int8Array): string {
+  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64");
+}
+
+export function fingerprintFromBase64(text: string): Int8Array {
+  const bytes = Buffer.from(text, "base64");
+  return new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice();
+}

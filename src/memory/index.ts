@@ -1,0 +1,184 @@
+import { DIMENSIONS, norm } from "./fingerprint.ts";
+
+export const LABELS = ["failure", "success"] as const;
+export type Label = (typeof LABELS)[number];
+
+/** A labelled past decision, as memory keeps it. */
+export interface MemoryCase {
+  readonly decisionId: string;
+  readonly tenantId: string;
+  readonly actionType: string;
+  readonly label: Label;
+  readonly vector: Int8Array;
+}
+
+export interface MemoryHit {
+  readonly decisionId: string;
+  readonly label: Label;
+  readonly score: number;
+  readonly vector: Int8Array;
+}
+
+/** The nearest labelled cases of each kind. */
+export interface Neighbours {
+  readonly failure: readonly MemoryHit[];
+  readonly success: readonly MemoryHit[];
+}
+
+const LABEL_CODE: Readonly<Record<Label, number>> = { failure: 0, success: 1 };
+
+/**
+ * The labelled cases of one tenant and action type, in flat typed arrays: 128 bytes of fingerprint, its norm
+ * and a label byte per case, plus its id.
+ */
+class Scope {
+  vectors = new Int8Array(64 * DIMENSIONS);
+  norms = new Float64Array(64);
+  labels = new Uint8Array(64);
+  readonly ids: string[] = [];
+  readonly slots = new Map<string, number>();
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  upsert(decisionId: string, label: Label, vector: Int8Array): void {
+    let slot = this.slots.get(decisionId);
+    if (slot === undefined) {
+      slot = this.ids.length;
+      if (slot === this.norms.length) this.grow();
+      this.ids.push(decisionId);
+      this.slots.set(decisionId, slot);
+    }
+    this.vectors.set(vector, slot * DIMENSIONS);
+    this.norms[slot] = norm(vector);
+    this.labels[slot] = LABEL_CODE[label];
+  }
+
+  private grow(): void {
+    const capacity = this.norms.length * 2;
+    const vectors = new Int8Array(capacity * DIMENSIONS);
+    vectors.set(this.vectors);
+    const norms = new Float64Array(capacity);
+    norms.set(this.norms);
+    const labels = new Uint8Array(capacity);
+    labels.set(this.labels);
+    Object.assign(this, { vectors, norms, labels });
+  }
+
+  /** Exact search: the `k` best cases of each label, by cosine similarity. */
+  search(query: Int8Array, queryNorm: number, into: { failure: TopK; success: TopK }): void {
+    const { vectors, norms, labels, ids } = this;
+    for (let slot = 0; slot < ids.length; slot++) {
+      const caseNorm = norms[slot] as number;
+      if (caseNorm === 0) continue;
+      let dot = 0;
+      const base = slot * DIMENSIONS;
+      for (let i = 0; i < DIMENSIONS; i++) dot += (query[i] as number) * (vectors[base + i] as number);
+      const score = dot / (queryNorm * caseNorm);
+      (labels[slot] === 0 ? into.failure : into.success).offer(score, slot, this);
+    }
+  }
+}
+
+/** The k best (score, case) pairs seen, best first; ties go to the smaller decision id. */
+class TopK {
+  readonly entries: { score: number; slot: number; scope: Scope }[] = [];
+  private readonly k: number;
+
+  constructor(k: number) {
+    this.k = k;
+  }
+
+  offer(score: number, slot: number, scope: Scope): void {
+    const { entries } = this;
+    if (entries.length === this.k) {
+      const worst = entries[entries.length - 1] as { score: number; slot: number; scope: Scope };
+      if (
+        score < worst.score ||
+        (score === worst.score && (scope.ids[slot] as string) >= (worst.scope.ids[worst.slot] as string))
+      )
+        return;
+      entries.pop();
+    }
+    let i = entries.length;
+    while (i > 0) {
+      const above = entries[i - 1] as { score: number; slot: number; scope: Scope };
+      if (
+        above.score > score ||
+        (above.score === score && (above.scope.ids[above.slot] as string) < (scope.ids[slot] as string))
+      )
+        break;
+      i--;
+    }
+    entries.splice(i, 0, { score, slot, scope });
+  }
+
+  hits(label: Label): MemoryHit[] {
+    return this.entries.map(({ score, slot, scope }) => ({
+      decisionId: scope.ids[slot] as string,
+      label,
+      score,
+      vector: scope.vectors.slice(slot * DIMENSIONS, (slot + 1) * DIMENSIONS),
+    }));
+  }
+}
+
+/** Labelled cases by tenant and action type. Never crosses tenants. */
+export class MemoryIndex {
+  private readonly scopes = new Map<string, Map<string, Scope>>();
+  private readonly scopeOf = new Map<string, Scope>();
+
+  get size(): number {
+    return this.scopeOf.size;
+  }
+
+  /** Adds a labelled case, or relabels it (the latest label wins). */
+  upsert(memoryCase: MemoryCase): void {
+    let byAction = this.scopes.get(memoryCase.tenantId);
+    if (!byAction) {
+      byAction = new Map();
+      this.scopes.set(memoryCase.tenantId, byAction);
+    }
+    let scope = byAction.get(memoryCase.actionType);
+    if (!scope) {
+      scope = new Scope();
+      byAction.set(memoryCase.actionType, scope);
+    }
+    scope.upsert(memoryCase.decisionId, memoryCase.label, memoryCase.vector);
+    this.scopeOf.set(memoryCase.decisionId, scope);
+  }
+
+  /**
+   * The `k` nearest failures and successes of the tenant: of the same action type, or of all its action
+   * types when `actionType` is undefined.
+   */
+  search(tenantId: string, actionType: string | undefined, query: Int8Array, k: number): Neighbours {
+    const found = { failure: new TopK(k), success: new TopK(k) };
+    const queryNorm = norm(query);
+    const byAction = this.scopes.get(tenantId);
+    if (byAction && queryNorm > 0) {
+      const scopes =
+        actionType === undefined
+          ? [...byAction.values()]
+          : [byAction.get(actionType)].filter((s) => s !== undefined);
+      for (const scope of scopes) scope.search(query, queryNorm, found);
+    }
+    return { failure: found.failure.hits("failure"), success: found.success.hits("success") };
+  }
+
+  /** Labelled cases per tenant, action type and label. */
+  counts(): { tenantId: string; actionType: string; failure: number; success: number }[] {
+    const rows: { tenantId: string; actionType: string; failure: number; success: number }[] = [];
+    for (const [tenantId, byAction] of this.scopes) {
+      for (const [actionType, scope] of byAction) {
+        let failure = 0;
+        for (let slot = 0; slot < scope.size; slot++) if (scope.labels[slot] === 0) failure++;
+        rows.push({ tenantId, actionType, failure, success: scope.size - failure });
+      }
+    }
+    return rows.sort(
+      (a, b) => a.tenantId.localeCompare(b.tenantId) || a.actionType.localeCompare(b.actionType),
+    );
+  }
+}
