@@ -29,10 +29,12 @@ const LABEL_CODE: Readonly<Record<Label, number>> = { failure: 0, success: 1 };
 
 /**
  * The labelled cases of one tenant and action type, in flat typed arrays: 128 bytes of fingerprint, its norm
- * and a label byte per case, plus its id.
+ * and a label byte per case, plus its id. Fingerprints are stored by dimension (one column per coordinate),
+ * so that a search reads only the columns where the query is non-zero, each from start to end.
  */
 class Scope {
-  vectors = new Int8Array(64 * DIMENSIONS);
+  capacity = 64;
+  columns = new Int8Array(64 * DIMENSIONS);
   norms = new Float64Array(64);
   labels = new Uint8Array(64);
   readonly ids: string[] = [];
@@ -46,39 +48,63 @@ class Scope {
     let slot = this.slots.get(decisionId);
     if (slot === undefined) {
       slot = this.ids.length;
-      if (slot === this.norms.length) this.grow();
+      if (slot === this.capacity) this.grow();
       this.ids.push(decisionId);
       this.slots.set(decisionId, slot);
     }
-    this.vectors.set(vector, slot * DIMENSIONS);
+    for (let d = 0; d < DIMENSIONS; d++) this.columns[d * this.capacity + slot] = vector[d] as number;
     this.norms[slot] = norm(vector);
     this.labels[slot] = LABEL_CODE[label];
   }
 
+  vector(slot: number): Int8Array {
+    const vector = new Int8Array(DIMENSIONS);
+    for (let d = 0; d < DIMENSIONS; d++) vector[d] = this.columns[d * this.capacity + slot] as number;
+    return vector;
+  }
+
   private grow(): void {
-    const capacity = this.norms.length * 2;
-    const vectors = new Int8Array(capacity * DIMENSIONS);
-    vectors.set(this.vectors);
+    const capacity = this.capacity * 2;
+    const columns = new Int8Array(capacity * DIMENSIONS);
+    for (let d = 0; d < DIMENSIONS; d++)
+      columns.set(this.columns.subarray(d * this.capacity, (d + 1) * this.capacity), d * capacity);
     const norms = new Float64Array(capacity);
     norms.set(this.norms);
     const labels = new Uint8Array(capacity);
     labels.set(this.labels);
-    Object.assign(this, { vectors, norms, labels });
+    Object.assign(this, { capacity, columns, norms, labels });
   }
 
   /** Exact search: the `k` best cases of each label, by cosine similarity. */
   search(query: Int8Array, queryNorm: number, into: { failure: TopK; success: TopK }): void {
-    const { vectors, norms, labels, ids } = this;
-    for (let slot = 0; slot < ids.length; slot++) {
+    const { columns, norms, labels, capacity } = this;
+    const count = this.ids.length;
+    const dots = scratch(count);
+    for (let d = 0; d < DIMENSIONS; d++) {
+      const weight = query[d] as number;
+      if (weight === 0) continue;
+      const offset = d * capacity;
+      for (let slot = 0; slot < count; slot++)
+        dots[slot] = (dots[slot] as number) + weight * (columns[offset + slot] as number);
+    }
+    for (let slot = 0; slot < count; slot++) {
       const caseNorm = norms[slot] as number;
       if (caseNorm === 0) continue;
-      let dot = 0;
-      const base = slot * DIMENSIONS;
-      for (let i = 0; i < DIMENSIONS; i++) dot += (query[i] as number) * (vectors[base + i] as number);
-      const score = dot / (queryNorm * caseNorm);
-      (labels[slot] === 0 ? into.failure : into.success).offer(score, slot, this);
+      const top = labels[slot] === 0 ? into.failure : into.success;
+      // Most cases cannot enter the top k: rule them out without dividing.
+      if ((dots[slot] as number) < top.floor * queryNorm * caseNorm) continue;
+      top.offer((dots[slot] as number) / (queryNorm * caseNorm), slot, this);
     }
   }
+}
+
+let dotsBuffer = new Int32Array(1024);
+
+/** A zeroed buffer for `count` dot products (exact in 32-bit integers), reused from one search to the next. */
+function scratch(count: number): Int32Array {
+  if (dotsBuffer.length < count) dotsBuffer = new Int32Array(Math.max(count, dotsBuffer.length * 2));
+  dotsBuffer.fill(0, 0, count);
+  return dotsBuffer;
 }
 
 /** The k best (score, case) pairs seen, best first; ties go to the smaller decision id. */
@@ -88,6 +114,13 @@ class TopK {
 
   constructor(k: number) {
     this.k = k;
+  }
+
+  /** A score below this cannot enter (a little under the worst kept, so that ties are still compared). */
+  get floor(): number {
+    return this.entries.length < this.k
+      ? Number.NEGATIVE_INFINITY
+      : (this.entries[this.entries.length - 1] as { score: number }).score - 1e-12;
   }
 
   offer(score: number, slot: number, scope: Scope): void {
@@ -119,7 +152,7 @@ class TopK {
       decisionId: scope.ids[slot] as string,
       label,
       score,
-      vector: scope.vectors.slice(slot * DIMENSIONS, (slot + 1) * DIMENSIONS),
+      vector: scope.vector(slot),
     }));
   }
 }
