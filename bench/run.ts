@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { scenarioMemoryManyScopes, scenarioMemoryOneScope } from "./memory.ts";
 import {
   type Config,
   DEFAULT_CONFIG,
@@ -137,13 +138,13 @@ pinToOneCpu();
 
 const config: Config = options.quick ? QUICK_CONFIG : DEFAULT_CONFIG;
 const selected = new Set(
-  (options.only ?? "1,2,3,4,5,6")
+  (options.only ?? "1,2,3,4,5,6,7,8")
     .split(",")
     .map((s) => Number(s.trim()))
-    .filter((n) => n >= 1 && n <= 6),
+    .filter((n) => n >= 1 && n <= 8),
 );
 if (selected.size === 0) {
-  process.stderr.write(`bench: --only names no scenario (1-6)\n${USAGE}\n`);
+  process.stderr.write(`bench: --only names no scenario (1-8)\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -167,6 +168,8 @@ const scenarios: Array<[number, () => ScenarioResult | Promise<ScenarioResult>]>
   [3, () => scenarioDecide(config)],
   [4, () => scenarioStore(config)],
   [6, () => scenarioStoreThread(config)],
+  [7, () => scenarioMemoryOneScope(config)],
+  [8, () => scenarioMemoryManyScopes(config)],
   [5, () => scenarioCli(config)],
 ];
 

@@ -44,17 +44,24 @@ class Scope {
     return this.ids.length;
   }
 
-  upsert(decisionId: string, label: Label, vector: Int8Array): void {
+  /** Adds or replaces a case; true when it is new to the scope. */
+  upsert(decisionId: string, label: Label, vector: Int8Array): boolean {
     let slot = this.slots.get(decisionId);
+    const added = slot === undefined;
     if (slot === undefined) {
       slot = this.ids.length;
       if (slot === this.capacity) this.grow();
       this.ids.push(decisionId);
       this.slots.set(decisionId, slot);
     }
-    for (let d = 0; d < DIMENSIONS; d++) this.columns[d * this.capacity + slot] = vector[d] as number;
+    // A new slot's column cells are still zero, so only the (few) non-zero coordinates need writing.
+    for (let d = 0; d < DIMENSIONS; d++) {
+      const value = vector[d] as number;
+      if (value !== 0 || !added) this.columns[d * this.capacity + slot] = value;
+    }
     this.norms[slot] = norm(vector);
     this.labels[slot] = LABEL_CODE[label];
+    return added;
   }
 
   vector(slot: number): Int8Array {
@@ -160,10 +167,10 @@ class TopK {
 /** Labelled cases by tenant and action type. Never crosses tenants. */
 export class MemoryIndex {
   private readonly scopes = new Map<string, Map<string, Scope>>();
-  private readonly scopeOf = new Map<string, Scope>();
+  private cases = 0;
 
   get size(): number {
-    return this.scopeOf.size;
+    return this.cases;
   }
 
   /** Adds a labelled case, or relabels it (the latest label wins). */
@@ -178,8 +185,7 @@ export class MemoryIndex {
       scope = new Scope();
       byAction.set(memoryCase.actionType, scope);
     }
-    scope.upsert(memoryCase.decisionId, memoryCase.label, memoryCase.vector);
-    this.scopeOf.set(memoryCase.decisionId, scope);
+    if (scope.upsert(memoryCase.decisionId, memoryCase.label, memoryCase.vector)) this.cases++;
   }
 
   /**

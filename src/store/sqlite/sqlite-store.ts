@@ -364,14 +364,19 @@ export class SqliteStore implements Store {
     this.ensureOpen();
     let count = 0;
     this.read(() => {
-      for (const row of this.statements.memoryCases.iterate()) {
-        const bytes = row.fingerprint as Uint8Array;
+      // Rows as arrays: a million cases load faster without an object per row.
+      const statement = this.statements.memoryCases;
+      statement.setReturnArrays(true);
+      for (const row of statement.iterate() as unknown as Iterable<
+        [string, string, string, Label, Uint8Array]
+      >) {
+        const [decisionId, tenantId, actionType, label, bytes] = row;
         visit({
-          decisionId: String(row.decision_id),
-          tenantId: String(row.tenant_id),
-          actionType: String(row.action_type),
-          label: row.label as Label,
-          vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice(),
+          decisionId,
+          tenantId,
+          actionType,
+          label,
+          vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
         });
         count++;
       }
