@@ -5,7 +5,9 @@ import {
   type DecideOptions,
   type Decision,
   type DecisionRecord,
+  fingerprintOf,
   type MemoryEvidence,
+  type PreparedDecision,
   prepareDecision,
   recordJson,
   storageUnavailableRecord,
@@ -153,13 +155,7 @@ export class Lumyn {
     if (!prepared.ok) return prepared;
     let decision: Decision;
     try {
-      const memory = prepared.value.fingerprint
-        ? await this.consultMemory(
-            prepared.value.tenantId,
-            prepared.value.derived.action_type,
-            prepared.value.fingerprint,
-          )
-        : undefined;
+      const memory = await this.consultMemory(prepared.value);
       decision = completeDecision(prepared.value, this.policy, memory, decideOptions);
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
@@ -205,21 +201,29 @@ export class Lumyn {
     return stored;
   }
 
-  /** The nearest labelled failures and successes, in the tenant and (by default) the same action type. */
-  private async consultMemory(
+  /**
+   * The nearest labelled failures and successes, in the tenant and (by default) the same action type; none
+   * when memory is off or holds nothing in that scope (then no fingerprint is even computed).
+   */
+  private async consultMemory(prepared: PreparedDecision): Promise<MemoryEvidence | undefined> {
+    const config = this.policy.model.memory;
+    const actionType = config.scope === "action_type" ? prepared.derived.action_type : undefined;
+    if (!config.enabled || !this.memory.has(prepared.tenantId, actionType)) return undefined;
+    return this.neighboursOf(prepared.tenantId, actionType, fingerprintOf(prepared, this.policy));
+  }
+
+  private async neighboursOf(
     tenantId: string,
-    actionType: string,
+    actionType: string | undefined,
     query: Int8Array,
   ): Promise<MemoryEvidence> {
-    const config = this.policy.model.memory;
-    const neighbours = this.memory.search(
-      tenantId,
-      config.scope === "action_type" ? actionType : undefined,
-      query,
-      config.topK,
-    );
+    const neighbours = this.memory.search(tenantId, actionType, query, this.policy.model.memory.topK);
     const ids = [...neighbours.failure, ...neighbours.success].map((hit) => hit.decisionId);
-    return { neighbours, summaries: ids.length > 0 ? await this.store.memorySummaries(ids) : new Map() };
+    return {
+      query,
+      neighbours,
+      summaries: ids.length > 0 ? await this.store.memorySummaries(ids) : new Map(),
+    };
   }
 
   /**
@@ -278,11 +282,9 @@ export class Lumyn {
     const record = await this.store.getDecision(decisionId);
     if (!record) return notFound(decisionId);
     const query = fingerprint(record.request, this.policy.model.memory.fingerprint);
-    const evidence = await this.consultMemory(
-      tenantOf(record.request),
-      String(record.request.action.type),
-      query,
-    );
+    const scope =
+      this.policy.model.memory.scope === "action_type" ? String(record.request.action.type) : undefined;
+    const evidence = await this.neighboursOf(tenantOf(record.request), scope, query);
     const withoutItself = (hits: readonly MemoryHit[]) => hits.filter((hit) => hit.decisionId !== decisionId);
     return ok({
       record,

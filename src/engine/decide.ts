@@ -105,17 +105,21 @@ export interface PreparedDecision {
   readonly inputsDigest: string;
   /** The tenant memory is scoped to. */
   readonly tenantId: string;
-  /** The fingerprint memory is searched with, when the policy's memory is enabled. */
-  readonly fingerprint?: Int8Array;
 }
 
-/** What memory found for a request: its nearest labelled failures and successes, and their summaries. */
+/** What memory found for a request: its fingerprint, its nearest labelled failures and successes, their summaries. */
 export interface MemoryEvidence {
+  readonly query: Int8Array;
   readonly neighbours: Neighbours;
   readonly summaries: ReadonlyMap<string, string>;
 }
 
-/** Validates, redacts, derives and digests a request; computes its fingerprint when memory is on. */
+/** The fingerprint memory searches with, under the policy's `memory:` settings. */
+export function fingerprintOf(prepared: PreparedDecision, policy: Policy): Int8Array {
+  return fingerprint(prepared.redaction.request, policy.model.memory.fingerprint);
+}
+
+/** Validates, redacts, derives and digests a request: everything that does not depend on memory. */
 export function prepareDecision(
   requestValue: JsonValue,
   policy: Policy,
@@ -133,7 +137,6 @@ export function prepareDecision(
   const outOfRange = derivedOutOfRange(derived);
   if (outOfRange) return fail("invalid_request", [outOfRange]);
   const requestJson = canonicalJson(persisted);
-  const memory = policy.model.memory;
   return ok({
     request,
     redaction,
@@ -141,11 +144,14 @@ export function prepareDecision(
     requestJson,
     inputsDigest: inputsDigestOfJson(requestJson, derived),
     tenantId: tenantOf(persisted),
-    ...(memory.enabled ? { fingerprint: fingerprint(persisted, memory.fingerprint) } : {}),
   });
 }
 
-/** Evaluates a prepared request (memory's features available to rules), arbitrates with memory, records. */
+/**
+ * Evaluates a prepared request (memory's features available to rules), arbitrates with memory, records.
+ * Memory that found no labelled neighbour changes nothing and leaves no trace in the record: a replay
+ * without memory gives the same answer.
+ */
 export function completeDecision(
   prepared: PreparedDecision,
   policy: Policy,
@@ -153,11 +159,15 @@ export function completeDecision(
   options: DecideOptions = {},
 ): Decision {
   const persisted = prepared.redaction.request;
-  const neighbours = memory?.neighbours ?? NO_NEIGHBOURS;
+  const consulted =
+    memory !== undefined && memory.neighbours.failure.length + memory.neighbours.success.length > 0
+      ? memory
+      : undefined;
+  const neighbours = consulted?.neighbours ?? NO_NEIGHBOURS;
   const features = { failure: topScore(neighbours.failure), success: topScore(neighbours.success) };
   const outcome = evaluatePolicy(policy, evaluationInput(persisted, prepared.derived, features));
   const config = policy.model.memory;
-  const arbitration = prepared.fingerprint ? arbitrate(outcome, neighbours, config) : outcome;
+  const arbitration = consulted ? arbitrate(outcome, neighbours, config) : outcome;
   const record = buildRecord({
     request: persisted,
     policy,
@@ -170,10 +180,10 @@ export function completeDecision(
     inputsDigest: prepared.inputsDigest,
     decisionId: options.decisionId ?? newDecisionId(),
     createdAt: timestamp(options.now ?? new Date()),
-    ...(prepared.fingerprint
+    ...(consulted
       ? {
-          riskSignals: riskSignals(neighbours, memory?.summaries ?? new Map()),
-          memorySnapshot: memorySnapshot(prepared.fingerprint, neighbours, config),
+          riskSignals: riskSignals(neighbours, consulted.summaries),
+          memorySnapshot: memorySnapshot(consulted.query, neighbours, config),
         }
       : {}),
   });
@@ -190,16 +200,19 @@ export function completeDecision(
 /**
  * Decides one request under one policy: validate → redact → derive → digest → fingerprint → evaluate →
  * arbitrate → record. `memory`, when given, finds the neighbours of a prepared request (synchronously, from
- * an index the caller holds). Pure apart from the id and clock (both injectable); never throws on bad input.
+ * an index the caller holds) when the policy's memory is on. Pure apart from the id and clock (both
+ * injectable); never throws on bad input.
  */
 export function decide(
   requestValue: JsonValue,
   policy: Policy,
-  options: DecideOptions & { readonly memory?: (prepared: PreparedDecision) => MemoryEvidence } = {},
+  options: DecideOptions & {
+    readonly memory?: (prepared: PreparedDecision) => MemoryEvidence | undefined;
+  } = {},
 ): Result<Decision> {
   const prepared = prepareDecision(requestValue, policy, options);
   if (!prepared.ok) return prepared;
-  const memory = options.memory && prepared.value.fingerprint ? options.memory(prepared.value) : undefined;
+  const memory = options.memory && policy.model.memory.enabled ? options.memory(prepared.value) : undefined;
   return ok(completeDecision(prepared.value, policy, memory, options));
 }
 

@@ -54,14 +54,29 @@ const SHORT_TEXT = 40;
 const MAX_WORDS = 32;
 const MAX_DEPTH = 4;
 
-const encoder = new TextEncoder();
-
-/** FNV-1a over the token's UTF-8 bytes. */
+/** FNV-1a over the token's UTF-8 bytes (encoded here, byte by byte, to allocate nothing). */
 export function fnv1a(token: string): number {
   let hash = 0x811c9dc5;
-  for (const byte of encoder.encode(token)) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193);
+  const mix = (byte: number): void => {
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  };
+  for (let i = 0; i < token.length; i++) {
+    const point = token.codePointAt(i) as number;
+    if (point < 0x80) mix(point);
+    else if (point < 0x800) {
+      mix(0xc0 | (point >> 6));
+      mix(0x80 | (point & 0x3f));
+    } else if (point < 0x10000) {
+      mix(0xe0 | (point >> 12));
+      mix(0x80 | ((point >> 6) & 0x3f));
+      mix(0x80 | (point & 0x3f));
+    } else {
+      mix(0xf0 | (point >> 18));
+      mix(0x80 | ((point >> 12) & 0x3f));
+      mix(0x80 | ((point >> 6) & 0x3f));
+      mix(0x80 | (point & 0x3f));
+      i++;
+    }
   }
   return hash >>> 0;
 }

@@ -188,6 +188,14 @@ export class MemoryIndex {
     if (scope.upsert(memoryCase.decisionId, memoryCase.label, memoryCase.vector)) this.cases++;
   }
 
+  /** Whether the tenant has labelled cases (of this action type, when one is given). */
+  has(tenantId: string, actionType: string | undefined): boolean {
+    const byAction = this.scopes.get(tenantId);
+    return (
+      byAction !== undefined && (actionType === undefined ? byAction.size > 0 : byAction.has(actionType))
+    );
+  }
+
   /**
    * The `k` nearest failures and successes of the tenant: of the same action type, or of all its action
    * types when `actionType` is undefined.

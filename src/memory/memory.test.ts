@@ -8,6 +8,7 @@ import {
   fingerprint,
   fingerprintFromBase64,
   fingerprintToBase64,
+  fnv1a,
   similarity,
 } from "./fingerprint.ts";
 import { type Label, type MemoryHit, MemoryIndex } from "./index.ts";
@@ -215,5 +216,26 @@ describe("the memory index", () => {
     );
     for (const [i, hit] of found.failure.entries())
       assert.ok(Math.abs(hit.score - (expected[i]?.score ?? 0)) < 1e-9);
+  });
+});
+
+describe("fnv1a", () => {
+  it("hashes the UTF-8 bytes, as over TextEncoder's output", () => {
+    const reference = (text: string) => {
+      let hash = 0x811c9dc5;
+      for (const byte of new TextEncoder().encode(text)) hash = Math.imul(hash ^ byte, 0x01000193);
+      return hash >>> 0;
+    };
+    for (const text of [
+      "",
+      "action_type=support.refund",
+      "amount≈41",
+      "é",
+      "日本",
+      "😀x",
+      "evidence.note~größe",
+    ]) {
+      assert.equal(fnv1a(text), reference(text), text);
+    }
   });
 });
