@@ -23,11 +23,15 @@ export {
 } from "./core/problem.ts";
 export { type PolicyMode, type Stage, VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "./core/verdict.ts";
 export {
+  completeDecision,
   type DecideOptions,
   type Decision,
   type DecisionRecord,
   decide,
   inputsDigest,
+  type MemoryEvidence,
+  type PreparedDecision,
+  prepareDecision,
 } from "./engine/decide.ts";
 export {
   type Explanation,
@@ -38,7 +42,17 @@ export {
 } from "./engine/explain.ts";
 export { type DerivedFeatures, deriveFeatures, evaluationInput } from "./engine/normalize.ts";
 export { REDACTION_PROFILES, type RedactionProfile, redactForPersistence } from "./engine/redact.ts";
-export { Lumyn, type LumynOptions, type OpenOptions, type StoredDecision } from "./lumyn.ts";
+export {
+  explainDecision,
+  Lumyn,
+  type LumynOptions,
+  type OpenOptions,
+  type StoredDecision,
+  showDecision,
+} from "./lumyn.ts";
+export { DEFAULT_MEMORY_CONFIG, type MemoryConfig } from "./memory/arbitrate.ts";
+export { fingerprint, PROJECTION, similarity } from "./memory/fingerprint.ts";
+export { LABELS, type Label, MemoryIndex } from "./memory/index.ts";
 export {
   evaluatePolicy,
   type LoadPolicyOptions,

@@ -63,14 +63,13 @@ export class Lumyn {
   readonly store: Store;
   private readonly redactionProfile: RedactionProfile;
   private readonly knownPolicies = new Map<string, Promise<void>>();
-  private readonly memory: MemoryIndex;
+  private readonly memory = new MemoryIndex();
 
-  /** `memory`: the index of labelled cases; build it with {@link Lumyn.loadMemory} from the store. */
-  constructor(options: LumynOptions & { memory?: MemoryIndex }) {
+  /** Memory starts empty: call {@link Lumyn.loadMemory} to read the store's labelled cases ({@link Lumyn.open} does). */
+  constructor(options: LumynOptions) {
     this.policy = options.policy;
     this.store = options.store;
     this.redactionProfile = options.redactionProfile ?? "default";
-    this.memory = options.memory ?? new MemoryIndex();
   }
 
   /** Reads every labelled case of the store into memory; returns how many. */
