@@ -15,24 +15,13 @@ import type { JsonObject, JsonValue } from "../src/core/json.ts";
 import { Lumyn } from "../src/lumyn.ts";
 import { loadPolicy } from "../src/policy/policy.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
+import { prng } from "./harness.ts";
 
 const { values: options } = parseArgs({
   options: { seed: { type: "string", default: "7" }, json: { type: "boolean", default: false } },
 });
 
-/** A small deterministic generator (mulberry32), so that every run sees the same workload. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = generator(Number(options.seed));
+const random = prng(Number(options.seed));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 
 export const QUALITY_POLICY = `schema_version: policy.v1

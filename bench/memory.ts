@@ -12,16 +12,8 @@ import { DatabaseSync } from "node:sqlite";
 import { DIMENSIONS, similarity } from "../src/memory/fingerprint.ts";
 import { type Label, MemoryIndex } from "../src/memory/index.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
-import { percentiles } from "./harness.ts";
+import { percentiles, prng } from "./harness.ts";
 import { type Config, log, type ScenarioResult } from "./scenarios.ts";
-
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
 
 const NON_ZERO = 17;
 
@@ -84,7 +76,7 @@ function scenario(
 
 /** Scenario 7: 100k labelled cases in one scope; recall@5 against an exhaustive comparison. */
 export function scenarioMemoryOneScope(config: Config): ScenarioResult {
-  const random = generator(11);
+  const random = prng(11);
   const count = config.quick ? 20_000 : 100_000;
   const cases = vectors(count, random);
   const labels: Label[] = cases.map(() => (random() < 0.3 ? "failure" : "success"));
@@ -98,7 +90,7 @@ export function scenarioMemoryOneScope(config: Config): ScenarioResult {
       vector,
     });
   });
-  const queries = vectors(config.quick ? 200 : 1000, generator(12)).map((vector) => ({
+  const queries = vectors(config.quick ? 200 : 1000, prng(12)).map((vector) => ({
     tenant: "acme",
     vector,
   }));
@@ -136,7 +128,7 @@ export function scenarioMemoryOneScope(config: Config): ScenarioResult {
 
 /** Scenario 8: 1M labelled cases over 1,000 scopes; memory per case; start-up from the SQLite store. */
 export async function scenarioMemoryManyScopes(config: Config): Promise<ScenarioResult> {
-  const random = generator(21);
+  const random = prng(21);
   const scopes = 1000;
   const count = config.quick ? 100_000 : 1_000_000;
   const cases = vectors(count, random);
@@ -173,7 +165,7 @@ export async function scenarioMemoryManyScopes(config: Config): Promise<Scenario
     const bytesPerCase =
       (process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heapBefore) / count;
 
-    const queries = vectors(config.quick ? 500 : 2000, generator(22)).map((vector, i) => ({
+    const queries = vectors(config.quick ? 500 : 2000, prng(22)).map((vector, i) => ({
       tenant: `tenant-${i % scopes}`,
       vector,
     }));
