@@ -234,6 +234,21 @@ export function explanationJson(explanation: Explanation): JsonObject {
     because: explanation.because,
     policy: { ...explanation.policy },
     ...(explanation.recordedVerdict ? { recorded_verdict: explanation.recordedVerdict } : {}),
+    ...(explanation.memory
+      ? {
+          memory: {
+            failure_similarity: explanation.memory.failureScore,
+            success_similarity: explanation.memory.successScore,
+            neighbours: explanation.memory.neighbours.map((hit) => ({ ...hit })),
+            ...(explanation.memory.effect
+              ? {
+                  effect: explanation.memory.effect,
+                  reason_codes: [...(explanation.memory.reasonCodes ?? [])],
+                }
+              : {}),
+          },
+        }
+      : {}),
     rules: explanation.rules.map((t) => ({
       rule_id: t.rule.id,
       stage: t.rule.stage,

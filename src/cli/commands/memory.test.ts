@@ -46,6 +46,13 @@ describe("lumyn label and lumyn memory", () => {
       explained.stdout,
       /memory: failure similarity 1\.000, success similarity 0\.000\n {2}1\.000 failure .* {2}fraud ring 7\n {2}memory changed the verdict to DENY \(FAILURE_MEMORY_SIMILAR_BLOCK\)/,
     );
+    const json = JSON.parse(
+      runCli(["explain", record.decision_id, "--workspace", "ws", "--json"], { cwd: root }).stdout,
+    );
+    assert.deepEqual(
+      [json.memory.effect, json.memory.reason_codes, json.memory.neighbours[0].summary],
+      ["DENY", ["FAILURE_MEMORY_SIMILAR_BLOCK"], "fraud ring 7"],
+    );
     const similar = runCli(["memory", "similar", record.decision_id, "--workspace", "ws"], { cwd: root });
     assert.match(similar.stdout, new RegExp(`^1\\.000  failure  ${first}  fraud ring 7\\n$`));
     const stats = JSON.parse(
