@@ -70,6 +70,18 @@ export function register(program: Command): void {
         `5. Stored so far: ${stats.total} decisions (${stats.groups.map((g) => `${g.key} ${g.count}`).join(", ")})`,
       );
       say();
+      say("6. The first refund turns out to be fraud. Label it (lumyn label ID --label failure):");
+      expect(
+        await lumyn.label(ids[0] as string, "failure", { summary: "chargeback: the customer never ordered" }),
+      );
+      const lookalike = expect(
+        await lumyn.decide({ ...(firstRequest as JsonObject), request_id: `lookalike-${run}` } as JsonValue),
+      );
+      say(
+        `   the same refund asked again: ${lookalike.record.verdict} ${lookalike.record.reason_codes.join(", ")}`,
+      );
+      say("   (memory found a labelled failure this close; rules stay as they were, nothing was retrained)");
+      say();
       say("Next:");
       say(`   npx lumyn show ${ids[0]} --workspace ${options.workspace}`);
       say(`   npx lumyn explain ${ids[1]} --workspace ${options.workspace}`);
