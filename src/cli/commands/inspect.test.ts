@@ -206,6 +206,7 @@ describe("lumyn demo", () => {
       /duplicate; same id as before: true/,
       /MATCH R030/,
       /Stored so far: 4 decisions/,
+      /the same refund asked again: DENY REFUND_SMALL_LOW_RISK, FAILURE_MEMORY_SIMILAR_BLOCK/,
     ]) {
       assert.match(result.stdout, expected);
     }
