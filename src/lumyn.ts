@@ -1,5 +1,6 @@
 import type { JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
+import { tenantOf } from "./core/tenant.ts";
 import {
   completeDecision,
   type DecideOptions,
@@ -26,7 +27,6 @@ import {
   type StatsQuery,
   StorageError,
   type Store,
-  tenantOf,
 } from "./store/store.ts";
 import { ensureWorkspace, readText, type Workspace, workspaceAt, workspaceRegistry } from "./workspace.ts";
 

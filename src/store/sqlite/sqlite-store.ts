@@ -5,6 +5,7 @@ import { Worker } from "node:worker_threads";
 import { newDecisionId, timestamp } from "../../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../../core/json.ts";
 import { parseJson } from "../../core/parse-json.ts";
+import { tenantOf } from "../../core/tenant.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
 import type { Label, MemoryCase } from "../../memory/index.ts";
 import {
@@ -21,7 +22,6 @@ import {
   type StatsQuery,
   StorageError,
   type Store,
-  tenantOf,
 } from "../store.ts";
 import {
   type DecisionRow,
