@@ -69,11 +69,17 @@ export function arbitrate(
   const success = topScore(neighbours.success);
   let verdict: Verdict = policy.verdict;
   let code: string | undefined;
+  const nearFailure = neighbours.failure.length > 0;
   if (policy.verdict === "ALLOW" || policy.verdict === "ESCALATE") {
-    if (failure >= config.blockAt) [verdict, code] = [config.blockVerdict, FAILURE_BLOCK];
-    else if (failure >= config.escalateAt && policy.verdict === "ALLOW")
+    if (nearFailure && failure >= config.blockAt) [verdict, code] = [config.blockVerdict, FAILURE_BLOCK];
+    else if (nearFailure && failure >= config.escalateAt && policy.verdict === "ALLOW")
       [verdict, code] = ["ESCALATE", FAILURE_ESCALATE];
-    else if (success >= config.allowAt && failure < config.escalateAt && policy.verdict === "ESCALATE")
+    else if (
+      neighbours.success.length > 0 &&
+      success >= config.allowAt &&
+      !(nearFailure && failure >= config.escalateAt) &&
+      policy.verdict === "ESCALATE"
+    )
       [verdict, code] = ["ALLOW", SUCCESS_ALLOW];
   }
   if (code === undefined) return policy;

@@ -1,4 +1,11 @@
-import { isJsonNumber, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
+import {
+  isJsonNumber,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  stringify,
+  toDouble,
+} from "../core/json.ts";
 
 /**
  * Fingerprints: a request as a deterministic feature vector, with no model and no network.
@@ -85,7 +92,7 @@ class Accumulator {
   readonly values = new Float64Array(DIMENSIONS);
 
   add(token: string, weight: number): void {
-    if (weight === 0) return;
+    if (weight === 0 || !Number.isFinite(weight)) return;
     const hash = fnv1a(token);
     const slot = hash % DIMENSIONS;
     this.values[slot] = (this.values[slot] as number) + (hash & 0x80000000 ? -weight : weight);
@@ -116,7 +123,9 @@ class Accumulator {
 function evidenceWeight(path: string, config: FingerprintConfig): number {
   if (config.ignoreEvidence.includes(path)) return 0;
   if (config.includeEvidence && !config.includeEvidence.includes(path)) return 0;
-  return config.evidenceWeights[path] ?? config.weights.evidence;
+  return Object.hasOwn(config.evidenceWeights, path)
+    ? (config.evidenceWeights[path] as number)
+    : config.weights.evidence;
 }
 
 function addEvidence(
@@ -137,8 +146,8 @@ function addEvidence(
   if (weight === 0) return;
   if (Array.isArray(value)) {
     for (const item of value.slice(0, MAX_WORDS)) {
-      if (typeof item === "string" || typeof item === "boolean")
-        acc.add(`${path}∋${String(item)}`, weight / Math.sqrt(value.length));
+      if (typeof item === "string" || typeof item === "boolean" || isJsonNumber(item))
+        acc.add(`${path}∋${stringify(item)}`, weight / Math.sqrt(value.length));
     }
     return;
   }

@@ -48,6 +48,24 @@ describe("fingerprints", () => {
     assert.ok(otherAction < 0.3, String(otherAction));
   });
 
+  it("cannot be emptied by evidence keys that objects inherit (constructor, __proto__ …)", () => {
+    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      const vector = fingerprint(
+        JSON.parse(
+          JSON.stringify({ ...base, evidence: { ...(base.evidence as JsonObject) } }).replace(
+            '"evidence":{',
+            `"evidence":{"${key}":"a",`,
+          ),
+        ),
+      );
+      assert.ok(
+        vector.some((v) => v !== 0),
+        key,
+      );
+      assert.ok(similarity(vector, fingerprint(base)) > 0.8, key);
+    }
+  });
+
   it("follow the policy's weights and ignored evidence", () => {
     const a = withEvidence({ note: "agent asked twice for the same refund" });
     const b = withEvidence({ note: "a completely different story here" });
@@ -115,6 +133,12 @@ describe("arbitration", () => {
     assert.equal(
       run("ALLOW", 0.95, 0, { ...DEFAULT_MEMORY_CONFIG, blockVerdict: "ABSTAIN" }).verdict,
       "ABSTAIN",
+    );
+    const zeroThresholds = { ...DEFAULT_MEMORY_CONFIG, blockAt: 0, escalateAt: 0 };
+    assert.equal(
+      run("ALLOW", 0, 0.5, zeroThresholds).verdict,
+      "ALLOW",
+      "no failure neighbour, nothing to block with",
     );
   });
 
