@@ -42,6 +42,29 @@ describe("lint", () => {
     assert.ok(found.every((f) => f.severity === "error" && f.pointer.startsWith("/rules/")));
   });
 
+  it("does not call rules impossible that match, under either equality", () => {
+    const policy =
+      load(`  - { id: A, stage: ESCALATIONS, if: { evidence.vip_is: true }, if_all: [{ evidence.vip_is: 1 }], then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: B, stage: ESCALATIONS, if: { count: { eq: 100 } }, if_all: [{ count: { eq: 100.0 } }], then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: C, stage: ESCALATIONS, if: { evidence.flag_is: true, evidence.flag_gte: 1 }, then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: D, stage: ESCALATIONS, if: { n: { in: [1.0, 2.0] } }, if_all: [{ n: { eq: 1 } }], then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: E, stage: ESCALATIONS, if: { evidence.w_in: [null, a], evidence.w_is: null }, then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: F, stage: ESCALATIONS, if: { evidence.x_is: true, x: { eq: 1 } }, then: { verdict: ESCALATE, reason_codes: [X] } }
+`);
+    assert.deepEqual(
+      lintPolicy(policy).filter((f) => f.code === "never_matches"),
+      [],
+    );
+  });
+
+  it("does not let a flat condition imply a nested one (true = 1 only in flat form)", () => {
+    const policy =
+      load(`  - { id: BLOCK, stage: HARD_BLOCKS, if: { x: { eq: 1 } }, then: { verdict: DENY, reason_codes: [B] } }
+  - { id: OK, stage: ALLOW_PATHS, if: { evidence.x_is: 1 }, then: { verdict: ALLOW, reason_codes: [O] } }
+`);
+    assert.deepEqual(codes(policy), []);
+  });
+
   it("finds rules that can never change the verdict, and duplicates", () => {
     const policy =
       load(`  - { id: BLOCK, stage: HARD_BLOCKS, when: { action_type: pay }, if: { evidence.risk_gte: 0.8 }, then: { verdict: DENY, reason_codes: [R] } }

@@ -46,11 +46,20 @@ interface Range {
   mustExist: boolean;
 }
 
-function number(value: JsonValue): number | undefined {
-  return isJsonNumber(value) ? toDouble(value) : undefined;
+/** A value as the condition's equality sees it: numbers by value (1 = 1.0), and in flat form true = 1. */
+function number(value: JsonValue, flat: boolean): number | undefined {
+  if (isJsonNumber(value)) return toDouble(value);
+  if (flat && typeof value === "boolean") return value ? 1 : 0;
+  return undefined;
 }
 
-function rangeOf(conditions: readonly Condition[]): Range {
+function valueKey(value: JsonValue, flat: boolean): string {
+  const n = number(value, flat);
+  return n === undefined ? canonicalJson(value) : `number ${n}`;
+}
+
+/** What conditions allow together for one value, with flat (`true = 1`) or JSON-typed equality. */
+function rangeOf(conditions: readonly Condition[], flat: boolean): Range {
   const range: Range = {
     low: -Infinity,
     lowOpen: false,
@@ -68,26 +77,26 @@ function rangeOf(conditions: readonly Condition[]): Range {
       Object.assign(range, { high: value, highOpen: open });
   };
   const restrict = (values: JsonValue[]): void => {
-    const keys = new Set(values.map((v) => canonicalJson(v)));
+    const keys = new Set(values.map((v) => valueKey(v, flat)));
     range.allowed =
-      range.allowed === undefined ? values : range.allowed.filter((v) => keys.has(canonicalJson(v)));
+      range.allowed === undefined ? values : range.allowed.filter((v) => keys.has(valueKey(v, flat)));
   };
   for (const { operator, operand } of conditions) {
     switch (operator) {
       case "gt":
       case "gte":
-        raiseLow(number(operand) as number, operator === "gt");
+        raiseLow(number(operand, flat) as number, operator === "gt");
         range.mustExist = true;
         break;
       case "lt":
       case "lte":
-        lowerHigh(number(operand) as number, operator === "lt");
+        lowerHigh(number(operand, flat) as number, operator === "lt");
         range.mustExist = true;
         break;
       case "between": {
         const [low, high] = operand as [JsonValue, JsonValue];
-        raiseLow(number(low) as number, false);
-        lowerHigh(number(high) as number, false);
+        raiseLow(number(low, flat) as number, false);
+        lowerHigh(number(high, flat) as number, false);
         range.mustExist = true;
         break;
       }
@@ -111,19 +120,22 @@ function rangeOf(conditions: readonly Condition[]): Range {
 }
 
 /** Why a set of conditions on one value can never hold together, if it cannot. */
-function contradiction(range: Range): string | undefined {
+function contradiction(range: Range, flat: boolean): string | undefined {
   if (range.low > range.high || (range.low === range.high && (range.lowOpen || range.highOpen))) {
     return `no number is ${range.lowOpen ? ">" : ">="} ${range.low} and ${range.highOpen ? "<" : "<="} ${range.high}`;
   }
   if (range.allowed !== undefined && range.allowed.length === 0)
     return "no value is allowed (empty list, or equalities that disagree)";
-  if (range.mustBeMissing && (range.mustExist || (range.allowed?.some((v) => v !== null) ?? false))) {
+  if (
+    range.mustBeMissing &&
+    (range.mustExist || (range.allowed !== undefined && !range.allowed.includes(null)))
+  ) {
     return "it must be both missing and present";
   }
   const numbersOnly = range.low !== -Infinity || range.high !== Infinity;
   if (numbersOnly && range.allowed !== undefined) {
     const inRange = range.allowed.filter((v) => {
-      const n = number(v);
+      const n = number(v, flat);
       return (
         n !== undefined &&
         (range.lowOpen ? n > range.low : n >= range.low) &&
@@ -166,7 +178,10 @@ function impossibleRules(policy: Policy): Finding[] {
     }
     const reasons = conjunctions(rule).map((conditions) => {
       for (const [, group] of byValue(conditions)) {
-        const why = contradiction(rangeOf(group));
+        // Flat and nested conditions compare differently (true = 1 only in flat form): mixed, say nothing.
+        if (group.some((c) => c.form !== (group[0] as Condition).form)) continue;
+        const flat = (group[0] as Condition).form === "flat";
+        const why = contradiction(rangeOf(group, flat), flat);
         if (why) return { why, group };
       }
       return undefined;
@@ -187,8 +202,11 @@ function impossibleRules(policy: Policy): Finding[] {
 
 /** Whether every request that satisfies `strong` also satisfies condition `weak`. */
 function implies(strong: Map<string, Condition[]>, weak: Condition): boolean {
-  const same = strong.get(refKey(weak.ref));
-  if (!same) return false;
+  // A flat condition holds wherever its nested twin does (flat equality also takes true = 1), not the reverse;
+  // so a nested condition may imply a flat one, a flat one only a flat one.
+  const flat = weak.form === "flat";
+  const same = strong.get(refKey(weak.ref))?.filter((c) => c.form === weak.form || flat);
+  if (!same || same.length === 0) return false;
   const identical = same.some(
     (c) =>
       c.operator === weak.operator &&
@@ -196,8 +214,8 @@ function implies(strong: Map<string, Condition[]>, weak: Condition): boolean {
       canonicalJson(c.operand) === canonicalJson(weak.operand),
   );
   if (identical) return true;
-  const range = rangeOf(same);
-  const bounds = rangeOf([weak]);
+  const range = rangeOf(same, flat);
+  const bounds = rangeOf([weak], flat);
   switch (weak.operator) {
     case "gt":
     case "gte":
@@ -220,13 +238,13 @@ function implies(strong: Map<string, Condition[]>, weak: Condition): boolean {
       if (weak.operand === null) return range.mustBeMissing;
       const accepted = new Set(
         (weak.operator === "in" ? (weak.operand as JsonValue[]) : [weak.operand]).map((v) =>
-          canonicalJson(v),
+          valueKey(v, flat),
         ),
       );
       return (
         range.allowed !== undefined &&
         range.allowed.length > 0 &&
-        range.allowed.every((v) => accepted.has(canonicalJson(v)))
+        range.allowed.every((v) => accepted.has(valueKey(v, flat)))
       );
     }
     case "exists":
@@ -268,7 +286,7 @@ function duplicateRules(policy: Policy): Finding[] {
   const seen = new Map<string, PolicyRule>();
   for (const rule of policy.model.rules) {
     const conditions = (group: readonly Condition[]) =>
-      group.map((c) => `${refKey(c.ref)} ${c.operator} ${canonicalJson(c.operand)}`).sort();
+      group.map((c) => `${refKey(c.ref)} ${c.form} ${c.operator} ${canonicalJson(c.operand)}`).sort();
     const key = canonicalJson({
       all: conditions([...rule.when, ...rule.if, ...(rule.ifAll ?? []).flat()]),
       any: (rule.ifAny ?? [])
