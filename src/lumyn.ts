@@ -211,12 +211,14 @@ export class Lumyn {
     return this.neighboursOf(prepared.tenantId, actionType, fingerprintOf(prepared, this.policy));
   }
 
+  /** `extra`: how many more than top_k to find (to make room for a decision that is itself labelled). */
   private async neighboursOf(
     tenantId: string,
     actionType: string | undefined,
     query: Int8Array,
+    extra = 0,
   ): Promise<MemoryEvidence> {
-    const neighbours = this.memory.search(tenantId, actionType, query, this.policy.model.memory.topK);
+    const neighbours = this.memory.search(tenantId, actionType, query, this.policy.model.memory.topK + extra);
     const ids = [...neighbours.failure, ...neighbours.success].map((hit) => hit.decisionId);
     return {
       query,
@@ -283,8 +285,9 @@ export class Lumyn {
     const query = fingerprint(record.request, this.policy.model.memory.fingerprint);
     const scope =
       this.policy.model.memory.scope === "action_type" ? String(record.request.action.type) : undefined;
-    const evidence = await this.neighboursOf(tenantOf(record.request), scope, query);
-    const withoutItself = (hits: readonly MemoryHit[]) => hits.filter((hit) => hit.decisionId !== decisionId);
+    const evidence = await this.neighboursOf(tenantOf(record.request), scope, query, 1);
+    const withoutItself = (hits: readonly MemoryHit[]) =>
+      hits.filter((hit) => hit.decisionId !== decisionId).slice(0, this.policy.model.memory.topK);
     return ok({
       record,
       evidence: {

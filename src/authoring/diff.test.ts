@@ -48,6 +48,17 @@ describe("policy diff", () => {
     assert.match(renderDiff(diff), /~ R031 \[ESCALATIONS\]\n {4}verdict: "ESCALATE" → "DENY"/);
   });
 
+  it("reports changes to the memory section", () => {
+    const diff = diffPolicies(
+      load(STARTER_POLICY),
+      load(`${STARTER_POLICY}memory: { block_at: 0.95, enabled: false }\n`),
+    );
+    assert.deepEqual(diff.policy, [
+      { what: "memory.block_at", new: 0.95 },
+      { what: "memory.enabled", new: false },
+    ]);
+  });
+
   it("says when two documents mean the same", () => {
     const diff = diffPolicies(load(STARTER_POLICY), load(`# comment only\n${STARTER_POLICY}`));
     assert.equal(diff.identical, true);

@@ -1,4 +1,4 @@
-import { canonicalJson, type JsonObject, type JsonValue } from "../core/json.ts";
+import { canonicalJson, isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
 import type { ConditionGroup, PolicyRule } from "../policy/model.ts";
 import type { Policy } from "../policy/policy.ts";
 
@@ -101,6 +101,11 @@ export function diffPolicies(before: Policy, after: Policy): PolicyDiff {
   }
   for (const key of ["thresholds", "required_evidence", "extensions"]) {
     compareValues(key, before.document[key], after.document[key], policyChanges);
+  }
+  const memoryOf = (policy: Policy): JsonObject =>
+    isJsonObject(policy.document.memory) ? policy.document.memory : {};
+  for (const key of new Set([...Object.keys(memoryOf(before)), ...Object.keys(memoryOf(after))])) {
+    compareValues(`memory.${key}`, memoryOf(before)[key], memoryOf(after)[key], policyChanges);
   }
   const oldRules = new Map(before.model.rules.map((rule) => [rule.id, rule]));
   const newRules = new Map(after.model.rules.map((rule) => [rule.id, rule]));

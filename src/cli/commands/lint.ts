@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { type Finding, lintPolicy } from "../../authoring/lint.ts";
 import { parseTestSuite } from "../../authoring/test-suite.ts";
 import type { JsonValue } from "../../core/json.ts";
+import { LumynError } from "../../core/problem.ts";
 import { loadPolicy } from "../../policy/policy.ts";
 import { parseReasonCodeRegistry } from "../../policy/registry.ts";
 import { loadYaml11, type Position } from "../../policy/yaml.ts";
@@ -23,11 +24,20 @@ function testRequestsFor(policyPath: string): JsonValue[] | undefined {
   const testFiles = readdirSync(folder).filter((name) => /\.test\.ya?ml$/.test(name));
   for (const name of testFiles) {
     const file = join(folder, name);
-    const suite = expect(parseTestSuite(readTextFile(file), file));
-    if (resolve(folder, suite.policy) !== resolve(policyPath)) continue;
+    // Test files that do not parse, and request files that cannot be read, are `lumyn test`'s to report.
+    const suite = parseTestSuite(readTextFile(file), file);
+    if (!suite.ok || resolve(folder, suite.value.policy) !== resolve(policyPath)) continue;
     found = true;
-    for (const testCase of suite.cases)
-      requests.push(testCase.request ?? readJsonInput(resolve(folder, testCase.requestFile as string)));
+    for (const testCase of suite.value.cases) {
+      if (testCase.request !== undefined) requests.push(testCase.request);
+      else {
+        try {
+          requests.push(readJsonInput(resolve(folder, testCase.requestFile as string)));
+        } catch (error) {
+          if (!(error instanceof LumynError)) throw error;
+        }
+      }
+    }
   }
   return found ? requests : undefined;
 }

@@ -75,8 +75,23 @@ cases:
     const result = runCli(["test", join("ws", "thin.test.yml"), "--min-coverage", "50"], { cwd: root });
     assert.equal(result.code, 1);
     assert.match(result.stdout, /R001 +REQUIREMENTS +0 cases {2}← never matched/);
-    assert.match(result.stdout, /0\.0% of rules matched, below --min-coverage 50%/);
+    assert.match(
+      result.stdout,
+      /coverage of policy starter-policy 1\.0\.0: 0\.0% of rules matched, below --min-coverage 50%/,
+    );
     rmSync(join(root, "ws", "thin.test.yml"));
+  });
+
+  it("fails a case whose request file is missing, and runs the others", () => {
+    writeFileSync(
+      join(root, "ws", "files.test.yml"),
+      "policy: policy.yml\ncases:\n  - { name: missing file, request_file: nope.json, expect: { verdict: ALLOW } }\n  - { name: real file, request_file: examples/refund-large.json, expect: { verdict: ESCALATE } }\n",
+    );
+    const result = runCli(["test", join("ws", "files.test.yml")], { cwd: root });
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /✗ missing file\n {6}request: cannot read .*nope\.json/);
+    assert.match(result.stdout, /✓ real file\n1 passed, 1 failed\n$/);
+    rmSync(join(root, "ws", "files.test.yml"));
   });
 
   it("reports a malformed test file with line:col and runs nothing", () => {

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { type CaseResult, type Coverage, coverageOf, runCase } from "../../authoring/run-tests.ts";
 import { parseTestSuite, type TestCase } from "../../authoring/test-suite.ts";
 import { type JsonObject, type JsonValue, stringify } from "../../core/json.ts";
-import { formatProblem } from "../../core/problem.ts";
+import { formatProblem, LumynError } from "../../core/problem.ts";
 import { renderExplanation } from "../../engine/explain.ts";
 import { loadPolicy, type Policy } from "../../policy/policy.ts";
 import { workspaceAt } from "../../workspace.ts";
@@ -55,9 +55,24 @@ function runFile(file: string, policies: Map<string, Policy>): FileReport {
     );
     policies.set(policyPath, policy);
   }
-  const requestOf = (testCase: TestCase): JsonValue =>
-    testCase.request ?? readJsonInput(resolve(dirname(file), testCase.requestFile as string));
-  const results = suite.cases.map((testCase) => runCase(policy, testCase, requestOf(testCase)));
+  const run = (testCase: TestCase): CaseResult => {
+    if (testCase.request !== undefined) return runCase(policy, testCase, testCase.request);
+    try {
+      return runCase(policy, testCase, readJsonInput(resolve(dirname(file), testCase.requestFile as string)));
+    } catch (error) {
+      // A request file that cannot be read or parsed fails its case, not the run.
+      if (!(error instanceof LumynError)) throw error;
+      return {
+        name: testCase.name,
+        passed: false,
+        mismatches: [],
+        problems: error.problems,
+        traces: [],
+        durationMs: 0,
+      };
+    }
+  };
+  const results = suite.cases.map(run);
   return { file, policy, results, coverage: coverageOf(policy, results) };
 }
 
@@ -211,8 +226,16 @@ export function register(program: Command): void {
         const reports = files.map((file) => runFile(file, policies));
         const failed = reports.reduce((n, r) => n + r.results.filter((c) => !c.passed).length, 0);
         const passed = reports.reduce((n, r) => n + r.results.length, 0) - failed;
+        // --min-coverage holds per policy, over all the cases of all the files that test it.
+        const byPolicy = new Map<Policy, CaseResult[]>();
+        for (const report of reports)
+          byPolicy.set(report.policy, [...(byPolicy.get(report.policy) ?? []), ...report.results]);
         const belowMinimum =
-          minimum === undefined ? [] : reports.filter((r) => r.coverage.rulePercent < minimum);
+          minimum === undefined
+            ? []
+            : [...byPolicy]
+                .map(([policy, results]) => ({ policy, coverage: coverageOf(policy, results) }))
+                .filter((p) => p.coverage.rulePercent < minimum);
         if (options.junit) emit(junit(reports), options.junit);
         if (options.json) {
           process.stdout.write(jsonText(jsonReport(reports, withCoverage), true));
@@ -229,9 +252,9 @@ export function register(program: Command): void {
             }
             if (withCoverage) lines.push(...renderCoverage(report.coverage));
           }
-          for (const report of belowMinimum) {
+          for (const { policy, coverage } of belowMinimum) {
             lines.push(
-              `coverage of ${report.file}: ${report.coverage.rulePercent.toFixed(1)}% of rules matched, below --min-coverage ${minimum}%`,
+              `coverage of policy ${policy.model.policyId} ${policy.model.policyVersion}: ${coverage.rulePercent.toFixed(1)}% of rules matched, below --min-coverage ${minimum}%`,
             );
           }
           lines.push(`${passed} passed, ${failed} failed`);
