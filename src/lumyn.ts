@@ -89,13 +89,7 @@ export class Lumyn {
       }
       store = SqliteStore.open(workspace.databasePath, options.store);
     } catch (error) {
-      return fail("storage", [
-        {
-          code: "storage",
-          message: error instanceof Error ? error.message : String(error),
-          file: workspace.dir,
-        },
-      ]);
+      return storageFailure(error, workspace.dir);
     }
     let text: string;
     try {
@@ -130,13 +124,7 @@ export class Lumyn {
       await lumyn.loadMemory();
     } catch (error) {
       await store.close();
-      return fail("storage", [
-        {
-          code: "storage",
-          message: error instanceof Error ? error.message : String(error),
-          file: workspace.dir,
-        },
-      ]);
+      return storageFailure(error, workspace.dir);
     }
     return ok(Object.assign(lumyn, { workspace }));
   }
@@ -205,10 +193,15 @@ export class Lumyn {
    * when memory is off or holds nothing in that scope (then no fingerprint is even computed).
    */
   private async consultMemory(prepared: PreparedDecision): Promise<MemoryEvidence | undefined> {
-    const config = this.policy.model.memory;
-    const actionType = config.scope === "action_type" ? prepared.derived.action_type : undefined;
-    if (!config.enabled || !this.memory.has(prepared.tenantId, actionType)) return undefined;
+    const actionType = this.memoryScope(prepared.derived.action_type);
+    if (!this.policy.model.memory.enabled || !this.memory.has(prepared.tenantId, actionType))
+      return undefined;
     return this.neighboursOf(prepared.tenantId, actionType, fingerprintOf(prepared, this.policy));
+  }
+
+  /** The action type memory compares within, or undefined to compare with all of the tenant's. */
+  private memoryScope(actionType: string): string | undefined {
+    return this.policy.model.memory.scope === "action_type" ? actionType : undefined;
   }
 
   /** `extra`: how many more than top_k to find (to make room for a decision that is itself labelled). */
@@ -283,9 +276,12 @@ export class Lumyn {
     const record = await this.store.getDecision(decisionId);
     if (!record) return notFound(decisionId);
     const query = fingerprint(record.request, this.policy.model.memory.fingerprint);
-    const scope =
-      this.policy.model.memory.scope === "action_type" ? String(record.request.action.type) : undefined;
-    const evidence = await this.neighboursOf(tenantOf(record.request), scope, query, 1);
+    const evidence = await this.neighboursOf(
+      tenantOf(record.request),
+      this.memoryScope(String(record.request.action.type)),
+      query,
+      1,
+    );
     const withoutItself = (hits: readonly MemoryHit[]) =>
       hits.filter((hit) => hit.decisionId !== decisionId).slice(0, this.policy.model.memory.topK);
     return ok({
@@ -363,4 +359,10 @@ async function policyByHash(
 
 function notFound<T>(decisionId: string): Result<T> {
   return fail("not_found", [{ code: "decision_not_found", message: `no decision with id '${decisionId}'` }]);
+}
+
+function storageFailure<T>(error: unknown, dir: string): Result<T> {
+  return fail("storage", [
+    { code: "storage", message: error instanceof Error ? error.message : String(error), file: dir },
+  ]);
 }

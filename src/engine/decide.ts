@@ -55,7 +55,8 @@ export interface Decision {
   readonly request: DecisionRequest;
   readonly redaction: Redaction;
   readonly derived: DerivedFeatures;
-  readonly outcome: PolicyOutcome;
+  /** The policy's answer alone, before memory arbitrated (the record holds the final one). */
+  readonly policyOutcome: PolicyOutcome;
   /** Canonical JSON of the persisted request (`record.request`). */
   readonly requestJson: string;
 }
@@ -92,11 +93,7 @@ export function recordMode(request: DecisionRequest, policy: Policy): PolicyMode
   return requested === "enforce" || requested === "advisory" ? requested : policy.model.defaults.mode;
 }
 
-/**
- * Decides one request under one policy: validate → redact → derive → digest → evaluate → record.
- * Pure apart from the id and clock (both injectable); never throws on bad input.
- */
-/** A validated, redacted request with its digest and fingerprint: everything before memory is consulted. */
+/** A validated, redacted request with its digest: everything before memory is consulted. */
 export interface PreparedDecision {
   readonly request: DecisionRequest;
   readonly redaction: Redaction;
@@ -192,28 +189,24 @@ export function completeDecision(
     request: prepared.request,
     redaction: prepared.redaction,
     derived: prepared.derived,
-    outcome,
+    policyOutcome: outcome,
     requestJson: prepared.requestJson,
   };
 }
 
 /**
- * Decides one request under one policy: validate → redact → derive → digest → fingerprint → evaluate →
- * arbitrate → record. `memory`, when given, finds the neighbours of a prepared request (synchronously, from
- * an index the caller holds) when the policy's memory is on. Pure apart from the id and clock (both
- * injectable); never throws on bad input.
+ * Decides one request under one policy, without memory: validate → redact → derive → digest → evaluate →
+ * record. (With memory: prepare, consult memory, complete, as `Lumyn.decide` does.) Pure apart from the id
+ * and clock (both injectable); never throws on bad input.
  */
 export function decide(
   requestValue: JsonValue,
   policy: Policy,
-  options: DecideOptions & {
-    readonly memory?: (prepared: PreparedDecision) => MemoryEvidence | undefined;
-  } = {},
+  options: DecideOptions = {},
 ): Result<Decision> {
   const prepared = prepareDecision(requestValue, policy, options);
   if (!prepared.ok) return prepared;
-  const memory = options.memory && policy.model.memory.enabled ? options.memory(prepared.value) : undefined;
-  return ok(completeDecision(prepared.value, policy, memory, options));
+  return ok(completeDecision(prepared.value, policy, undefined, options));
 }
 
 /** Amounts whose double is infinite (a huge integer, or an overflowing conversion) have no JSON form. */
