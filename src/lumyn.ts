@@ -17,6 +17,7 @@ import { type Explanation, explainRecord } from "./engine/explain.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
 import { fingerprint, PROJECTION } from "./memory/fingerprint.ts";
 import { LABELS, type Label, type MemoryHit, MemoryIndex } from "./memory/index.ts";
+import { readMemory } from "./memory/load.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 import {
@@ -63,7 +64,7 @@ export class Lumyn {
   readonly store: Store;
   private readonly redactionProfile: RedactionProfile;
   private readonly knownPolicies = new Map<string, Promise<void>>();
-  private readonly memory = new MemoryIndex();
+  private memory = new MemoryIndex();
 
   /** Memory starts empty: call {@link Lumyn.loadMemory} to read the store's labelled cases ({@link Lumyn.open} does). */
   constructor(options: LumynOptions) {
@@ -72,9 +73,10 @@ export class Lumyn {
     this.redactionProfile = options.redactionProfile ?? "default";
   }
 
-  /** Reads every labelled case of the store into memory; returns how many. */
-  loadMemory(): Promise<number> {
-    return this.store.loadMemory((memoryCase) => this.memory.upsert(memoryCase));
+  /** Reads every labelled case of the store into memory, replacing what it held; returns how many. */
+  async loadMemory(): Promise<number> {
+    this.memory = await readMemory(this.store);
+    return this.memory.size;
   }
 
   /** Opens a workspace: its SQLite store and its policy (or the given policy file). */

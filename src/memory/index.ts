@@ -1,4 +1,5 @@
 import { DIMENSIONS, norm } from "./fingerprint.ts";
+import { DOT_PRODUCTS_WASM } from "./kernel/dot-products.wasm.ts";
 
 export const LABELS = ["failure", "success"] as const;
 export type Label = (typeof LABELS)[number];
@@ -10,6 +11,13 @@ export interface MemoryCase {
   readonly actionType: string;
   readonly label: Label;
   readonly vector: Int8Array;
+}
+
+/** How many labelled cases a tenant has of one action type. */
+export interface ScopeCount {
+  readonly tenantId: string;
+  readonly actionType: string;
+  readonly count: number;
 }
 
 export interface MemoryHit {
@@ -27,91 +35,236 @@ export interface Neighbours {
 
 const LABEL_CODE: Readonly<Record<Label, number>> = { failure: 0, success: 1 };
 
+const PAGE_BYTES = 65_536;
+/** The kernel takes cases sixteen at a time, so capacities (and column strides) are multiples of 16. */
+const LANES = 16;
+/** The query's non-zero coordinates, as (dimension, weight) pairs of i32, live at the start of the memory. */
+const TERMS_BYTES = DIMENSIONS * 8;
+/** Memory grows by at least this share of its size, so that growing is rare. */
+const GROWTH = 0.25;
+
+let kernelModule: WebAssembly.Module | undefined;
+
+/** A span of the arena's memory: a scope's fingerprint columns, or the scratch for dot products. */
+interface Region {
+  offset: number;
+  readonly bytes: number;
+}
+
 /**
- * The labelled cases of one tenant and action type, in flat typed arrays: 128 bytes of fingerprint, its norm
- * and a label byte per case, plus its id. Fingerprints are stored by dimension (one column per coordinate),
- * so that a search reads only the columns where the query is non-zero, each from start to end.
+ * The WebAssembly memory that holds the fingerprints of every scope of an index, and the kernel that computes
+ * a query's dot products with one scope's fingerprints (SIMD, see kernel/dot-products.wat). Regions are
+ * allocated upwards; a scope that outgrows its region moves to a bigger one and leaves garbage behind, which
+ * is reclaimed by sliding the live regions down once it exceeds half of what is live.
+ */
+class Arena {
+  private readonly memory = new WebAssembly.Memory({ initial: 1 });
+  private readonly dotProducts: (
+    columns: number,
+    stride: number,
+    count: number,
+    terms: number,
+    termCount: number,
+    sums: number,
+  ) => void;
+  bytes!: Int8Array;
+  words!: Int32Array;
+  private readonly regions = new Set<Region>();
+  private top = TERMS_BYTES;
+  private live = 0;
+  private garbage = 0;
+  private sums: Region = { offset: 0, bytes: 0 };
+
+  constructor() {
+    kernelModule ??= new WebAssembly.Module(Buffer.from(DOT_PRODUCTS_WASM, "base64"));
+    const instance = new WebAssembly.Instance(kernelModule, { env: { memory: this.memory } });
+    this.dotProducts = instance.exports.dotProducts as Arena["dotProducts"];
+    this.renewViews();
+  }
+
+  /** A zeroed region of `bytes` (a multiple of 16), replacing `previous` (whose bytes `move` may copy first). */
+  allocate(bytes: number, previous?: Region, move?: (from: Region, to: Region) => void): Region {
+    this.makeRoom(bytes);
+    const region: Region = { offset: this.top, bytes };
+    this.top += bytes;
+    this.bytes.fill(0, region.offset, region.offset + bytes);
+    this.regions.add(region);
+    this.live += bytes;
+    if (previous) {
+      move?.(previous, region);
+      this.release(previous);
+    }
+    return region;
+  }
+
+  get reservedBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Grows the memory, if need be, so that `bytes` more can be allocated without growing again. */
+  makeRoom(bytes: number): void {
+    if (this.garbage > this.live / 2) this.compact();
+    const needed = this.top + bytes;
+    const size = this.memory.buffer.byteLength;
+    if (needed <= size) return;
+    const pages = Math.max(Math.ceil((needed - size) / PAGE_BYTES), Math.ceil((size * GROWTH) / PAGE_BYTES));
+    this.memory.grow(pages);
+    this.renewViews();
+  }
+
+  /**
+   * The dot products of the query with the first `count` cases of the columns at `columns` (stride
+   * `capacity`), in `words` from the returned index on.
+   */
+  dot(columns: Region, capacity: number, count: number, query: Int8Array): number {
+    if (this.sums.bytes < capacity * 4)
+      this.sums = this.allocate(capacity * 4, this.sums.bytes ? this.sums : undefined);
+    let terms = 0;
+    for (let d = 0; d < DIMENSIONS; d++) {
+      const weight = query[d] as number;
+      if (weight === 0) continue;
+      this.words[terms * 2] = d;
+      this.words[terms * 2 + 1] = weight;
+      terms++;
+    }
+    // `columns` may have moved while the scratch was allocated (compaction): read its offset afterwards.
+    this.dotProducts(columns.offset, capacity, count, 0, terms, this.sums.offset);
+    return this.sums.offset / 4;
+  }
+
+  private release(region: Region): void {
+    this.regions.delete(region);
+    this.live -= region.bytes;
+    this.garbage += region.bytes;
+  }
+
+  private compact(): void {
+    let cursor = TERMS_BYTES;
+    for (const region of [...this.regions].sort((a, b) => a.offset - b.offset)) {
+      if (region.offset !== cursor)
+        this.bytes.copyWithin(cursor, region.offset, region.offset + region.bytes);
+      region.offset = cursor;
+      cursor += region.bytes;
+    }
+    this.top = cursor;
+    this.garbage = 0;
+  }
+
+  private renewViews(): void {
+    this.bytes = new Int8Array(this.memory.buffer);
+    this.words = new Int32Array(this.memory.buffer);
+  }
+}
+
+/**
+ * The labelled cases of one tenant and action type: 128 bytes of fingerprint in the arena, stored by
+ * dimension (one column per coordinate, so that a search reads only the columns where the query is
+ * non-zero, each from start to end), plus a norm, a label byte and an id per case.
  */
 class Scope {
-  capacity = 64;
-  columns = new Int8Array(64 * DIMENSIONS);
-  norms = new Float64Array(64);
-  labels = new Uint8Array(64);
+  capacity = 0;
+  columns: Region = { offset: 0, bytes: 0 };
+  norms = new Float64Array(0);
+  labels = new Uint8Array(0);
   readonly ids: string[] = [];
-  readonly slots = new Map<string, number>();
+  /** Slots by decision id, built at the first upsert: bulk loading does without (ids are unique there). */
+  private slots: Map<string, number> | undefined;
+  private readonly arena: Arena;
+
+  constructor(arena: Arena) {
+    this.arena = arena;
+  }
 
   get size(): number {
     return this.ids.length;
   }
 
+  /** Makes room for `capacity` cases (rounded up to a multiple of 16) without moving again. */
+  reserve(capacity: number): void {
+    const rounded = Math.ceil(capacity / LANES) * LANES;
+    if (rounded <= this.capacity) return;
+    const previousCapacity = this.capacity;
+    this.columns = this.arena.allocate(
+      rounded * DIMENSIONS,
+      previousCapacity > 0 ? this.columns : undefined,
+      (from, to) => {
+        const { bytes } = this.arena;
+        for (let d = 0; d < DIMENSIONS; d++) {
+          const start = from.offset + d * previousCapacity;
+          bytes.copyWithin(to.offset + d * rounded, start, start + this.size);
+        }
+      },
+    );
+    const norms = new Float64Array(rounded);
+    norms.set(this.norms);
+    const labels = new Uint8Array(rounded);
+    labels.set(this.labels);
+    Object.assign(this, { capacity: rounded, norms, labels });
+  }
+
   /** Adds or replaces a case; true when it is new to the scope. */
   upsert(decisionId: string, label: Label, vector: Int8Array): boolean {
-    let slot = this.slots.get(decisionId);
-    const added = slot === undefined;
-    if (slot === undefined) {
-      slot = this.ids.length;
-      if (slot === this.capacity) this.grow();
-      this.ids.push(decisionId);
-      this.slots.set(decisionId, slot);
+    this.slots ??= new Map(this.ids.map((id, slot) => [id, slot]));
+    const slot = this.slots.get(decisionId);
+    if (slot !== undefined) {
+      this.write(slot, label, vector, false);
+      return false;
     }
+    this.add(decisionId, label, vector);
+    return true;
+  }
+
+  /** Adds a case known not to be in the scope yet. */
+  add(decisionId: string, label: Label, vector: Int8Array): void {
+    const slot = this.ids.length;
+    if (slot === this.capacity) this.reserve(Math.max(LANES, this.capacity * 2));
+    this.ids.push(decisionId);
+    this.slots?.set(decisionId, slot);
+    this.write(slot, label, vector, true);
+  }
+
+  private write(slot: number, label: Label, vector: Int8Array, added: boolean): void {
+    const { bytes } = this.arena;
+    const base = this.columns.offset + slot;
     // A new slot's column cells are still zero, so only the (few) non-zero coordinates need writing.
     for (let d = 0; d < DIMENSIONS; d++) {
       const value = vector[d] as number;
-      if (value !== 0 || !added) this.columns[d * this.capacity + slot] = value;
+      if (value !== 0 || !added) bytes[base + d * this.capacity] = value;
     }
     this.norms[slot] = norm(vector);
     this.labels[slot] = LABEL_CODE[label];
-    return added;
   }
 
   vector(slot: number): Int8Array {
+    const { bytes } = this.arena;
     const vector = new Int8Array(DIMENSIONS);
-    for (let d = 0; d < DIMENSIONS; d++) vector[d] = this.columns[d * this.capacity + slot] as number;
-    return vector;
-  }
-
-  private grow(): void {
-    const capacity = this.capacity * 2;
-    const columns = new Int8Array(capacity * DIMENSIONS);
     for (let d = 0; d < DIMENSIONS; d++)
-      columns.set(this.columns.subarray(d * this.capacity, (d + 1) * this.capacity), d * capacity);
-    const norms = new Float64Array(capacity);
-    norms.set(this.norms);
-    const labels = new Uint8Array(capacity);
-    labels.set(this.labels);
-    Object.assign(this, { capacity, columns, norms, labels });
+      vector[d] = bytes[this.columns.offset + d * this.capacity + slot] as number;
+    return vector;
   }
 
   /** Exact search: the `k` best cases of each label, by cosine similarity. */
   search(query: Int8Array, queryNorm: number, into: { failure: TopK; success: TopK }): void {
-    const { columns, norms, labels, capacity } = this;
     const count = this.ids.length;
-    const dots = scratch(count);
-    for (let d = 0; d < DIMENSIONS; d++) {
-      const weight = query[d] as number;
-      if (weight === 0) continue;
-      const offset = d * capacity;
-      for (let slot = 0; slot < count; slot++)
-        dots[slot] = (dots[slot] as number) + weight * (columns[offset + slot] as number);
-    }
+    if (count === 0) return;
+    const first = this.arena.dot(this.columns, this.capacity, count, query);
+    const { words } = this.arena;
+    const { norms, labels } = this;
+    let failureFloor = into.failure.floor * queryNorm;
+    let successFloor = into.success.floor * queryNorm;
     for (let slot = 0; slot < count; slot++) {
       const caseNorm = norms[slot] as number;
       if (caseNorm === 0) continue;
-      const top = labels[slot] === 0 ? into.failure : into.success;
+      const dot = words[first + slot] as number;
+      const failure = labels[slot] === 0;
       // Most cases cannot enter the top k: rule them out without dividing.
-      if ((dots[slot] as number) < top.floor * queryNorm * caseNorm) continue;
-      top.offer((dots[slot] as number) / (queryNorm * caseNorm), slot, this);
+      if (dot < (failure ? failureFloor : successFloor) * caseNorm) continue;
+      const top = failure ? into.failure : into.success;
+      top.offer(dot / (queryNorm * caseNorm), slot, this);
+      if (failure) failureFloor = top.floor * queryNorm;
+      else successFloor = top.floor * queryNorm;
     }
   }
-}
-
-let dotsBuffer = new Int32Array(1024);
-
-/** A zeroed buffer for `count` dot products (exact in 32-bit integers), reused from one search to the next. */
-function scratch(count: number): Int32Array {
-  if (dotsBuffer.length < count) dotsBuffer = new Int32Array(Math.max(count, dotsBuffer.length * 2));
-  dotsBuffer.fill(0, 0, count);
-  return dotsBuffer;
 }
 
 /** The k best (score, case) pairs seen, best first; ties go to the smaller decision id. */
@@ -166,6 +319,7 @@ class TopK {
 
 /** Labelled cases by tenant and action type. Never crosses tenants. */
 export class MemoryIndex {
+  private readonly arena = new Arena();
   private readonly scopes = new Map<string, Map<string, Scope>>();
   private cases = 0;
 
@@ -173,19 +327,50 @@ export class MemoryIndex {
     return this.cases;
   }
 
+  /** Bytes of WebAssembly memory held for fingerprints (outside the JavaScript heap's own accounting). */
+  get reservedBytes(): number {
+    return this.arena.reservedBytes;
+  }
+
   /** Adds a labelled case, or relabels it (the latest label wins). */
   upsert(memoryCase: MemoryCase): void {
-    let byAction = this.scopes.get(memoryCase.tenantId);
+    const scope = this.scope(memoryCase.tenantId, memoryCase.actionType);
+    if (scope.upsert(memoryCase.decisionId, memoryCase.label, memoryCase.vector)) this.cases++;
+  }
+
+  /** Adds a case read from the store at start-up, where each decision comes once: nothing to replace. */
+  load(memoryCase: MemoryCase): void {
+    this.scope(memoryCase.tenantId, memoryCase.actionType).add(
+      memoryCase.decisionId,
+      memoryCase.label,
+      memoryCase.vector,
+    );
+    this.cases++;
+  }
+
+  /**
+   * Makes room for this many cases in each scope, all at once, so that loading them afterwards moves nothing
+   * and the memory holds no slack from growing scope by scope.
+   */
+  reserve(counts: readonly ScopeCount[]): void {
+    this.arena.makeRoom(
+      counts.reduce((bytes, { count }) => bytes + Math.ceil(count / LANES) * LANES * DIMENSIONS, 0),
+    );
+    for (const { tenantId, actionType, count } of counts) this.scope(tenantId, actionType).reserve(count);
+  }
+
+  private scope(tenantId: string, actionType: string): Scope {
+    let byAction = this.scopes.get(tenantId);
     if (!byAction) {
       byAction = new Map();
-      this.scopes.set(memoryCase.tenantId, byAction);
+      this.scopes.set(tenantId, byAction);
     }
-    let scope = byAction.get(memoryCase.actionType);
+    let scope = byAction.get(actionType);
     if (!scope) {
-      scope = new Scope();
-      byAction.set(memoryCase.actionType, scope);
+      scope = new Scope(this.arena);
+      byAction.set(actionType, scope);
     }
-    if (scope.upsert(memoryCase.decisionId, memoryCase.label, memoryCase.vector)) this.cases++;
+    return scope;
   }
 
   /** Whether the tenant has labelled cases (of this action type, when one is given). */

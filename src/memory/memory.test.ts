@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { GENERATED_KERNEL, generateKernel } from "../../scripts/generate-kernel.ts";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import type { JsonObject } from "../core/json.ts";
 import { arbitrate, DEFAULT_MEMORY_CONFIG, memorySnapshot } from "./arbitrate.ts";
@@ -240,6 +242,82 @@ describe("the memory index", () => {
     );
     for (const [i, hit] of found.failure.entries())
       assert.ok(Math.abs(hit.score - (expected[i]?.score ?? 0)) < 1e-9);
+  });
+});
+
+describe("the memory index's storage", () => {
+  /** A deterministic pseudo-random fingerprint with a few non-zero coordinates, like a request's. */
+  const vectorOf = (seed: number): Int8Array => {
+    const vector = new Int8Array(128);
+    let state = seed * 2654435761;
+    for (let i = 0; i < 12; i++) {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      vector[state % 128] = ((state >>> 8) % 255) - 127;
+    }
+    return vector;
+  };
+  const exhaustive = (
+    cases: Map<string, { label: Label; vector: Int8Array }>,
+    query: Int8Array,
+    label: Label,
+  ) =>
+    [...cases]
+      .filter(([, c]) => c.label === label)
+      .map(([id, c]) => ({ id, score: similarity(query, c.vector) }))
+      .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
+      .slice(0, 5)
+      .map((hit) => hit.id);
+
+  it("stays exact while scopes grow in turns, move, are compacted and relabelled, and when loaded at once", () => {
+    const scopes = ["a", "b", "c", "d", "e", "f", "g"];
+    const grown = new MemoryIndex();
+    const truth = new Map(
+      scopes.map((scope) => [scope, new Map<string, { label: Label; vector: Int8Array }>()]),
+    );
+    // Scopes take turns, so that each outgrows its region while the others hold theirs: regions move and the
+    // garbage they leave is compacted away several times over.
+    for (let i = 0; i < 3000; i++) {
+      const scope = scopes[i % scopes.length] as string;
+      const decisionId = `d${String(i).padStart(5, "0")}`;
+      const memoryCase = { label: (i % 4 === 0 ? "failure" : "success") as Label, vector: vectorOf(i) };
+      grown.upsert({ decisionId, tenantId: "t", actionType: scope, ...memoryCase });
+      truth.get(scope)?.set(decisionId, memoryCase);
+    }
+    for (let i = 0; i < 3000; i += 11) {
+      const scope = scopes[i % scopes.length] as string;
+      const decisionId = `d${String(i).padStart(5, "0")}`;
+      const relabelled = { label: "failure" as Label, vector: vectorOf(i + 7) };
+      grown.upsert({ decisionId, tenantId: "t", actionType: scope, ...relabelled });
+      truth.get(scope)?.set(decisionId, relabelled);
+    }
+    const loaded = new MemoryIndex();
+    loaded.reserve(
+      scopes.map((scope) => ({ tenantId: "t", actionType: scope, count: truth.get(scope)?.size ?? 0 })),
+    );
+    for (const [scope, cases] of truth)
+      for (const [decisionId, c] of cases)
+        loaded.load({ decisionId, tenantId: "t", actionType: scope, ...c });
+    assert.equal(grown.size, 3000);
+    assert.equal(loaded.size, 3000);
+    for (let q = 0; q < 20; q++) {
+      const query = vectorOf(100_000 + q);
+      const scope = scopes[q % scopes.length] as string;
+      const cases = truth.get(scope) as Map<string, { label: Label; vector: Int8Array }>;
+      for (const index of [grown, loaded]) {
+        const found = index.search("t", scope, query, 5);
+        for (const label of ["failure", "success"] as const) {
+          assert.deepEqual(
+            found[label].map((hit) => hit.decisionId),
+            exhaustive(cases, query, label),
+          );
+          for (const hit of found[label]) assert.deepEqual(hit.vector, cases.get(hit.decisionId)?.vector);
+        }
+      }
+    }
+  });
+
+  it("runs the committed kernel, assembled from its source (run `npm run generate` after editing the .wat)", async () => {
+    assert.equal(readFileSync(GENERATED_KERNEL, "utf8"), await generateKernel());
   });
 });
 

@@ -257,6 +257,9 @@ export function storeConformance(backend: BackendUnderTest): void {
             ["label", { label: "success" }],
           ],
         );
+        assert.deepEqual(await store.memoryScopes(), [
+          { tenantId: "acme", actionType: "support.refund", count: 1 },
+        ]);
         const cases: unknown[] = [];
         assert.equal(await store.loadMemory((memoryCase) => cases.push(memoryCase)), 1);
         assert.deepEqual(cases, [

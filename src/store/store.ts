@@ -1,6 +1,6 @@
 import type { JsonObject } from "../core/json.ts";
 import type { DecisionRecord } from "../engine/decide.ts";
-import type { Label, MemoryCase } from "../memory/index.ts";
+import type { Label, MemoryCase, ScopeCount } from "../memory/index.ts";
 
 /**
  * Where decisions, events and policy snapshots live. Asynchronous from the start: the PostgreSQL backend is
@@ -30,7 +30,12 @@ export interface Store {
    * decision.
    */
   putLabel(label: LabelWrite): Promise<DecisionEvent | undefined>;
-  /** Every labelled case, for building the memory index at start-up. Returns how many there were. */
+  /** How many labelled cases each tenant has of each action type (to size the memory index before loading). */
+  memoryScopes(): Promise<ScopeCount[]>;
+  /**
+   * Every labelled case, each decision once, for building the memory index at start-up. Returns how many
+   * there were.
+   */
   loadMemory(visit: (memoryCase: MemoryCase) => void): Promise<number>;
   /** The summaries of labelled decisions (empty string when a label has none). */
   memorySummaries(decisionIds: readonly string[]): Promise<Map<string, string>>;

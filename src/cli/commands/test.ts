@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { type CaseResult, type Coverage, coverageOf, runCase } from "../../authoring/run-tests.ts";
 import { parseTestSuite, type TestCase } from "../../authoring/test-suite.ts";
-import { type JsonObject, type JsonValue, stringify } from "../../core/json.ts";
+import { type JsonObject, stringify } from "../../core/json.ts";
 import { formatProblem, LumynError } from "../../core/problem.ts";
 import { renderExplanation } from "../../engine/explain.ts";
 import { loadPolicy, type Policy } from "../../policy/policy.ts";

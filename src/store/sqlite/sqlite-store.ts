@@ -7,7 +7,7 @@ import { canonicalJson, type JsonObject } from "../../core/json.ts";
 import { parseJson } from "../../core/parse-json.ts";
 import { tenantOf } from "../../core/tenant.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
-import type { Label, MemoryCase } from "../../memory/index.ts";
+import type { Label, MemoryCase, ScopeCount } from "../../memory/index.ts";
 import {
   DEFAULT_PAGE_SIZE,
   type DecisionEvent,
@@ -360,6 +360,17 @@ export class SqliteStore implements Store {
     return stored ? event : undefined;
   }
 
+  async memoryScopes(): Promise<ScopeCount[]> {
+    this.ensureOpen();
+    return this.read(() =>
+      this.statements.memoryScopes.all().map((row) => ({
+        tenantId: String(row.tenant_id),
+        actionType: String(row.action_type),
+        count: Number(row.count),
+      })),
+    );
+  }
+
   async loadMemory(visit: (memoryCase: MemoryCase) => void): Promise<number> {
     this.ensureOpen();
     let count = 0;
@@ -458,8 +469,12 @@ function prepareStatements(db: DatabaseSync) {
     getPolicy: db.prepare(
       "SELECT policy_hash, policy_id, policy_version, policy_text FROM policy_snapshots WHERE policy_hash = ?",
     ),
+    memoryScopes: db.prepare(
+      "SELECT tenant_id, action_type, count(*) AS count FROM memory_cases GROUP BY tenant_id, action_type ORDER BY tenant_id, action_type",
+    ),
+    // In storage order: reading through the primary key's index instead would cost a seek per case.
     memoryCases: db.prepare(
-      "SELECT decision_id, tenant_id, action_type, label, fingerprint FROM memory_cases ORDER BY decision_id",
+      "SELECT decision_id, tenant_id, action_type, label, fingerprint FROM memory_cases",
     ),
     memorySummary: db.prepare("SELECT summary FROM memory_cases WHERE decision_id = ?"),
     listEvents: db.prepare(
