@@ -122,7 +122,7 @@ export function scenarioMemoryOneScope(config: Config): ScenarioResult {
     pass,
     [
       `recall@5 against an exhaustive comparison: ${recall.toFixed(4)} (${found}/${expected}, 50 queries, both labels)`,
-      "exact search: fingerprints stored by column, only the query's non-zero coordinates read",
+      "exact search: a WebAssembly SIMD kernel over fingerprints stored by column, only the query's non-zero coordinates read",
     ],
   );
 }

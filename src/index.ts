@@ -51,7 +51,14 @@ export {
   showDecision,
 } from "./lumyn.ts";
 export { DEFAULT_MEMORY_CONFIG, type MemoryConfig } from "./memory/arbitrate.ts";
-export { fingerprint, PROJECTION, similarity } from "./memory/fingerprint.ts";
+export {
+  fingerprint,
+  freeTexts,
+  PROJECTION,
+  projectionOf,
+  similarity,
+  type TextEmbedder,
+} from "./memory/fingerprint.ts";
 export { LABELS, type Label, MemoryIndex } from "./memory/index.ts";
 export {
   evaluatePolicy,

@@ -8,6 +8,7 @@ import { EXAMPLE_REQUESTS } from "./assets/example-requests.ts";
 import { STARTER_POLICY } from "./assets/starter-policy.ts";
 import type { JsonObject, JsonValue } from "./core/json.ts";
 import { Lumyn } from "./lumyn.ts";
+import { fingerprint, similarity } from "./memory/fingerprint.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-service-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -155,6 +156,61 @@ describe("Lumyn (decide with the embedded store)", () => {
     const third = await reopened.decide({ ...small, request_id: "m-4" } as JsonValue);
     assert.ok(third.ok && third.value.record.verdict === "DENY", "labels are loaded at start-up");
     await reopened.close();
+  });
+
+  it("fingerprints free-text evidence with a text embedder when given one, and names it in the projection", async () => {
+    // A stand-in for an embedding model: texts about a stolen card land on the same concept.
+    const concepts = [/stolen|taken|robbed/, /refund|money back/];
+    const embedded: string[][] = [];
+    const textEmbedder = {
+      id: "concepts@1",
+      async embed(texts: readonly string[]) {
+        embedded.push([...texts]);
+        return texts.map((text) => Float32Array.from(concepts, (concept) => (concept.test(text) ? 1 : 0)));
+      },
+    };
+    const opened = await Lumyn.open({ workspace: join(root, "embedder"), textEmbedder });
+    assert.ok(opened.ok);
+    const lumyn = opened.value;
+    const withNote = (requestId: string, note: string) =>
+      ({
+        ...small,
+        request_id: requestId,
+        evidence: { ...(small.evidence as JsonObject), note },
+      }) as JsonValue;
+    const first = await lumyn.decide(withNote("e-1", "customer says the card was stolen last night"));
+    assert.ok(first.ok);
+    assert.ok((await lumyn.label(first.value.record.decision_id, "failure")).ok);
+    const second = await lumyn.decide(withNote("e-2", "my card got taken by someone at the mall"));
+    assert.ok(second.ok);
+    const snapshot = second.value.record.determinism.memory as JsonObject;
+    assert.deepEqual(snapshot.projection, { model: "lumyn-fingerprint-v1+concepts@1", dimensions: 128 });
+    assert.equal(second.value.record.verdict, "DENY");
+    const score = Number(second.value.record.risk_signals.failure_similarity_score);
+    assert.ok(score > 0.999_999, `different words, same meaning: the same fingerprint (similarity ${score})`);
+    const byWords = similarity(
+      fingerprint(withNote("e-1", "customer says the card was stolen last night") as JsonObject),
+      fingerprint(withNote("e-2", "my card got taken by someone at the mall") as JsonObject),
+    );
+    assert.ok(byWords < 0.99, `without the embedder the notes differ (similarity ${byWords})`);
+    assert.deepEqual(embedded.at(-1), ["my card got taken by someone at the mall"]);
+    const events = await lumyn.store.listEvents(first.value.record.decision_id);
+    assert.equal(events.length, 1);
+    await lumyn.close();
+
+    const failing = await Lumyn.open({
+      workspace: join(root, "embedder"),
+      textEmbedder: { id: "down@1", embed: async () => Promise.reject(new Error("model not loaded")) },
+    });
+    assert.ok(failing.ok);
+    const closed = await failing.value.decide(withNote("e-3", "the card was stolen"));
+    assert.ok(closed.ok);
+    assert.deepEqual(
+      [closed.value.status, closed.value.record.verdict, closed.value.record.reason_codes],
+      ["unavailable", "ABSTAIN", ["STORAGE_UNAVAILABLE"]],
+      "an embedder that fails makes the decision fail closed",
+    );
+    await failing.value.close();
   });
 
   it("lets rules read memory's similarity like any other value", async () => {

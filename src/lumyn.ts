@@ -1,4 +1,4 @@
-import type { JsonValue } from "./core/json.ts";
+import type { JsonObject, JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import { tenantOf } from "./core/tenant.ts";
 import {
@@ -6,7 +6,6 @@ import {
   type DecideOptions,
   type Decision,
   type DecisionRecord,
-  fingerprintOf,
   type MemoryEvidence,
   type PreparedDecision,
   prepareDecision,
@@ -15,7 +14,7 @@ import {
 } from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
-import { fingerprint, PROJECTION } from "./memory/fingerprint.ts";
+import { fingerprint, freeTexts, projectionOf, type TextEmbedder } from "./memory/fingerprint.ts";
 import { LABELS, type Label, type MemoryHit, MemoryIndex } from "./memory/index.ts";
 import { readMemory } from "./memory/load.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
@@ -36,6 +35,8 @@ export interface LumynOptions {
   readonly store: Store;
   /** Redaction profile for requests that do not choose one (default: `default`). */
   readonly redactionProfile?: RedactionProfile;
+  /** A text embedding model for free-text evidence in fingerprints (none by default; see docs/memory.md). */
+  readonly textEmbedder?: TextEmbedder;
 }
 
 export interface OpenOptions {
@@ -46,6 +47,7 @@ export interface OpenOptions {
   readonly redactionProfile?: RedactionProfile;
   readonly reasonCodeRegistry?: ReadonlySet<string>;
   readonly store?: SqliteStoreOptions;
+  readonly textEmbedder?: TextEmbedder;
 }
 
 /** The outcome of a stored decision: the record, and whether it was newly stored or already there. */
@@ -63,6 +65,7 @@ export class Lumyn {
   readonly policy: Policy;
   readonly store: Store;
   private readonly redactionProfile: RedactionProfile;
+  private readonly textEmbedder: TextEmbedder | undefined;
   private readonly knownPolicies = new Map<string, Promise<void>>();
   private memory = new MemoryIndex();
 
@@ -71,6 +74,7 @@ export class Lumyn {
     this.policy = options.policy;
     this.store = options.store;
     this.redactionProfile = options.redactionProfile ?? "default";
+    this.textEmbedder = options.textEmbedder;
   }
 
   /** Reads every labelled case of the store into memory, replacing what it held; returns how many. */
@@ -120,6 +124,7 @@ export class Lumyn {
     const lumyn = new Lumyn({
       policy: policy.value,
       store,
+      ...(options.textEmbedder ? { textEmbedder: options.textEmbedder } : {}),
       ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}),
     });
     try {
@@ -198,7 +203,34 @@ export class Lumyn {
     const actionType = this.memoryScope(prepared.derived.action_type);
     if (!this.policy.model.memory.enabled || !this.memory.has(prepared.tenantId, actionType))
       return undefined;
-    return this.neighboursOf(prepared.tenantId, actionType, fingerprintOf(prepared, this.policy));
+    return this.neighboursOf(
+      prepared.tenantId,
+      actionType,
+      await this.fingerprintOf(prepared.redaction.request),
+    );
+  }
+
+  /**
+   * A request's fingerprint under the policy's `memory:` settings, with the text embedder's help when there
+   * is one. An embedder that fails makes memory unavailable, and the decision fails closed.
+   */
+  private async fingerprintOf(request: JsonObject): Promise<Int8Array> {
+    const config = this.policy.model.memory.fingerprint;
+    const texts = this.textEmbedder ? freeTexts(request, config) : [];
+    if (!this.textEmbedder || texts.length === 0) return fingerprint(request, config);
+    let vectors: readonly Float32Array[];
+    try {
+      vectors = await this.textEmbedder.embed(texts);
+    } catch (error) {
+      throw new StorageError(`text embedder ${this.textEmbedder.id} failed: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    if (vectors.length !== texts.length)
+      throw new StorageError(
+        `text embedder ${this.textEmbedder.id} returned ${vectors.length} embeddings for ${texts.length} texts`,
+      );
+    return fingerprint(request, config, new Map(texts.map((text, i) => [text, vectors[i] as Float32Array])));
   }
 
   /** The action type memory compares within, or undefined to compare with all of the tenant's. */
@@ -216,6 +248,7 @@ export class Lumyn {
     const neighbours = this.memory.search(tenantId, actionType, query, this.policy.model.memory.topK + extra);
     const ids = [...neighbours.failure, ...neighbours.success].map((hit) => hit.decisionId);
     return {
+      projection: projectionOf(this.textEmbedder),
       query,
       neighbours,
       summaries: ids.length > 0 ? await this.store.memorySummaries(ids) : new Map(),
@@ -259,12 +292,12 @@ export class Lumyn {
       tenantId: tenantOf(record.request),
       actionType: String(record.request.action.type),
       label: label as Label,
-      vector: fingerprint(record.request, this.policy.model.memory.fingerprint),
+      vector: await this.fingerprintOf(record.request),
     };
     const event = await this.store.putLabel({
       ...memoryCase,
       fingerprint: memoryCase.vector,
-      projection: PROJECTION,
+      projection: projectionOf(this.textEmbedder),
       ...(details.summary !== undefined ? { summary: details.summary } : {}),
       ...(severity !== undefined ? { severity } : {}),
     });
@@ -277,7 +310,7 @@ export class Lumyn {
   async similar(decisionId: string): Promise<Result<{ record: DecisionRecord; evidence: MemoryEvidence }>> {
     const record = await this.store.getDecision(decisionId);
     if (!record) return notFound(decisionId);
-    const query = fingerprint(record.request, this.policy.model.memory.fingerprint);
+    const query = await this.fingerprintOf(record.request);
     const evidence = await this.neighboursOf(
       tenantOf(record.request),
       this.memoryScope(String(record.request.action.type)),

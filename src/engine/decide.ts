@@ -106,14 +106,11 @@ export interface PreparedDecision {
 
 /** What memory found for a request: its fingerprint, its nearest labelled failures and successes, their summaries. */
 export interface MemoryEvidence {
+  /** The projection that made the fingerprints (see memory/fingerprint.ts projectionOf). */
+  readonly projection: string;
   readonly query: Int8Array;
   readonly neighbours: Neighbours;
   readonly summaries: ReadonlyMap<string, string>;
-}
-
-/** The fingerprint memory searches with, under the policy's `memory:` settings. */
-export function fingerprintOf(prepared: PreparedDecision, policy: Policy): Int8Array {
-  return fingerprint(prepared.redaction.request, policy.model.memory.fingerprint);
 }
 
 /** Validates, redacts, derives and digests a request: everything that does not depend on memory. */
@@ -180,7 +177,7 @@ export function completeDecision(
     ...(consulted
       ? {
           riskSignals: riskSignals(neighbours, consulted.summaries),
-          memorySnapshot: memorySnapshot(consulted.query, neighbours, config),
+          memorySnapshot: memorySnapshot(consulted.query, neighbours, config, consulted.projection),
         }
       : {}),
   });

@@ -129,7 +129,12 @@ export function riskSignals(neighbours: Neighbours, summaries: ReadonlyMap<strin
  * `determinism.memory`: a `memory_snapshot.v1` holding everything arbitration used — the projection, the
  * query's fingerprint, the settings and every hit with its fingerprint — so that a replay re-runs it exactly.
  */
-export function memorySnapshot(query: Int8Array, neighbours: Neighbours, config: MemoryConfig): JsonObject {
+export function memorySnapshot(
+  query: Int8Array,
+  neighbours: Neighbours,
+  config: MemoryConfig,
+  projection: string = PROJECTION,
+): JsonObject {
   const hits = [...neighbours.failure, ...neighbours.success]
     .map((hit) => ({
       decision_id: hit.decisionId,
@@ -144,7 +149,7 @@ export function memorySnapshot(query: Int8Array, neighbours: Neighbours, config:
     );
   const snapshot: JsonObject = {
     schema_version: "memory_snapshot.v1",
-    projection: { model: PROJECTION, dimensions: DIMENSIONS },
+    projection: { model: projection, dimensions: DIMENSIONS },
     query: { top_k: config.topK, scope: config.scope, fingerprint: fingerprintToBase64(query) },
     consensus: {
       block_at: float(config.blockAt),

@@ -88,14 +88,50 @@ export function fnv1a(token: string): number {
   return hash >>> 0;
 }
 
+/**
+ * The seam for a text embedding model. None ships and memory works without one; with one, long free-text
+ * evidence counts by its embedding (so that "card was stolen" and "my card got taken" can be close) instead
+ * of by its words. It must be deterministic (the same text, the same vector, on every run); its `id` (name and
+ * version) becomes part of the projection recorded in labels and snapshots, so that fingerprints made with
+ * and without it are never taken for one another.
+ */
+export interface TextEmbedder {
+  readonly id: string;
+  embed(texts: readonly string[]): Promise<readonly Float32Array[]>;
+}
+
+/** Embeddings of free-text evidence, by text. */
+export type TextEmbeddings = ReadonlyMap<string, Float32Array>;
+
+/** The projection's name: the fingerprint version, and the text embedder's id when there is one. */
+export function projectionOf(embedder: TextEmbedder | undefined): string {
+  return embedder ? `${PROJECTION}+${embedder.id}` : PROJECTION;
+}
+
 class Accumulator {
   readonly values = new Float64Array(DIMENSIONS);
+  /** Free-text evidence seen, when collecting it for an embedder. */
+  readonly texts: string[] = [];
+  readonly embeddings: TextEmbeddings | undefined;
+
+  constructor(embeddings?: TextEmbeddings) {
+    this.embeddings = embeddings;
+  }
 
   add(token: string, weight: number): void {
     if (weight === 0 || !Number.isFinite(weight)) return;
     const hash = fnv1a(token);
     const slot = hash % DIMENSIONS;
     this.values[slot] = (this.values[slot] as number) + (hash & 0x80000000 ? -weight : weight);
+  }
+
+  /** An embedding, L2-normalised, each component a token of its own (feature hashing of its dimensions). */
+  addEmbedding(name: string, embedding: Float32Array, weight: number): void {
+    let sum = 0;
+    for (const component of embedding) sum += component * component;
+    if (!(sum > 0) || !Number.isFinite(sum)) return;
+    const scale = weight / Math.sqrt(sum);
+    for (let i = 0; i < embedding.length; i++) this.add(`${name}⊕${i}`, (embedding[i] as number) * scale);
   }
 
   /** A number as a log-scaled bucket (four per decade), with half weight on its neighbours. */
@@ -155,7 +191,10 @@ function addEvidence(
   else if (typeof value === "boolean") acc.add(`${path}=${value}`, weight);
   else if (typeof value === "string") {
     if (value.length <= SHORT_TEXT && !/\s/.test(value)) acc.add(`${path}=${value}`, weight);
+    else if (acc.embeddings?.has(value))
+      acc.addEmbedding(path, acc.embeddings.get(value) as Float32Array, weight);
     else {
+      acc.texts.push(value);
       const words = value
         .toLowerCase()
         .split(/[^\p{L}\p{N}]+/u)
@@ -170,12 +209,32 @@ function object(value: JsonValue | undefined): JsonObject | undefined {
   return isJsonObject(value) ? value : undefined;
 }
 
-/** The fingerprint of a (persisted) request. */
+/**
+ * The fingerprint of a (persisted) request. Free text found in `embeddings` counts by its embedding, other
+ * free text by its words.
+ */
 export function fingerprint(
   request: JsonObject,
   config: FingerprintConfig = DEFAULT_FINGERPRINT_CONFIG,
+  embeddings?: TextEmbeddings,
 ): Int8Array {
-  const acc = new Accumulator();
+  return accumulate(request, config, embeddings).quantize();
+}
+
+/** The free-text evidence of a request that a text embedder would embed. */
+export function freeTexts(
+  request: JsonObject,
+  config: FingerprintConfig = DEFAULT_FINGERPRINT_CONFIG,
+): string[] {
+  return [...new Set(accumulate(request, config, undefined).texts)];
+}
+
+function accumulate(
+  request: JsonObject,
+  config: FingerprintConfig,
+  embeddings: TextEmbeddings | undefined,
+): Accumulator {
+  const acc = new Accumulator(embeddings);
   const { weights } = config;
   const action = object(request.action);
   if (typeof action?.type === "string") acc.add(`action_type=${action.type}`, weights.action_type);
@@ -192,7 +251,7 @@ export function fingerprint(
   const evidence = object(request.evidence);
   if (evidence)
     for (const key of Object.keys(evidence).sort()) addEvidence(acc, key, evidence[key], config, 1);
-  return acc.quantize();
+  return acc;
 }
 
 /** The Euclidean norm of a quantised fingerprint (0 for an empty one). */
