@@ -59,6 +59,43 @@ describe("policy diff", () => {
     ]);
   });
 
+  it("reports changes to approval settings, of a rule and of the defaults", () => {
+    const diff = diffPolicies(
+      load(STARTER_POLICY),
+      load(
+        STARTER_POLICY.replace(
+          "reason_codes: [REFUND_REPEAT_CUSTOMER]\n",
+          "reason_codes: [REFUND_REPEAT_CUSTOMER]\n      approval: { approver_roles: [support_lead], timeout: 4h }\n",
+        ).replace(
+          "default_reason_code: NO_MATCH_DEFAULT_ESCALATE\n",
+          "default_reason_code: NO_MATCH_DEFAULT_ESCALATE\n  approval: { approver_roles: [ops], quorum: 2 }\n",
+        ),
+      ),
+    );
+    assert.deepEqual(diff.policy, [
+      { what: "defaults.approval", new: { approver_roles: ["ops"], quorum: 2 } },
+    ]);
+    assert.deepEqual(diff.changed, [
+      {
+        rule_id: "R031",
+        stage: "ESCALATIONS",
+        changes: [
+          {
+            what: "approval",
+            new: {
+              approver_roles: ["support_lead"],
+              quorum: 1,
+              timeout: "4h",
+              on_timeout: "DENY",
+              escalation_roles: [],
+              separation_of_duties: true,
+            },
+          },
+        ],
+      },
+    ]);
+  });
+
   it("says when two documents mean the same", () => {
     const diff = diffPolicies(load(STARTER_POLICY), load(`# comment only\n${STARTER_POLICY}`));
     assert.equal(diff.identical, true);

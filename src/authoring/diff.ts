@@ -1,4 +1,5 @@
 import { canonicalJson, isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
+import { approvalJson } from "../policy/approval.ts";
 import type { ConditionGroup, PolicyRule } from "../policy/model.ts";
 import type { Policy } from "../policy/policy.ts";
 
@@ -78,6 +79,12 @@ function ruleChanges(before: PolicyRule, after: PolicyRule): Change[] {
   compareValues("queries", [...before.queries], [...after.queries], changes);
   compareValues("obligations", [...before.obligations], [...after.obligations], changes);
   compareValues("description", before.description, after.description, changes);
+  compareValues(
+    "approval",
+    before.approval && approvalJson(before.approval),
+    after.approval && approvalJson(after.approval),
+    changes,
+  );
   const oldConditions = conditionMap(before);
   const newConditions = conditionMap(after);
   for (const key of new Set([...oldConditions.keys(), ...newConditions.keys()])) {
@@ -96,7 +103,7 @@ export function diffPolicies(before: Policy, after: Policy): PolicyDiff {
   compareValues("policy_id", before.model.policyId, after.model.policyId, policyChanges);
   compareValues("policy_version", before.model.policyVersion, after.model.policyVersion, policyChanges);
   const defaults = (policy: Policy): JsonObject => policy.document.defaults as JsonObject;
-  for (const key of ["mode", "default_verdict", "default_reason_code"]) {
+  for (const key of ["mode", "default_verdict", "default_reason_code", "approval"]) {
     compareValues(`defaults.${key}`, defaults(before)[key], defaults(after)[key], policyChanges);
   }
   for (const key of ["thresholds", "required_evidence", "extensions"]) {

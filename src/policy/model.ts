@@ -1,6 +1,7 @@
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import type { PolicyMode, Stage, Verdict } from "../core/verdict.ts";
 import type { MemoryConfig } from "../memory/arbitrate.ts";
+import type { ApprovalSettings } from "./approval.ts";
 
 /** Features computed from the request before evaluation (the `derived` half of `inputs_digest`). */
 export const DERIVED_FEATURES = [
@@ -73,6 +74,8 @@ export interface PolicyRule {
   readonly reasonCodes: readonly string[];
   readonly queries: readonly JsonObject[];
   readonly obligations: readonly JsonObject[];
+  /** How people approve this rule's ESCALATE (see policy/approval.ts). */
+  readonly approval?: ApprovalSettings;
   /** Index of the rule in the document's `rules` list. */
   readonly index: number;
   readonly pointer: string;
@@ -82,6 +85,8 @@ export interface PolicyDefaults {
   readonly mode: PolicyMode;
   readonly verdict: Verdict;
   readonly reasonCode: string;
+  /** How people approve an ESCALATE whose rule says nothing of it. */
+  readonly approval?: ApprovalSettings;
 }
 
 /** A validated policy.v1 document. */

@@ -44,8 +44,19 @@ const GOOD = [
   ),
   rule("    if: { evidence.score: { gte: 0.2, lt: 0.9, ne: 0.5, not_in: [0.3], in: [0.2, 0.4] } }\n"),
   `${HEAD}rules:\n  - { id: T, stage: TRUST_PATHS, description: alias, then: { verdict: ALLOW, reason_codes: [OK], obligations: [{ type: log, severity: info }] } }\n`,
+  `${HEAD.replace("default_reason_code: NO_MATCH }", "default_reason_code: NO_MATCH, approval: { approver_roles: [ops] } }")}rules:\n  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X], approval: { approver_roles: [finance, cfo], quorum: 2, timeout: 30m, on_timeout: ESCALATE, escalation_roles: [cfo], separation_of_duties: false } } }\n`,
 ];
+const approval = (settings: string): string =>
+  `${HEAD}rules:\n  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X], approval: ${settings} } }\n`;
 const BAD = [
+  approval("{ approver_roles: [] }"),
+  approval("{ approver_roles: [finance], quorum: 0 }"),
+  approval("{ approver_roles: [finance], timeout: 30 minutes }"),
+  approval("{ approver_roles: [finance], on_timeout: ESCALATE }"),
+  approval("{ approver_roles: [finance], on_timeout: ALLOW }"),
+  approval("{ approver_roles: [finance], separation_of_duties: maybe }"),
+  approval("{ approver_roles: [finance], approvers: 2 }"),
+  approval("{ quorum: 1 }"),
   rule("    if: { evidence.x_gt: ten }\n"),
   rule("    if: { amount_usd: { gtt: 3 } }\n"),
   rule("    if: { evidence.score: { between: [1] } }\n"),

@@ -31,6 +31,65 @@ describe("policy validation", () => {
     assert.equal(loaded.value.model.rules[0]?.stage, "ALLOW_PATHS");
   });
 
+  it("reads approval settings with their defaults, and refuses bad ones with line and column", () => {
+    const loaded = loadPolicy(`${HEADER}  - id: BIG
+    stage: ESCALATIONS
+    then:
+      verdict: ESCALATE
+      reason_codes: [BIG]
+      approval: { approver_roles: [finance, finance, cfo], quorum: 2, timeout: 30m, on_timeout: ESCALATE, escalation_roles: [cfo] }
+  - id: SMALL
+    stage: ESCALATIONS
+    then: { verdict: ESCALATE, reason_codes: [SMALL], approval: { approver_roles: [ops] } }
+`);
+    assert.ok(loaded.ok, loaded.ok ? "" : JSON.stringify(loaded.problems));
+    assert.deepEqual(
+      loaded.value.model.rules.map((rule) => rule.approval),
+      [
+        {
+          approverRoles: ["finance", "cfo"],
+          quorum: 2,
+          timeout: "30m",
+          timeoutMs: 1_800_000,
+          onTimeout: "ESCALATE",
+          escalationRoles: ["cfo"],
+          separationOfDuties: true,
+        },
+        {
+          approverRoles: ["ops"],
+          quorum: 1,
+          timeout: "24h",
+          timeoutMs: 86_400_000,
+          onTimeout: "DENY",
+          escalationRoles: [],
+          separationOfDuties: true,
+        },
+      ],
+    );
+    const problems = problemsOf(`${HEADER}  - id: A
+    stage: HARD_BLOCKS
+    then:
+      verdict: DENY
+      reason_codes: [A]
+      approval:
+        approver_roles: [finance]
+        quorum: 0
+        timeout: 2 weeks
+        on_timeout: ESCALATE
+        aprover: x
+`);
+    assert.deepEqual(
+      problems.map((p) => [p.pointer, p.code, p.line]),
+      [
+        ["/rules/0/then/approval/aprover", "unknown_key", 16],
+        ["/rules/0/then/approval/quorum", "type", 13],
+        ["/rules/0/then/approval/timeout", "type", 14],
+        ["/rules/0/then/approval/escalation_roles", "missing_key", 12],
+        ["/rules/0/then/approval", "approval_needs_escalate", 12],
+      ],
+    );
+  });
+
   it("reports every error at once, each with file:line:col, pointer, expectation and suggestion", () => {
     const problems = problemsOf(`${HEADER}  - id: A
     stage: HARD_BLOCK

@@ -20,6 +20,7 @@ import {
 } from "../core/verdict.ts";
 import { DEFAULT_MEMORY_CONFIG, type MemoryConfig } from "../memory/arbitrate.ts";
 import type { FingerprintWeights } from "../memory/fingerprint.ts";
+import { type ApprovalSettings, approvalSection } from "./approval.ts";
 import {
   type Condition,
   type ConditionGroup,
@@ -29,6 +30,7 @@ import {
   type FlatOperator,
   NESTED_OPERATORS,
   type NestedOperator,
+  type PolicyDefaults,
   type PolicyModel,
   type PolicyRule,
   REQUEST_ROOTS,
@@ -56,9 +58,9 @@ const TOP_LEVEL_KEYS = [
   "extensions",
   "memory",
 ];
-const DEFAULTS_KEYS = ["mode", "default_verdict", "default_reason_code"];
+const DEFAULTS_KEYS = ["mode", "default_verdict", "default_reason_code", "approval"];
 const RULE_KEYS = ["id", "stage", "description", "when", "if", "if_all", "if_any", "then"];
-const THEN_KEYS = ["verdict", "reason_codes", "queries", "obligations"];
+const THEN_KEYS = ["verdict", "reason_codes", "queries", "obligations", "approval"];
 const OBLIGATION_KEYS = ["type", "title", "details", "fields", "severity"];
 const OBLIGATION_TYPES = ["check", "required_evidence", "rollback_hint", "rate_limit", "log"];
 const OBLIGATION_SEVERITIES = ["info", "warning", "critical"];
@@ -241,7 +243,7 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
     }
   }
 
-  let defaults: { mode: PolicyMode; verdict: Verdict; reasonCode: string } | undefined;
+  let defaults: PolicyDefaults | undefined;
   if (!isJsonObject(document.defaults)) {
     report({
       code: document.defaults === undefined ? "missing_key" : "type",
@@ -263,7 +265,12 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
       "defaults.default_verdict",
     );
     const reasonCode = checkReasonCode(d.default_reason_code, "/defaults/default_reason_code");
-    if (mode && verdict && reasonCode) defaults = { mode, verdict, reasonCode };
+    const approval =
+      d.approval === undefined
+        ? undefined
+        : approvalSection(d.approval, "/defaults/approval", "defaults.approval", { report, checkKeys });
+    if (mode && verdict && reasonCode)
+      defaults = { mode, verdict, reasonCode, ...(approval ? { approval } : {}) };
   }
 
   const rules: PolicyRule[] = [];
@@ -488,6 +495,18 @@ function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRu
     }
   }
 
+  let approval: ApprovalSettings | undefined;
+  if (isJsonObject(then) && then.approval !== undefined) {
+    approval = approvalSection(then.approval, `${pointer}/then/approval`, `${label} approval`, checks);
+    if (verdict && verdict !== "ESCALATE")
+      report({
+        code: "approval_needs_escalate",
+        message: `${label} has an approval but decides ${verdict}: only an ESCALATE waits for people`,
+        pointer: `${pointer}/then/approval`,
+        expected: "verdict: ESCALATE, or no approval",
+      });
+  }
+
   if (!id || !stage || !stageAsWritten || !verdict || !reasonCodes || !when || !ifGroup) return undefined;
   return {
     id,
@@ -502,6 +521,7 @@ function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRu
     reasonCodes,
     queries,
     obligations,
+    ...(approval ? { approval } : {}),
     index,
     pointer,
   };
