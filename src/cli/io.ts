@@ -15,6 +15,7 @@ const EXIT_BY_KIND: Readonly<Record<ProblemKind, number>> = {
   invalid_policy: EXIT.invalid,
   too_large: EXIT.invalid,
   conflict: EXIT.invalid,
+  forbidden: EXIT.invalid,
   not_found: EXIT.invalid,
   storage: EXIT.storage,
   usage: EXIT.usage,

@@ -10,6 +10,7 @@ export type ProblemKind =
   | "invalid_policy"
   | "too_large"
   | "conflict"
+  | "forbidden"
   | "not_found"
   | "storage"
   | "usage";

@@ -1,0 +1,403 @@
+import { digestJson } from "../core/digest.ts";
+import type { JsonObject } from "../core/json.ts";
+import { fail, ok, type Problem, type ProblemKind, type Result } from "../core/problem.ts";
+import { type ApprovalSettings, approvalJson, parseDuration } from "../policy/approval.ts";
+
+/**
+ * The life of an approval, as pure functions of (approval, command, now): no I/O, no clock. The store keeps
+ * each new version with a compare-and-set on `version`, so that of two racing commands exactly one applies.
+ *
+ * Policy advises, the engine enforces, people stay accountable: every move is a transition with its actor,
+ * and a resolution writes an authority record (`authority_record.v1`) with its own digest.
+ */
+export const APPROVAL_STATES = [
+  "WAITING_FOR_HUMAN",
+  "ESCALATED",
+  "APPROVED",
+  "REJECTED",
+  "TIMED_OUT",
+  "OVERRIDDEN",
+  "CANCELLED",
+  "CONSUMED",
+] as const;
+export type ApprovalState = (typeof APPROVAL_STATES)[number];
+
+/**
+ * Every move there is; any other is refused. ESCALATED is passed through on the way back to waiting (new
+ * roles, fresh deadline). An approval that is not consumed by its deadline times out.
+ */
+export const TRANSITIONS: Readonly<Record<ApprovalState, readonly ApprovalState[]>> = {
+  WAITING_FOR_HUMAN: ["APPROVED", "REJECTED", "TIMED_OUT", "ESCALATED", "OVERRIDDEN", "CANCELLED"],
+  ESCALATED: ["WAITING_FOR_HUMAN"],
+  APPROVED: ["CONSUMED", "TIMED_OUT"],
+  OVERRIDDEN: ["CONSUMED", "TIMED_OUT"],
+  REJECTED: [],
+  TIMED_OUT: [],
+  CANCELLED: [],
+  CONSUMED: [],
+};
+
+export const TIMEOUT_ACTOR = "system:timeout";
+/** The role that may force an approval through, recorded as an override and never as an approval. */
+export const OVERRIDE_ROLE = "override";
+
+/** Who acts: identity and roles come from the caller's key or identity, never from a request body. */
+export interface Actor {
+  readonly id: string;
+  readonly roles: readonly string[];
+}
+
+export interface Vote {
+  readonly actor_id: string;
+  readonly roles: string[];
+  readonly decision: "approve" | "reject";
+  readonly justification: string;
+  readonly at: string;
+  readonly idempotency_key: string;
+  /** 0 before an escalation, 1 after: only the current round's votes count. */
+  readonly round: number;
+}
+
+export interface Transition {
+  readonly from: ApprovalState | null;
+  readonly to: ApprovalState;
+  readonly at: string;
+  readonly actor: string;
+  readonly justification?: string;
+}
+
+export interface Approval {
+  readonly approval_id: string;
+  readonly decision_id: string;
+  readonly tenant_id: string;
+  /** The exact action approved: the decision's inputs digest, checked again when the approval is consumed. */
+  readonly inputs_digest: string;
+  /** sha256 of the decision record's canonical JSON. */
+  readonly record_digest: string;
+  readonly policy_hash: string;
+  /** The requesting subject, who may not approve its own action under separation of duties. */
+  readonly requester_id: string | null;
+  readonly settings: JsonObject;
+  readonly state: ApprovalState;
+  /** Bumped by every change; the store writes a change only over the version it was computed from. */
+  readonly version: number;
+  /** Roles that may vote now (the escalation roles after an escalation). */
+  readonly approver_roles: string[];
+  readonly quorum: number;
+  readonly deadline: string;
+  readonly escalations: number;
+  /** Every vote, of every round (an escalation starts a new round). */
+  readonly votes: Vote[];
+  readonly timeline: Transition[];
+  readonly created_at: string;
+  readonly outcome?: "ALLOW" | "DENY";
+  readonly authority?: JsonObject;
+}
+
+/** What a command did: the new version (or the same one), and the transitions it made. */
+export interface Applied {
+  readonly approval: Approval;
+  readonly transitions: readonly Transition[];
+  /** A retried vote that was already counted: nothing changed. */
+  readonly replayed?: boolean;
+}
+
+/**
+ * The result of a command. A command refused because the deadline had passed still times the approval
+ * out: `applied` then carries that change, which must be stored, alongside the refusal.
+ */
+export type CommandResult = Result<Applied> & { readonly applied?: Applied };
+
+export interface OpenInput {
+  readonly approvalId: string;
+  readonly decisionId: string;
+  readonly tenantId: string;
+  readonly inputsDigest: string;
+  readonly recordDigest: string;
+  readonly policyHash: string;
+  readonly requesterId: string | null;
+  readonly settings: ApprovalSettings;
+}
+
+export function openApproval(input: OpenInput, now: Date): Approval {
+  const at = now.toISOString();
+  return {
+    approval_id: input.approvalId,
+    decision_id: input.decisionId,
+    tenant_id: input.tenantId,
+    inputs_digest: input.inputsDigest,
+    record_digest: input.recordDigest,
+    policy_hash: input.policyHash,
+    requester_id: input.requesterId,
+    settings: approvalJson(input.settings),
+    state: "WAITING_FOR_HUMAN",
+    version: 1,
+    approver_roles: [...input.settings.approverRoles],
+    quorum: input.settings.quorum,
+    deadline: new Date(now.getTime() + input.settings.timeoutMs).toISOString(),
+    escalations: 0,
+    votes: [],
+    timeline: [{ from: null, to: "WAITING_FOR_HUMAN", at, actor: "system:decision" }],
+    created_at: at,
+  };
+}
+
+export function isOpen(approval: Approval): boolean {
+  return approval.state === "WAITING_FOR_HUMAN";
+}
+
+/**
+ * Applies what the clock says: an open approval past its deadline escalates (once, when the policy says so)
+ * or times out (fail closed); an approved one not consumed by then times out. Unchanged otherwise.
+ */
+export function expire(approval: Approval, now: Date): Applied {
+  if (now.getTime() < Date.parse(approval.deadline)) return { approval, transitions: [] };
+  const at = now.toISOString();
+  if (isOpen(approval)) {
+    const settings = approval.settings;
+    if (settings.on_timeout === "ESCALATE" && approval.escalations === 0) {
+      const timeoutMs = parseDuration(String(settings.timeout)) ?? 0;
+      const transitions: Transition[] = [
+        { from: "WAITING_FOR_HUMAN", to: "ESCALATED", at, actor: TIMEOUT_ACTOR },
+        { from: "ESCALATED", to: "WAITING_FOR_HUMAN", at, actor: TIMEOUT_ACTOR },
+      ];
+      return {
+        approval: {
+          ...approval,
+          version: approval.version + 1,
+          approver_roles: [...(settings.escalation_roles as string[])],
+          deadline: new Date(now.getTime() + timeoutMs).toISOString(),
+          escalations: 1,
+          timeline: [...approval.timeline, ...transitions],
+        },
+        transitions,
+      };
+    }
+    return resolve(approval, "TIMED_OUT", "DENY", { actor: TIMEOUT_ACTOR, at });
+  }
+  if (approval.state === "APPROVED" || approval.state === "OVERRIDDEN")
+    return move(approval, "TIMED_OUT", {
+      actor: TIMEOUT_ACTOR,
+      at,
+      justification: "not used before the deadline",
+    });
+  return { approval, transitions: [] };
+}
+
+export interface VoteInput {
+  readonly actor: Actor;
+  readonly decision: "approve" | "reject";
+  readonly justification: string;
+  /** The same key with the same vote returns the same answer; with a different vote it is a conflict. */
+  readonly idempotencyKey: string;
+}
+
+/** A vote: one per approver, a justification always; one rejection rejects, `quorum` approvals approve. */
+export function vote(approval: Approval, input: VoteInput, now: Date): CommandResult {
+  const earlier = approval.votes.find((v) => v.idempotency_key === input.idempotencyKey);
+  if (earlier) {
+    const same =
+      earlier.actor_id === input.actor.id &&
+      earlier.decision === input.decision &&
+      earlier.justification === input.justification;
+    return same
+      ? ok({ approval, transitions: [], replayed: true })
+      : refuse(
+          "conflict",
+          "idempotency_conflict",
+          `idempotency key '${input.idempotencyKey}' was used for a different vote`,
+        );
+  }
+  const checked = precheck(approval, input.actor, input.justification, now);
+  if (checked) return checked;
+  if (!input.actor.roles.some((role) => approval.approver_roles.includes(role)))
+    return refuse(
+      "forbidden",
+      "not_an_approver",
+      `${input.actor.id} holds none of the approver roles (${approval.approver_roles.join(", ")})`,
+    );
+  const separation = approval.settings.separation_of_duties !== false;
+  if (separation && approval.requester_id !== null && input.actor.id === approval.requester_id)
+    return refuse(
+      "forbidden",
+      "separation_of_duties",
+      `${input.actor.id} requested this action and cannot approve it`,
+    );
+  if (approval.votes.some((v) => v.round === approval.escalations && v.actor_id === input.actor.id))
+    return refuse("conflict", "already_voted", `${input.actor.id} has already voted on this approval`);
+  const at = now.toISOString();
+  const cast: Vote = {
+    actor_id: input.actor.id,
+    roles: [...input.actor.roles],
+    decision: input.decision,
+    justification: input.justification,
+    at,
+    idempotency_key: input.idempotencyKey,
+    round: approval.escalations,
+  };
+  const withVote: Approval = { ...approval, votes: [...approval.votes, cast] };
+  if (input.decision === "reject")
+    return ok(
+      resolve(withVote, "REJECTED", "DENY", {
+        actor: input.actor.id,
+        at,
+        justification: input.justification,
+      }),
+    );
+  const approvals = withVote.votes.filter(
+    (v) => v.round === approval.escalations && v.decision === "approve",
+  ).length;
+  if (approvals >= approval.quorum)
+    return ok(
+      resolve(withVote, "APPROVED", "ALLOW", {
+        actor: input.actor.id,
+        at,
+        justification: input.justification,
+      }),
+    );
+  return ok({ approval: { ...withVote, version: approval.version + 1 }, transitions: [] });
+}
+
+/** An actor with the override role forces the action through: recorded as an override, never as a vote. */
+export function override(approval: Approval, actor: Actor, justification: string, now: Date): CommandResult {
+  const checked = precheck(approval, actor, justification, now);
+  if (checked) return checked;
+  if (!actor.roles.includes(OVERRIDE_ROLE))
+    return refuse("forbidden", "not_an_overrider", `${actor.id} does not hold the '${OVERRIDE_ROLE}' role`);
+  return ok(
+    resolve(approval, "OVERRIDDEN", "ALLOW", { actor: actor.id, at: now.toISOString(), justification }),
+  );
+}
+
+/** Withdraws an open approval (the action will not happen). */
+export function cancel(approval: Approval, actor: Actor, justification: string, now: Date): CommandResult {
+  const checked = precheck(approval, actor, justification, now);
+  if (checked) return checked;
+  return ok(
+    resolve(approval, "CANCELLED", "DENY", { actor: actor.id, at: now.toISOString(), justification }),
+  );
+}
+
+/**
+ * Redeems an approved approval right before the action: re-checks the state, the deadline and that the
+ * action is the one approved. A second consume is a conflict, so one approval never executes twice.
+ */
+export function consume(
+  approval: Approval,
+  actor: Actor,
+  inputsDigest: string | undefined,
+  now: Date,
+): CommandResult {
+  const expired = expire(approval, now);
+  if (expired.transitions.length > 0)
+    return {
+      ...refuse(
+        "conflict",
+        "expired",
+        `approval ${approval.approval_id} passed its deadline (${approval.deadline})`,
+      ),
+      applied: expired,
+    };
+  if (approval.state !== "APPROVED" && approval.state !== "OVERRIDDEN")
+    return refuse(
+      "conflict",
+      "not_approved",
+      `approval ${approval.approval_id} is ${approval.state}, not APPROVED`,
+    );
+  if (inputsDigest !== undefined && inputsDigest !== approval.inputs_digest)
+    return refuse(
+      "conflict",
+      "different_action",
+      `the action's inputs digest ${inputsDigest} is not the one approved (${approval.inputs_digest})`,
+    );
+  return ok(move(approval, "CONSUMED", { actor: actor.id, at: now.toISOString() }));
+}
+
+/** Refusals every human command shares: an empty justification, a passed deadline, a closed approval. */
+function precheck(
+  approval: Approval,
+  actor: Actor,
+  justification: string,
+  now: Date,
+): CommandResult | undefined {
+  if (justification.trim() === "")
+    return refuse("invalid_request", "justification_required", "a justification is required");
+  if (actor.id.trim() === "") return refuse("invalid_request", "actor_required", "an actor id is required");
+  const expired = expire(approval, now);
+  if (expired.transitions.length > 0 && !isOpen(expired.approval))
+    return {
+      ...refuse("conflict", "closed", `approval ${approval.approval_id} timed out at ${approval.deadline}`),
+      applied: expired,
+    };
+  if (!isOpen(approval))
+    return refuse("conflict", "closed", `approval ${approval.approval_id} is ${approval.state}`);
+  if (expired.transitions.length > 0)
+    return {
+      ...refuse(
+        "conflict",
+        "escalated",
+        `approval ${approval.approval_id} passed its deadline and was escalated to ${expired.approval.approver_roles.join(", ")}: vote again`,
+      ),
+      applied: expired,
+    };
+  return undefined;
+}
+
+function refuse(kind: ProblemKind, code: string, message: string): Result<Applied> {
+  const problem: Problem = { code, message };
+  return fail(kind, [problem]);
+}
+
+function move(
+  approval: Approval,
+  to: ApprovalState,
+  step: { actor: string; at: string; justification?: string },
+): Applied {
+  if (!TRANSITIONS[approval.state].includes(to))
+    throw new Error(`approval ${approval.approval_id}: ${approval.state} → ${to} is not a transition`);
+  const transition: Transition = { from: approval.state, to, ...step };
+  return {
+    approval: {
+      ...approval,
+      state: to,
+      version: approval.version + 1,
+      timeline: [...approval.timeline, transition],
+    },
+    transitions: [transition],
+  };
+}
+
+/** Closes an open approval with an outcome and writes its authority record. */
+function resolve(
+  approval: Approval,
+  to: "APPROVED" | "REJECTED" | "TIMED_OUT" | "OVERRIDDEN" | "CANCELLED",
+  outcome: "ALLOW" | "DENY",
+  step: { actor: string; at: string; justification?: string },
+): Applied {
+  const moved = move(approval, to, step);
+  const record: JsonObject = {
+    schema_version: "authority_record.v1",
+    approval_id: approval.approval_id,
+    decision_id: approval.decision_id,
+    record_digest: approval.record_digest,
+    inputs_digest: approval.inputs_digest,
+    policy_hash: approval.policy_hash,
+    state: to,
+    outcome,
+    approvers: approval.votes.map((v) => ({
+      actor_id: v.actor_id,
+      roles: v.roles,
+      decision: v.decision,
+      justification: v.justification,
+      at: v.at,
+      round: v.round,
+    })),
+    ...(to === "OVERRIDDEN"
+      ? { override: { actor_id: step.actor, justification: step.justification ?? "", at: step.at } }
+      : {}),
+    timeline: moved.approval.timeline.map((t) => ({ ...t }) as JsonObject),
+    resolved_at: step.at,
+  };
+  const authority = { ...record, authority_digest: digestJson(record) };
+  return { ...moved, approval: { ...moved.approval, outcome, authority } };
+}
