@@ -12,11 +12,16 @@ const root = mkdtempSync(join(tmpdir(), "lumyn-sqlite-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 let count = 0;
 const freshPath = (): string => join(root, `store-${++count}`, "lumyn.db");
+const signedPath = (writer: string): string => join(root, `signed-${writer}`, "lumyn.db");
 
 for (const writer of ["inline", "thread"] as const) {
   storeConformance({
     name: `sqlite, ${writer} writer`,
-    open: async () => SqliteStore.open(freshPath(), { writer }),
+    open: async (options = {}) => {
+      // A signing store reopens the same file (the test closes it, then checks what closing signed).
+      const path = options.signingKeyPem ? signedPath(writer) : freshPath();
+      return SqliteStore.open(path, { writer, ...options });
+    },
   });
 }
 
