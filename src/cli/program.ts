@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { LumynError } from "../core/problem.ts";
 import { StorageError } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import * as backtest from "./commands/backtest.ts";
 import * as decide from "./commands/decide.ts";
 import * as demo from "./commands/demo.ts";
 import * as explain from "./commands/explain.ts";
@@ -39,6 +40,7 @@ function buildProgram(): Command {
     lint,
     exportCommand,
     replay,
+    backtest,
     verify,
     demo,
   ])
