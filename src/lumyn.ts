@@ -28,7 +28,14 @@ import {
   StorageError,
   type Store,
 } from "./store/store.ts";
-import { ensureWorkspace, readText, type Workspace, workspaceAt, workspaceRegistry } from "./workspace.ts";
+import {
+  ensureWorkspace,
+  readText,
+  type Workspace,
+  workspaceAt,
+  workspaceRegistry,
+  workspaceSigningKey,
+} from "./workspace.ts";
 
 export interface LumynOptions {
   readonly policy: Policy;
@@ -93,7 +100,11 @@ export class Lumyn {
         ensureWorkspace(workspace);
         policyPath = workspace.policyPath;
       }
-      store = SqliteStore.open(workspace.databasePath, options.store);
+      const signingKeyPem = workspaceSigningKey(workspace);
+      store = SqliteStore.open(workspace.databasePath, {
+        ...(signingKeyPem ? { signingKeyPem } : {}),
+        ...options.store,
+      });
     } catch (error) {
       return storageFailure(error, workspace.dir);
     }

@@ -11,12 +11,15 @@ export const DATABASE_FILE = "lumyn.db";
 export const POLICY_FILE = "policy.yml";
 /** Optional: when present, the workspace's policies may use only the reason codes it lists. */
 export const REASON_CODES_FILE = "reason-codes.json";
+/** Optional: an Ed25519 private key; when present, the head of the audit chain is signed. */
+export const SIGNING_KEY_FILE = "signing-key.pem";
 
 export interface Workspace {
   readonly dir: string;
   readonly databasePath: string;
   readonly policyPath: string;
   readonly reasonCodesPath: string;
+  readonly signingKeyPath: string;
 }
 
 export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
@@ -26,6 +29,7 @@ export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
     databasePath: join(absolute, DATABASE_FILE),
     policyPath: join(absolute, POLICY_FILE),
     reasonCodesPath: join(absolute, REASON_CODES_FILE),
+    signingKeyPath: join(absolute, SIGNING_KEY_FILE),
   };
 }
 
@@ -81,4 +85,14 @@ export function workspaceRegistry(workspace: Workspace): Result<Set<string> | un
     ]);
   }
   return parseReasonCodeRegistry(text, workspace.reasonCodesPath);
+}
+
+/** The workspace's signing key (PKCS#8 PEM), if it has one. */
+export function workspaceSigningKey(workspace: Workspace): string | undefined {
+  try {
+    return readText(workspace.signingKeyPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
 }

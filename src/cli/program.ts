@@ -2,18 +2,23 @@ import { Command, CommanderError } from "commander";
 import { LumynError } from "../core/problem.ts";
 import { StorageError } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import * as backtest from "./commands/backtest.ts";
 import * as decide from "./commands/decide.ts";
 import * as demo from "./commands/demo.ts";
 import * as explain from "./commands/explain.ts";
+import * as exportCommand from "./commands/export.ts";
 import * as init from "./commands/init.ts";
+import * as keysSigning from "./commands/keys-signing.ts";
 import * as label from "./commands/label.ts";
 import * as lint from "./commands/lint.ts";
 import * as memory from "./commands/memory.ts";
 import * as policyDiff from "./commands/policy-diff.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
+import * as replay from "./commands/replay.ts";
 import * as show from "./commands/show.ts";
 import * as stats from "./commands/stats.ts";
 import * as test from "./commands/test.ts";
+import * as verify from "./commands/verify.ts";
 import { EXIT, exitCodeOf, printFailure } from "./io.ts";
 
 function buildProgram(): Command {
@@ -23,11 +28,28 @@ function buildProgram(): Command {
     .option("--debug", "print stack traces of unexpected errors")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)");
-  for (const command of [init, decide, show, explain, label, memory, stats, test, lint, demo])
+  for (const command of [
+    init,
+    decide,
+    show,
+    explain,
+    label,
+    memory,
+    stats,
+    test,
+    lint,
+    exportCommand,
+    replay,
+    backtest,
+    verify,
+    demo,
+  ])
     command.register(program);
   const policy = program.command("policy").description("work with policy files");
   policyValidate.register(policy);
   policyDiff.register(policy);
+  const keys = program.command("keys").description("keys of the workspace");
+  keysSigning.register(keys);
   return program;
 }
 

@@ -126,6 +126,29 @@ export function prepareDecision(
     request,
     requestedProfile(request, options.redactionProfile ?? "default"),
   );
+  return prepareRedacted(request, redaction);
+}
+
+/**
+ * Prepares a request as it was persisted (already redacted, `context.redaction` in place), as a replay does:
+ * nothing is removed twice, so the digest is the one the record was made with.
+ */
+export function preparePersisted(persistedValue: JsonValue): Result<PreparedDecision> {
+  const validated = validateRequest(persistedValue);
+  if (!validated.ok) return validated;
+  const request = validated.value;
+  const recorded = request.context.redaction;
+  const profile = isJsonObject(recorded) ? recorded.profile : undefined;
+  const fieldsRemoved =
+    isJsonObject(recorded) && Array.isArray(recorded.fields_removed) ? recorded.fields_removed : [];
+  return prepareRedacted(request, {
+    request,
+    profile: profile === "strict" || profile === "off" ? profile : "default",
+    fieldsRemoved: fieldsRemoved.map(String),
+  });
+}
+
+function prepareRedacted(request: DecisionRequest, redaction: Redaction): Result<PreparedDecision> {
   const persisted = redaction.request;
   const derived = deriveFeatures(persisted);
   const outOfRange = derivedOutOfRange(derived);
@@ -141,6 +164,44 @@ export function prepareDecision(
   });
 }
 
+/** What one evaluation decides: the policy's answer, then memory's arbitration of it (the record's answer). */
+export interface DecidedOutcome {
+  readonly policyOutcome: PolicyOutcome;
+  readonly final: Pick<PolicyOutcome, "verdict" | "reasonCodes" | "matchedRules" | "queries" | "obligations">;
+  /** The memory evidence that took part (none when it found no labelled neighbour). */
+  readonly consulted: MemoryEvidence | undefined;
+}
+
+/**
+ * Evaluates a persisted request under a policy (memory's features available to rules) and lets memory
+ * arbitrate. Decisions, replays and backtests all decide through here.
+ */
+export function decideOutcome(
+  persisted: DecisionRequest,
+  derived: DerivedFeatures,
+  policy: Policy,
+  memory: MemoryEvidence | undefined,
+): DecidedOutcome {
+  const consulted =
+    memory !== undefined && memory.neighbours.failure.length + memory.neighbours.success.length > 0
+      ? memory
+      : undefined;
+  const neighbours = consulted?.neighbours ?? NO_NEIGHBOURS;
+  const features = { failure: topScore(neighbours.failure), success: topScore(neighbours.success) };
+  const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived, features));
+  const arbitration = consulted ? arbitrate(outcome, neighbours, policy.model.memory) : outcome;
+  return {
+    policyOutcome: outcome,
+    final: {
+      ...outcome,
+      verdict: arbitration.verdict,
+      reasonCodes: arbitration.reasonCodes,
+      matchedRules: arbitration.matchedRules,
+    },
+    consulted,
+  };
+}
+
 /**
  * Evaluates a prepared request (memory's features available to rules), arbitrates with memory, records.
  * Memory that found no labelled neighbour changes nothing and leaves no trace in the record: a replay
@@ -153,31 +214,23 @@ export function completeDecision(
   options: DecideOptions = {},
 ): Decision {
   const persisted = prepared.redaction.request;
-  const consulted =
-    memory !== undefined && memory.neighbours.failure.length + memory.neighbours.success.length > 0
-      ? memory
-      : undefined;
-  const neighbours = consulted?.neighbours ?? NO_NEIGHBOURS;
-  const features = { failure: topScore(neighbours.failure), success: topScore(neighbours.success) };
-  const outcome = evaluatePolicy(policy, evaluationInput(persisted, prepared.derived, features));
-  const config = policy.model.memory;
-  const arbitration = consulted ? arbitrate(outcome, neighbours, config) : outcome;
+  const { policyOutcome, final, consulted } = decideOutcome(persisted, prepared.derived, policy, memory);
   const record = buildRecord({
     request: persisted,
     policy,
-    outcome: {
-      ...outcome,
-      verdict: arbitration.verdict,
-      reasonCodes: arbitration.reasonCodes,
-      matchedRules: arbitration.matchedRules,
-    },
+    outcome: final,
     inputsDigest: prepared.inputsDigest,
     decisionId: options.decisionId ?? newDecisionId(),
     createdAt: timestamp(options.now ?? new Date()),
     ...(consulted
       ? {
-          riskSignals: riskSignals(neighbours, consulted.summaries),
-          memorySnapshot: memorySnapshot(consulted.query, neighbours, config, consulted.projection),
+          riskSignals: riskSignals(consulted.neighbours, consulted.summaries),
+          memorySnapshot: memorySnapshot(
+            consulted.query,
+            consulted.neighbours,
+            policy.model.memory,
+            consulted.projection,
+          ),
         }
       : {}),
   });
@@ -186,7 +239,7 @@ export function completeDecision(
     request: prepared.request,
     redaction: prepared.redaction,
     derived: prepared.derived,
-    policyOutcome: outcome,
+    policyOutcome,
     requestJson: prepared.requestJson,
   };
 }

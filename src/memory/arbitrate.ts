@@ -1,11 +1,20 @@
 import { digestJson } from "../core/digest.ts";
-import { float, type JsonObject } from "../core/json.ts";
+import {
+  float,
+  isJsonNumber,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  toDouble,
+} from "../core/json.ts";
+import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import type { Verdict } from "../core/verdict.ts";
 import type { MatchedRule } from "../policy/policy.ts";
 import {
   DEFAULT_FINGERPRINT_CONFIG,
   DIMENSIONS,
   type FingerprintConfig,
+  fingerprintFromBase64,
   fingerprintToBase64,
   PROJECTION,
 } from "./fingerprint.ts";
@@ -162,4 +171,80 @@ export function memorySnapshot(
     hits,
   };
   return { ...snapshot, snapshot_digest: digestJson(snapshot) };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * The query and neighbours a `memory_snapshot.v1` recorded, so that arbitration re-runs exactly as it ran,
+ * with no live memory. A snapshot that is not one is refused with a pointer under `pointer`.
+ */
+export function neighboursFromSnapshot(
+  snapshot: JsonValue,
+  pointer: string,
+): Result<{ projection: string; query: Int8Array; neighbours: Neighbours }> {
+  const problems: Problem[] = [];
+  const fingerprintAt = (value: JsonValue | undefined, at: string): Int8Array => {
+    const vector =
+      typeof value === "string" && BASE64.test(value) ? fingerprintFromBase64(value) : new Int8Array(0);
+    if (vector.length !== DIMENSIONS)
+      problems.push({
+        code: "memory_snapshot",
+        message: `not a ${DIMENSIONS}-byte fingerprint`,
+        pointer: at,
+        expected: "base64 of a lumyn-fingerprint-v1 vector",
+      });
+    return vector;
+  };
+  if (!isJsonObject(snapshot) || snapshot.schema_version !== "memory_snapshot.v1") {
+    return fail("invalid_request", [
+      {
+        code: "memory_snapshot",
+        message: "not a memory_snapshot.v1",
+        pointer,
+        expected: "a memory_snapshot.v1 object",
+      },
+    ]);
+  }
+  const query = fingerprintAt(
+    isJsonObject(snapshot.query) ? snapshot.query.fingerprint : undefined,
+    `${pointer}/query/fingerprint`,
+  );
+  const failure: MemoryHit[] = [];
+  const success: MemoryHit[] = [];
+  const hits = Array.isArray(snapshot.hits) ? snapshot.hits : [];
+  if (!Array.isArray(snapshot.hits))
+    problems.push({ code: "memory_snapshot", message: "hits must be a list", pointer: `${pointer}/hits` });
+  hits.forEach((hit, index) => {
+    const at = `${pointer}/hits/${index}`;
+    if (
+      !isJsonObject(hit) ||
+      typeof hit.decision_id !== "string" ||
+      (hit.outcome !== -1 && hit.outcome !== 1) ||
+      !isJsonNumber(hit.score)
+    ) {
+      problems.push({
+        code: "memory_snapshot",
+        message: "not a memory hit",
+        pointer: at,
+        expected: "{decision_id, outcome: -1 | 1, score, fingerprint}",
+      });
+      return;
+    }
+    const vector = fingerprintAt(hit.fingerprint, `${at}/fingerprint`);
+    const label = hit.outcome === -1 ? "failure" : "success";
+    (label === "failure" ? failure : success).push({
+      decisionId: hit.decision_id,
+      label,
+      score: toDouble(hit.score),
+      vector,
+    });
+  });
+  if (problems.length > 0) return fail("invalid_request", problems);
+  const model = isJsonObject(snapshot.projection) ? snapshot.projection.model : undefined;
+  return ok({
+    projection: typeof model === "string" ? model : PROJECTION,
+    query,
+    neighbours: { failure, success },
+  });
 }

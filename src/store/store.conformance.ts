@@ -3,8 +3,10 @@
  * so that no backend can drift from the contract in `store.ts`.
  */
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
 import { STARTER_POLICY } from "../assets/starter-policy.ts";
+import { verifyStoreChain } from "../audit/chain.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { type DecisionRecord, decide } from "../engine/decide.ts";
 import { loadPolicy, type Policy } from "../policy/policy.ts";
@@ -12,8 +14,8 @@ import { StorageError, type Store } from "./store.ts";
 
 export interface BackendUnderTest {
   readonly name: string;
-  /** A new, empty store for one test. */
-  open(): Promise<Store>;
+  /** A new, empty store for one test; with a signing key, it signs the head of its audit chain. */
+  open(options?: { signingKeyPem?: string; checkpointEvery?: number }): Promise<Store>;
 }
 
 let starterPolicy: Policy | undefined;
@@ -275,6 +277,102 @@ export function storeConformance(backend: BackendUnderTest): void {
           await store.memorySummaries([record.decision_id, "01NOPE"]),
           new Map([[record.decision_id, ""]]),
         );
+      }));
+
+    it("chains every stored decision and event, in one chain under concurrent writes", () =>
+      withStore(async (store) => {
+        const records = Array.from({ length: 40 }, (_, i) => makeRecord({ requestId: `chain-${i}` }));
+        const results = await Promise.all([
+          ...records.map((record) => store.putDecision(record)),
+          store.putDecision(makeRecord({ requestId: "chain-0" })),
+          store.putDecision(makeRecord({ requestId: "chain-1", amount: 999 })),
+        ]);
+        assert.deepEqual(
+          results.slice(-2).map((r) => r.status),
+          ["duplicate", "conflict"],
+        );
+        const first = records[0] as DecisionRecord;
+        await Promise.all([
+          store.appendEvent({ decisionId: first.decision_id, type: "note", data: { text: "é" } }),
+          store.putLabel({
+            decisionId: first.decision_id,
+            label: "failure",
+            tenantId: "acme",
+            actionType: "support.refund",
+            fingerprint: new Int8Array(128),
+            projection: "p",
+          }),
+          store.putDecision(makeRecord({ requestId: "chain-late" })),
+        ]);
+        const links: { seq: number; kind: string; refId: string }[] = [];
+        await store.readChain((link) => {
+          links.push({ seq: link.seq, kind: link.kind, refId: link.refId });
+          return true;
+        });
+        assert.equal(links.length, 43, "40 + 1 decisions and 2 events; duplicates and conflicts add nothing");
+        assert.deepEqual(
+          links.map((link) => link.seq),
+          Array.from({ length: 43 }, (_, i) => i + 1),
+        );
+        assert.deepEqual(
+          links.slice(0, 40).map((link) => link.refId),
+          records.map((record) => record.decision_id),
+        );
+        assert.deepEqual(await store.unchainedRows(), []);
+        const report = await verifyStoreChain(store);
+        assert.equal(report.broken, undefined);
+        assert.equal(report.length, 43);
+        assert.match(report.headHash, /^sha256:[0-9a-f]{64}$/);
+      }));
+
+    it("signs the chain's head every N entries and on close, and the signatures verify", async () => {
+      const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+      const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      const store = await backend.open({ signingKeyPem: pem, checkpointEvery: 5 });
+      for (let i = 0; i < 12; i++) await store.putDecision(makeRecord({ requestId: `signed-${i}` }));
+      assert.deepEqual(
+        (await store.listCheckpoints()).map((checkpoint) => checkpoint.seq),
+        [5, 10],
+      );
+      const report = await verifyStoreChain(store, publicKey);
+      assert.deepEqual(report.checkpoints, { total: 2, verified: 2 });
+      await store.close();
+      const reopened = await backend.open({ signingKeyPem: pem, checkpointEvery: 5 });
+      try {
+        assert.deepEqual(
+          (await reopened.listCheckpoints()).map((checkpoint) => checkpoint.seq),
+          [5, 10, 12],
+          "closing signs the head",
+        );
+        const other = generateKeyPairSync("ed25519").publicKey;
+        assert.equal((await verifyStoreChain(reopened, other)).broken?.reason, "unknown_key");
+      } finally {
+        await reopened.close();
+      }
+    });
+
+    it("visits stored decisions oldest first, filtered and limited", () =>
+      withStore(async (store) => {
+        const records = [
+          makeRecord({ now: new Date("2026-03-01T00:00:00Z") }),
+          makeRecord({ now: new Date("2026-03-02T00:00:00Z"), tenant: "globex" }),
+          makeRecord({ now: new Date("2026-03-03T00:00:00Z") }),
+          makeRecord({ now: new Date("2026-03-04T00:00:00Z") }),
+        ];
+        for (const record of records) await store.putDecision(record);
+        const visited = async (query: object) => {
+          const ids: string[] = [];
+          const count = await store.scanDecisions(query, (json) => ids.push(JSON.parse(json).decision_id));
+          assert.equal(count, ids.length);
+          return ids;
+        };
+        const id = (i: number) => records[i]?.decision_id;
+        assert.deepEqual(await visited({}), [id(0), id(1), id(2), id(3)]);
+        assert.deepEqual(await visited({ tenantId: "acme", limit: 2 }), [id(0), id(2)]);
+        assert.deepEqual(await visited({ since: "2026-03-02T00:00:00Z", until: "2026-03-04T00:00:00Z" }), [
+          id(1),
+          id(2),
+        ]);
       }));
 
     it("answers ping while open and refuses work once closed", async () => {

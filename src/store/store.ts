@@ -1,3 +1,4 @@
+import type { ChainCheckpoint, ChainKind, ChainLink } from "../audit/chain.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { DecisionRecord } from "../engine/decide.ts";
 import type { Label, MemoryCase, ScopeCount } from "../memory/index.ts";
@@ -44,6 +45,23 @@ export interface Store {
   appendEvent(event: NewDecisionEvent): Promise<DecisionEvent>;
   listEvents(decisionId: string): Promise<DecisionEvent[]>;
 
+  /**
+   * Visits the stored decisions that match, oldest first, one at a time as their canonical JSON (for
+   * backtests over all of history: nothing is held but the current row). Returns how many were visited.
+   */
+  scanDecisions(query: DecisionScan, visit: (recordJson: string) => void): Promise<number>;
+
+  /**
+   * The audit chain, in order: every stored decision and event is an entry, appended in the same transaction
+   * that stores it (src/audit/chain.ts). Each link carries the entry's canonical bytes rebuilt from the row it
+   * names. `visit` returns false to stop early.
+   */
+  readChain(visit: (link: ChainLink) => boolean): Promise<void>;
+  /** Decisions and events that no chain entry covers (at most `limit`, default 100). */
+  unchainedRows(limit?: number): Promise<{ kind: ChainKind; id: string }[]>;
+  /** The signed checkpoints of the chain's head, oldest first. */
+  listCheckpoints(): Promise<ChainCheckpoint[]>;
+
   /** Store reachable and writable enough to answer (for readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -74,6 +92,16 @@ export interface DecisionQuery {
   readonly limit?: number;
   /** Opaque cursor from a previous page; pages run newest first and stay stable as decisions arrive. */
   readonly cursor?: string;
+}
+
+export interface DecisionScan {
+  readonly tenantId?: string;
+  /** Inclusive lower bound on `created_at` (ISO 8601). */
+  readonly since?: string;
+  /** Exclusive upper bound on `created_at` (ISO 8601). */
+  readonly until?: string;
+  /** The oldest this many (all when absent). */
+  readonly limit?: number;
 }
 
 export interface DecisionPage {

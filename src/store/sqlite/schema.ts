@@ -69,4 +69,29 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX memory_cases_scope ON memory_cases (tenant_id, action_type);
   `,
+  `
+  -- The tamper-evident log: one entry per stored decision and event, in storage order. Each entry's hash
+  -- covers the previous entry's hash and the entry's canonical bytes (src/audit/chain.ts), so an edit, a
+  -- deletion, an insertion or a reordering breaks the chain from that entry on.
+  CREATE TABLE audit_chain (
+    seq    INTEGER PRIMARY KEY,
+    kind   TEXT NOT NULL,
+    ref_id TEXT NOT NULL,
+    hash   TEXT NOT NULL
+  );
+  CREATE INDEX audit_chain_ref ON audit_chain (ref_id);
+  CREATE TRIGGER audit_chain_no_update BEFORE UPDATE ON audit_chain
+    BEGIN SELECT RAISE(ABORT, 'the audit chain is append-only'); END;
+  CREATE TRIGGER audit_chain_no_delete BEFORE DELETE ON audit_chain
+    BEGIN SELECT RAISE(ABORT, 'the audit chain is append-only'); END;
+
+  -- Signed heads of the chain (Ed25519), written when the workspace has a signing key.
+  CREATE TABLE audit_checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    head_hash  TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    signature  TEXT NOT NULL,
+    signed_at  TEXT NOT NULL
+  );
+  `,
 ];

@@ -4,19 +4,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
+import { verifyStoreChain } from "../../audit/chain.ts";
+import { canonicalJson } from "../../core/json.ts";
 import { makeRecord, storeConformance } from "../store.conformance.ts";
 import { StorageError } from "../store.ts";
+import { MIGRATIONS } from "./schema.ts";
 import { SqliteStore } from "./sqlite-store.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-sqlite-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 let count = 0;
 const freshPath = (): string => join(root, `store-${++count}`, "lumyn.db");
+const signedPath = (writer: string): string => join(root, `signed-${writer}`, "lumyn.db");
 
 for (const writer of ["inline", "thread"] as const) {
   storeConformance({
     name: `sqlite, ${writer} writer`,
-    open: async () => SqliteStore.open(freshPath(), { writer }),
+    open: async (options = {}) => {
+      // A signing store reopens the same file (the test closes it, then checks what closing signed).
+      const path = options.signingKeyPem ? signedPath(writer) : freshPath();
+      return SqliteStore.open(path, { writer, ...options });
+    },
   });
 }
 
@@ -95,3 +103,51 @@ for (const writer of ["inline", "thread"] as const)
       assert.throws(() => SqliteStore.open(join(file, "lumyn.db"), { writer }), StorageError);
     });
   });
+
+describe("SqliteStore upgrade", () => {
+  it("chains the decisions and events of a database made before the audit chain, in storage order", async () => {
+    const path = freshPath();
+    const store = SqliteStore.open(path);
+    await store.close();
+    const db = new DatabaseSync(path);
+    db.exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; PRAGMA user_version = 2");
+    const records = [
+      makeRecord({ now: new Date("2026-01-02T00:00:00Z") }),
+      makeRecord({ now: new Date("2026-01-01T00:00:00Z") }),
+    ];
+    for (const record of records)
+      db.prepare(
+        `INSERT INTO decisions (decision_id, created_at, tenant_id, action_type, verdict, policy_hash, inputs_digest, record_json)
+         VALUES (?, ?, 'acme', 'support.refund', ?, ?, ?, ?)`,
+      ).run(
+        record.decision_id,
+        record.created_at,
+        record.verdict,
+        record.policy.policy_hash,
+        record.determinism.inputs_digest,
+        canonicalJson(record),
+      );
+    db.prepare(
+      "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES ('01EVENT', ?, 'note', '2026-01-03T00:00:00Z', '{}')",
+    ).run(records[0]?.decision_id as string);
+    db.close();
+
+    const upgraded = SqliteStore.open(path);
+    try {
+      const refs: string[] = [];
+      await upgraded.readChain((link) => refs.push(link.refId) > 0);
+      assert.deepEqual(refs, [records[1]?.decision_id, records[0]?.decision_id, "01EVENT"]);
+      assert.equal((await verifyStoreChain(upgraded)).broken, undefined);
+      await upgraded.putDecision(makeRecord());
+      assert.equal((await verifyStoreChain(upgraded)).length, 4);
+    } finally {
+      await upgraded.close();
+    }
+    const check = new DatabaseSync(path);
+    assert.equal(
+      (check.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+      MIGRATIONS.length,
+    );
+    check.close();
+  });
+});

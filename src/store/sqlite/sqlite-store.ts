@@ -2,6 +2,13 @@ import { extname } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import {
+  type ChainCheckpoint,
+  type ChainKind,
+  type ChainLink,
+  decisionEntry,
+  eventEntry,
+} from "../../audit/chain.ts";
 import { newDecisionId, timestamp } from "../../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../../core/json.ts";
 import { parseJson } from "../../core/parse-json.ts";
@@ -13,6 +20,7 @@ import {
   type DecisionEvent,
   type DecisionPage,
   type DecisionQuery,
+  type DecisionScan,
   type LabelWrite,
   MAX_PAGE_SIZE,
   type NewDecisionEvent,
@@ -24,6 +32,7 @@ import {
   type Store,
 } from "../store.ts";
 import {
+  type ChainOptions,
   type DecisionRow,
   type EventRow,
   type LabelRow,
@@ -34,7 +43,7 @@ import {
 } from "./writer.ts";
 import type { WriterCall, WriterReply, WriterThreadData } from "./writer-thread.ts";
 
-export interface SqliteStoreOptions {
+export interface SqliteStoreOptions extends ChainOptions {
   /** How long a write waits for another process's lock before failing (ms). */
   readonly busyTimeoutMs?: number;
   /** Most decisions written in one transaction. */
@@ -168,13 +177,18 @@ export class SqliteStore implements Store {
     this.db = db;
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.statements = prepareStatements(db);
+    const chain: ChainOptions = {
+      ...(options.signingKeyPem ? { signingKeyPem: options.signingKeyPem } : {}),
+      ...(options.checkpointEvery ? { checkpointEvery: options.checkpointEvery } : {}),
+    };
     if (options.writer === "thread") {
       this.thread = new WriterThread({
         path,
         busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+        ...chain,
       });
     } else {
-      this.inline = new SqliteWriter(db);
+      this.inline = new SqliteWriter(db, chain);
     }
   }
 
@@ -432,6 +446,76 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async scanDecisions(query: DecisionScan, visit: (recordJson: string) => void): Promise<number> {
+    this.ensureOpen();
+    const { where, params } = decisionFilter(query);
+    const limit = query.limit === undefined ? "" : " LIMIT ?";
+    const sql = `SELECT d.record_json FROM decisions d ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY d.decision_id${limit}`;
+    let count = 0;
+    this.read(() => {
+      const statement = this.db.prepare(sql);
+      statement.setReturnArrays(true);
+      const rows = statement.iterate(...params, ...(query.limit === undefined ? [] : [query.limit]));
+      for (const row of rows as unknown as Iterable<[string]>) {
+        visit(row[0]);
+        count++;
+      }
+    });
+    return count;
+  }
+
+  async readChain(visit: (link: ChainLink) => boolean): Promise<void> {
+    this.ensureOpen();
+    this.read(() => {
+      const statement = this.statements.chain;
+      statement.setReturnArrays(true);
+      type Row = [
+        number,
+        ChainKind,
+        string,
+        string,
+        string | null,
+        string | null,
+        string | null,
+        string | null,
+        string | null,
+      ];
+      for (const row of statement.iterate() as unknown as Iterable<Row>) {
+        const [seq, kind, refId, hash, recordJson, decisionId, type, createdAt, dataJson] = row;
+        let entry: string | undefined;
+        if (kind === "decision") entry = recordJson === null ? undefined : decisionEntry(seq, recordJson);
+        else if (decisionId !== null)
+          entry = eventEntry(seq, {
+            eventId: refId,
+            decisionId,
+            type: String(type),
+            createdAt: String(createdAt),
+            dataJson: String(dataJson),
+          });
+        if (!visit({ seq, kind, refId, hash, entry })) break;
+      }
+    });
+  }
+
+  async unchainedRows(limit = 100): Promise<{ kind: ChainKind; id: string }[]> {
+    this.ensureOpen();
+    const rows = this.read(() => this.statements.unchained.all(limit));
+    return rows.map((row) => ({ kind: row.kind as ChainKind, id: String(row.id) }));
+  }
+
+  async listCheckpoints(): Promise<ChainCheckpoint[]> {
+    this.ensureOpen();
+    const rows = this.read(() => this.statements.checkpoints.all());
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      headHash: String(row.head_hash),
+      keyId: String(row.key_id),
+      signature: String(row.signature),
+      signedAt: String(row.signed_at),
+    }));
+  }
+
   async ping(): Promise<void> {
     this.ensureOpen();
     this.read(() => this.db.prepare("SELECT 1").get());
@@ -443,8 +527,12 @@ export class SqliteStore implements Store {
     this.flush();
     this.closed = true;
     await Promise.allSettled([...this.inFlight]);
-    await this.thread?.close();
-    this.db.close();
+    try {
+      this.inline?.checkpoint();
+    } finally {
+      await this.thread?.close();
+      this.db.close();
+    }
   }
 
   private ensureOpen(): void {
@@ -477,13 +565,33 @@ function prepareStatements(db: DatabaseSync) {
       "SELECT decision_id, tenant_id, action_type, label, fingerprint FROM memory_cases",
     ),
     memorySummary: db.prepare("SELECT summary FROM memory_cases WHERE decision_id = ?"),
+    chain: db.prepare(
+      `SELECT c.seq, c.kind, c.ref_id, c.hash, d.record_json, e.decision_id, e.type, e.created_at, e.data_json
+       FROM audit_chain c
+       LEFT JOIN decisions d ON c.kind = 'decision' AND d.decision_id = c.ref_id
+       LEFT JOIN decision_events e ON c.kind = 'event' AND e.event_id = c.ref_id
+       ORDER BY c.seq`,
+    ),
+    unchained: db.prepare(
+      `SELECT 'decision' AS kind, decision_id AS id FROM decisions
+         WHERE decision_id NOT IN (SELECT ref_id FROM audit_chain WHERE kind = 'decision')
+       UNION ALL SELECT 'event', event_id FROM decision_events
+         WHERE event_id NOT IN (SELECT ref_id FROM audit_chain WHERE kind = 'event')
+       LIMIT ?`,
+    ),
+    checkpoints: db.prepare(
+      "SELECT seq, head_hash, key_id, signature, signed_at FROM audit_checkpoints ORDER BY seq",
+    ),
     listEvents: db.prepare(
       "SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE decision_id = ? ORDER BY seq",
     ),
   };
 }
 
-function decisionFilter(query: DecisionQuery | StatsQuery): { where: string[]; params: (string | number)[] } {
+function decisionFilter(query: DecisionQuery | StatsQuery | DecisionScan): {
+  where: string[];
+  params: (string | number)[];
+} {
   const where: string[] = [];
   const params: (string | number)[] = [];
   const add = (sql: string, value: string | undefined): void => {

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import {
+  type ChainOptions,
   type DecisionRow,
   type EventRow,
   type LabelRow,
@@ -32,20 +33,20 @@ export type WriterReply =
   | { readonly id: number; readonly ok: true; readonly value?: readonly RowOutcome[] | boolean }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
-export interface WriterThreadData {
+export interface WriterThreadData extends ChainOptions {
   readonly path: string;
   readonly busyTimeoutMs: number;
 }
 
 const port = parentPort;
 if (port) {
-  const { path, busyTimeoutMs } = workerData as WriterThreadData;
+  const { path, busyTimeoutMs, ...chainOptions } = workerData as WriterThreadData;
   let writer: SqliteWriter | undefined;
   let db: ReturnType<typeof openDatabase> | undefined;
   let openError: string | undefined;
   try {
     db = openDatabase(path, busyTimeoutMs);
-    writer = new SqliteWriter(db);
+    writer = new SqliteWriter(db, chainOptions);
   } catch (error) {
     openError = error instanceof Error ? error.message : String(error);
   }
@@ -82,6 +83,7 @@ if (port) {
     if (pending.length > 0) flush();
     try {
       if (request.op === "close") {
+        writer?.checkpoint();
         db?.close();
         reply({ id: request.id, ok: true });
         port.close();

@@ -1,6 +1,19 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import {
+  type ChainCheckpoint,
+  type ChainKind,
+  chainHash,
+  DEFAULT_CHECKPOINT_EVERY,
+  decisionEntry,
+  eventEntry,
+  GENESIS_HASH,
+  type SigningKey,
+  signCheckpoint,
+  signingKeyFromPem,
+} from "../../audit/chain.ts";
+import { timestamp } from "../../core/ids.ts";
 import { MIGRATIONS } from "./schema.ts";
 
 /**
@@ -76,19 +89,103 @@ export function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync 
   }
 }
 
+/** The migration that creates the audit chain; rows stored before it are chained when it is applied. */
+const CHAIN_MIGRATION = 3;
+
+function userVersion(db: DatabaseSync): number {
+  return Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+}
+
 function migrate(db: DatabaseSync): void {
-  const current = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.exec("BEGIN IMMEDIATE");
-    try {
+  if (userVersion(db) >= MIGRATIONS.length) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    // Read again under the write lock: another connection may have migrated meanwhile.
+    for (let version = userVersion(db); version < MIGRATIONS.length; version++) {
       db.exec(MIGRATIONS[version] as string);
+      if (version + 1 === CHAIN_MIGRATION) chainExistingRows(db);
       db.exec(`PRAGMA user_version = ${version + 1}`);
-      db.exec("COMMIT");
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
     }
+    db.exec("COMMIT");
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
   }
+}
+
+/** Decisions and events stored before the chain existed join it in storage order, once, on upgrade. */
+function chainExistingRows(db: DatabaseSync): void {
+  const rows = db
+    .prepare(
+      `SELECT 'decision' AS kind, decision_id AS id, created_at, rowid AS position FROM decisions
+       UNION ALL SELECT 'event', event_id, created_at, seq FROM decision_events
+       ORDER BY created_at, kind, position`,
+    )
+    .all();
+  const chain = new ChainAppender(db);
+  chain.begin();
+  for (const row of rows) chain.append(row.kind as ChainKind, String(row.id));
+}
+
+/**
+ * Appends to the audit chain inside the writer's transaction. The head is read when a transaction begins
+ * (under the write lock), so writers in other processes and threads extend one chain.
+ */
+class ChainAppender {
+  private readonly readHead;
+  private readonly insert;
+  private readonly recordJson;
+  private readonly eventRow;
+  seq = 0;
+  hash = GENESIS_HASH;
+
+  constructor(db: DatabaseSync) {
+    this.readHead = db.prepare("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1");
+    this.insert = db.prepare("INSERT INTO audit_chain (seq, kind, ref_id, hash) VALUES (?, ?, ?, ?)");
+    this.recordJson = db.prepare("SELECT record_json FROM decisions WHERE decision_id = ?");
+    this.eventRow = db.prepare(
+      "SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE event_id = ?",
+    );
+  }
+
+  begin(): void {
+    const head = this.readHead.get();
+    this.seq = head ? Number(head.seq) : 0;
+    this.hash = head ? String(head.hash) : GENESIS_HASH;
+  }
+
+  /** Chains a row already written in this transaction, from its stored bytes. */
+  append(kind: ChainKind, id: string): void {
+    const seq = this.seq + 1;
+    let entry: string;
+    if (kind === "decision") entry = decisionEntry(seq, String(this.recordJson.get(id)?.record_json));
+    else {
+      const row = this.eventRow.get(id);
+      entry = eventEntry(seq, {
+        eventId: String(row?.event_id),
+        decisionId: String(row?.decision_id),
+        type: String(row?.type),
+        createdAt: String(row?.created_at),
+        dataJson: String(row?.data_json),
+      });
+    }
+    this.appendEntry(kind, id, entry);
+  }
+
+  appendEntry(kind: ChainKind, id: string, entry: string): void {
+    const seq = this.seq + 1;
+    const hash = chainHash(this.hash, entry);
+    this.insert.run(seq, kind, id, hash);
+    this.seq = seq;
+    this.hash = hash;
+  }
+}
+
+export interface ChainOptions {
+  /** Ed25519 private key (PKCS#8 PEM): when given, the chain's head is signed (see {@link DEFAULT_CHECKPOINT_EVERY}). */
+  readonly signingKeyPem?: string;
+  /** Sign the head each time the chain crosses a multiple of this many entries. */
+  readonly checkpointEvery?: number;
 }
 
 export class SqliteWriter {
@@ -101,9 +198,22 @@ export class SqliteWriter {
   private readonly insertEvent;
   private readonly decisionExists;
   private readonly upsertCase;
+  private readonly chain: ChainAppender;
+  private readonly signingKey: SigningKey | undefined;
+  private readonly checkpointEvery: number;
+  private readonly lastCheckpoint;
+  private readonly insertCheckpoint;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, options: ChainOptions = {}) {
     this.db = db;
+    this.chain = new ChainAppender(db);
+    this.signingKey = options.signingKeyPem ? signingKeyFromPem(options.signingKeyPem) : undefined;
+    this.checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    this.lastCheckpoint = db.prepare("SELECT max(seq) AS seq FROM audit_checkpoints");
+    this.insertCheckpoint = db.prepare(
+      `INSERT INTO audit_checkpoints (seq, head_hash, key_id, signature, signed_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (seq) DO NOTHING`,
+    );
     this.findRequest = db.prepare(
       "SELECT decision_id, inputs_digest FROM decisions WHERE tenant_id = ? AND request_id = ?",
     );
@@ -148,12 +258,15 @@ export class SqliteWriter {
     return this.transaction(() =>
       rows.map((row) => {
         this.db.exec("SAVEPOINT decision_row");
+        const head = { seq: this.chain.seq, hash: this.chain.hash };
         try {
           const outcome = this.writeDecision(row);
           this.db.exec("RELEASE decision_row");
           return outcome;
         } catch (error) {
           this.db.exec("ROLLBACK TO decision_row; RELEASE decision_row");
+          this.chain.seq = head.seq;
+          this.chain.hash = head.hash;
           return { status: "failed", message: error instanceof Error ? error.message : String(error) };
         }
       }),
@@ -185,6 +298,7 @@ export class SqliteWriter {
     for (let position = 0; position < row.reasonCodes.length; position++) {
       this.insertReason.run(row.decisionId, position, row.reasonCodes[position] as string);
     }
+    this.chain.appendEntry("decision", row.decisionId, decisionEntry(this.chain.seq + 1, row.json));
     return { status: "stored" };
   }
 
@@ -196,7 +310,7 @@ export class SqliteWriter {
   putLabel(row: LabelRow): boolean {
     return this.transaction(() => {
       if (!this.decisionExists.get(row.event.decisionId)) return false;
-      this.appendEvent(row.event);
+      this.insertEventRow(row.event);
       const { event } = row;
       this.upsertCase.run(
         event.decisionId,
@@ -214,13 +328,43 @@ export class SqliteWriter {
   }
 
   appendEvent(row: EventRow): void {
+    this.transaction(() => this.insertEventRow(row));
+  }
+
+  private insertEventRow(row: EventRow): void {
     this.insertEvent.run(row.eventId, row.decisionId, row.type, row.createdAt, row.dataJson);
+    this.chain.appendEntry("event", row.eventId, eventEntry(this.chain.seq + 1, row));
+  }
+
+  /** Signs the chain's head when entries were added since the last checkpoint (a store does on close). */
+  checkpoint(): ChainCheckpoint | undefined {
+    if (!this.signingKey) return undefined;
+    return this.transaction(() => this.signHead());
+  }
+
+  private signHead(): ChainCheckpoint | undefined {
+    const key = this.signingKey;
+    const last = Number(this.lastCheckpoint.get()?.seq ?? 0);
+    if (!key || this.chain.seq <= last) return undefined;
+    const checkpoint = signCheckpoint(key, this.chain.seq, this.chain.hash, timestamp(new Date()));
+    this.insertCheckpoint.run(
+      checkpoint.seq,
+      checkpoint.headHash,
+      checkpoint.keyId,
+      checkpoint.signature,
+      checkpoint.signedAt,
+    );
+    return checkpoint;
   }
 
   private transaction<T>(work: () => T): T {
     this.db.exec("BEGIN IMMEDIATE");
     try {
+      this.chain.begin();
+      const start = this.chain.seq;
       const result = work();
+      const every = this.checkpointEvery;
+      if (Math.floor(this.chain.seq / every) > Math.floor(start / every)) this.signHead();
       this.db.exec("COMMIT");
       return result;
     } catch (error) {

@@ -1,0 +1,221 @@
+/**
+ * Backtests: what a candidate policy would have decided for requests already decided. Each stored request is
+ * re-decided as the record was made — the persisted request, memory as the record's snapshot recorded it —
+ * and the verdicts are tallied as a transition matrix, with the reason codes gained and lost and the
+ * decisions that changed. Records are visited one at a time, so memory use does not grow with history.
+ */
+import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
+import { parseJson } from "../core/parse-json.ts";
+import { fail, ok, type Problem, type Result } from "../core/problem.ts";
+import { VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "../core/verdict.ts";
+import { decideOutcome } from "../engine/decide.ts";
+import { deriveFeatures } from "../engine/normalize.ts";
+import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
+import type { Policy } from "../policy/policy.ts";
+import type { DecisionRequest } from "../request/validate.ts";
+
+/** One request decided before and again. */
+export interface Redecision {
+  readonly id: string;
+  readonly from: Verdict;
+  readonly fromCodes: readonly string[];
+  readonly to: Verdict;
+  readonly toCodes: readonly string[];
+}
+
+export interface BacktestChange extends Redecision {
+  readonly gained: readonly string[];
+  readonly lost: readonly string[];
+}
+
+export interface BacktestReport {
+  readonly total: number;
+  readonly changed: number;
+  /** Stored records that could not be read back (counted, not re-decided). */
+  readonly unreadable: number;
+  /** from → to → count, every verdict present. */
+  readonly matrix: Readonly<Record<Verdict, Readonly<Record<Verdict, number>>>>;
+  /** Decisions that gained (lost) each reason code, most first. */
+  readonly gained: readonly { readonly code: string; readonly count: number }[];
+  readonly lost: readonly { readonly code: string; readonly count: number }[];
+  /** The changed decisions that matter most: loosened verdicts first (DENY → ALLOW before ALLOW → DENY). */
+  readonly topChanged: readonly BacktestChange[];
+}
+
+export const DEFAULT_TOP_CHANGED = 10;
+
+/** A stored record's canonical JSON has a bare 16-digit run only where an integer may exceed 2^53. */
+const MAYBE_BIG_INTEGER = /[:[,]-?\d{16}/;
+
+/**
+ * Reads a stored record for re-deciding. Evaluation compares numbers by value (100 equals 100.0), so the
+ * native parser serves, except where an integer may be too big for a double: there the lossless one keeps it exact.
+ */
+function readStored(recordJson: string): JsonObject | undefined {
+  if (MAYBE_BIG_INTEGER.test(recordJson)) {
+    const parsed = parseJson(recordJson, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
+    return parsed.ok && isJsonObject(parsed.value) ? parsed.value : undefined;
+  }
+  try {
+    const value = JSON.parse(recordJson) as JsonValue;
+    return isJsonObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isVerdict = (value: JsonValue | undefined): value is Verdict =>
+  typeof value === "string" && (VERDICTS as readonly string[]).includes(value);
+
+/** Re-decides a stored record under `candidate`, with the memory its snapshot recorded; undefined when unreadable. */
+export function redecideStored(recordJson: string, candidate: Policy): Redecision | undefined {
+  const record = readStored(recordJson);
+  if (
+    !record ||
+    !isJsonObject(record.request) ||
+    !isVerdict(record.verdict) ||
+    !isJsonObject(record.determinism)
+  )
+    return undefined;
+  const request = record.request as DecisionRequest;
+  if (!isJsonObject(request.action)) return undefined;
+  const snapshot = record.determinism.memory;
+  let memory: Parameters<typeof decideOutcome>[3];
+  if (snapshot !== undefined) {
+    const read = neighboursFromSnapshot(snapshot, "/determinism/memory");
+    if (!read.ok) return undefined;
+    memory = { ...read.value, summaries: new Map() };
+  }
+  const { final } = decideOutcome(request, deriveFeatures(request), candidate, memory);
+  return {
+    id: String(record.decision_id),
+    from: record.verdict,
+    fromCodes: Array.isArray(record.reason_codes) ? record.reason_codes.map(String) : [],
+    to: final.verdict,
+    toCodes: final.reasonCodes,
+  };
+}
+
+function emptyMatrix(): Record<Verdict, Record<Verdict, number>> {
+  const matrix = {} as Record<Verdict, Record<Verdict, number>>;
+  for (const from of VERDICTS) {
+    matrix[from] = {} as Record<Verdict, number>;
+    for (const to of VERDICTS) matrix[from][to] = 0;
+  }
+  return matrix;
+}
+
+/** How much a change loosens: positive when the new verdict lets more through. */
+function loosening(change: Redecision): number {
+  return VERDICT_PRECEDENCE[change.from] - VERDICT_PRECEDENCE[change.to];
+}
+
+function sortedCounts(counts: Map<string, number>): { code: string; count: number }[] {
+  return [...counts]
+    .map(([code, count]) => ({ code, count }))
+    .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+}
+
+/** Tallies re-decisions as they stream by; holds only the counts and the top changes. */
+export class BacktestTally {
+  private total = 0;
+  private changed = 0;
+  private unreadable = 0;
+  private readonly matrix = emptyMatrix();
+  private readonly gained = new Map<string, number>();
+  private readonly lost = new Map<string, number>();
+  private readonly top: BacktestChange[] = [];
+  private readonly topLimit: number;
+
+  constructor(topLimit: number = DEFAULT_TOP_CHANGED) {
+    this.topLimit = topLimit;
+  }
+
+  skip(): void {
+    this.unreadable++;
+  }
+
+  add(item: Redecision): void {
+    this.total++;
+    this.matrix[item.from][item.to]++;
+    const before = new Set(item.fromCodes);
+    const after = new Set(item.toCodes);
+    const gained = [...after].filter((code) => !before.has(code));
+    const lost = [...before].filter((code) => !after.has(code));
+    for (const code of gained) this.gained.set(code, (this.gained.get(code) ?? 0) + 1);
+    for (const code of lost) this.lost.set(code, (this.lost.get(code) ?? 0) + 1);
+    if (item.from === item.to && gained.length === 0 && lost.length === 0) return;
+    this.changed++;
+    this.keepIfTop({ ...item, gained, lost });
+  }
+
+  private keepIfTop(change: BacktestChange): void {
+    if (this.topLimit === 0) return;
+    const weight = loosening(change);
+    // Stable: among equals the earlier decision stays ahead.
+    let at = this.top.length;
+    while (at > 0 && loosening(this.top[at - 1] as BacktestChange) < weight) at--;
+    if (at >= this.topLimit) return;
+    this.top.splice(at, 0, change);
+    if (this.top.length > this.topLimit) this.top.pop();
+  }
+
+  report(): BacktestReport {
+    return {
+      total: this.total,
+      changed: this.changed,
+      unreadable: this.unreadable,
+      matrix: this.matrix,
+      gained: sortedCounts(this.gained),
+      lost: sortedCounts(this.lost),
+      topChanged: [...this.top],
+    };
+  }
+}
+
+/** A verdict transition that fails a CI gate (`DENY>ALLOW`; `*` stands for any verdict). */
+export interface Transition {
+  readonly from: Verdict | "*";
+  readonly to: Verdict | "*";
+}
+
+/** Parses `--fail-on DENY>ALLOW,ESCALATE>ALLOW`; every bad part is reported. */
+export function parseTransitions(spec: string): Result<Transition[]> {
+  const problems: Problem[] = [];
+  const transitions: Transition[] = [];
+  const side = (text: string): Verdict | "*" | undefined => {
+    const upper = text.trim().toUpperCase();
+    return upper === "*" || (VERDICTS as readonly string[]).includes(upper)
+      ? (upper as Verdict | "*")
+      : undefined;
+  };
+  for (const part of spec.split(",")) {
+    const [fromText, toText, ...rest] = part.split(">");
+    const from = side(fromText ?? "");
+    const to = side(toText ?? "");
+    if (from === undefined || to === undefined || rest.length > 0 || (from !== "*" && from === to)) {
+      problems.push({
+        code: "transition",
+        message: `'${part}' is not a verdict change`,
+        expected: `FROM>TO with FROM and TO different, each one of ${VERDICTS.join(", ")} or *`,
+      });
+    } else transitions.push({ from, to });
+  }
+  return problems.length > 0 ? fail("usage", problems) : ok(transitions);
+}
+
+/** The transitions of a report that a gate names, with their counts (only those that occurred). */
+export function triggered(
+  report: BacktestReport,
+  gate: readonly Transition[],
+): { from: Verdict; to: Verdict; count: number }[] {
+  const hits: { from: Verdict; to: Verdict; count: number }[] = [];
+  for (const from of VERDICTS)
+    for (const to of VERDICTS) {
+      const count = report.matrix[from][to];
+      if (from === to || count === 0) continue;
+      if (gate.some((t) => (t.from === "*" || t.from === from) && (t.to === "*" || t.to === to)))
+        hits.push({ from, to, count });
+    }
+  return hits;
+}

@@ -1,0 +1,259 @@
+/**
+ * Replay: checks a pack's digests offline, then re-runs the decision — the policy in the pack evaluated on
+ * the request as persisted, memory as the record's snapshot recorded it (no live memory) — and compares what
+ * it decides with what was recorded.
+ */
+import { digestJson } from "../core/digest.ts";
+import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
+import { fail, ok, type Problem, type Result } from "../core/problem.ts";
+import {
+  completeDecision,
+  type DecisionRecord,
+  type MemoryEvidence,
+  preparePersisted,
+} from "../engine/decide.ts";
+import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
+import { loadPolicy } from "../policy/policy.ts";
+import {
+  MEMORY_FILE,
+  MEMORY_SCHEMA,
+  type PackContents,
+  POLICY_FILE,
+  packJson,
+  RECORD_FILE,
+  REQUEST_FILE,
+  sameJson,
+} from "./pack.ts";
+
+/** One offline check of the pack. */
+export interface ReplayCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** A field whose replayed value differs from the recorded one. */
+export interface ReplayMismatch {
+  readonly field: string;
+  readonly recorded: JsonValue;
+  readonly replayed: JsonValue;
+}
+
+export interface ReplayReport {
+  readonly decisionId: string;
+  readonly createdAt: string;
+  readonly engineVersion: string;
+  readonly policy: { readonly id: string; readonly version: string; readonly hash: string };
+  readonly recordedVerdict: string;
+  readonly replayedVerdict: string;
+  readonly reasonCodes: readonly string[];
+  readonly checks: readonly ReplayCheck[];
+  readonly mismatches: readonly ReplayMismatch[];
+  /** True when every check passed and the re-run decided exactly what was recorded. */
+  readonly identical: boolean;
+}
+
+/** The fields the re-run must reproduce. */
+export const REPLAYED_FIELDS = [
+  "verdict",
+  "reason_codes",
+  "matched_rules",
+  "queries",
+  "obligations",
+] as const;
+
+function malformed<T>(problems: readonly Problem[]): Result<T> {
+  return fail("invalid_request", problems);
+}
+
+function recordShape(value: JsonValue, file: string): Result<DecisionRecord> {
+  const where = `${file}:${RECORD_FILE}`;
+  if (!isJsonObject(value))
+    return malformed([{ code: "record", message: "not a JSON object", file: where, pointer: "" }]);
+  const problems: Problem[] = [];
+  const want = (pointer: string, ok: boolean, expected: string) => {
+    if (!ok)
+      problems.push({
+        code: "record",
+        message: `missing or wrong ${pointer}`,
+        file: where,
+        pointer,
+        expected,
+      });
+  };
+  const policy = value.policy;
+  const determinism = value.determinism;
+  want("/schema_version", value.schema_version === "decision_record.v1", "decision_record.v1");
+  want("/decision_id", typeof value.decision_id === "string", "a string");
+  want(
+    "/created_at",
+    typeof value.created_at === "string" && !Number.isNaN(Date.parse(value.created_at)),
+    "an ISO 8601 time",
+  );
+  want("/request", isJsonObject(value.request), "the request object");
+  want("/policy/policy_hash", isJsonObject(policy) && typeof policy.policy_hash === "string", "sha256:…");
+  want(
+    "/determinism/inputs_digest",
+    isJsonObject(determinism) && typeof determinism.inputs_digest === "string",
+    "sha256:…",
+  );
+  want("/verdict", typeof value.verdict === "string", "a verdict");
+  for (const field of ["reason_codes", "matched_rules", "queries", "obligations"])
+    want(`/${field}`, Array.isArray(value[field]), "a list");
+  return problems.length > 0 ? malformed(problems) : ok(value as DecisionRecord);
+}
+
+/** The memory a record used, re-read from its snapshot, and the check of the snapshot's digest. */
+function recordedMemory(
+  record: DecisionRecord,
+  contents: PackContents,
+  file: string,
+): Result<{ evidence: MemoryEvidence | undefined; check: ReplayCheck }> {
+  const snapshot = record.determinism.memory;
+  const memoryFile = contents.files.has(MEMORY_FILE) ? packJson(contents, MEMORY_FILE, file) : undefined;
+  if (memoryFile && !memoryFile.ok) return memoryFile;
+  const memoryDocument = memoryFile?.value;
+  if (
+    memoryDocument !== undefined &&
+    !(isJsonObject(memoryDocument) && memoryDocument.schema_version === MEMORY_SCHEMA)
+  )
+    return malformed([
+      {
+        code: "memory",
+        message: `not a ${MEMORY_SCHEMA}`,
+        file: `${file}:${MEMORY_FILE}`,
+        pointer: "/schema_version",
+      },
+    ]);
+  const packed = isJsonObject(memoryDocument) ? (memoryDocument.snapshot ?? null) : undefined;
+  if (snapshot === undefined) {
+    const consistent = packed === undefined || packed === null;
+    return ok({
+      evidence: undefined,
+      check: {
+        name: "memory snapshot",
+        ok: consistent,
+        detail: consistent
+          ? "none: memory found no labelled neighbour"
+          : `${MEMORY_FILE} has a snapshot the record does not`,
+      },
+    });
+  }
+  const read = neighboursFromSnapshot(snapshot, "/determinism/memory");
+  if (!read.ok)
+    return malformed(read.problems.map((problem) => ({ ...problem, file: `${file}:${RECORD_FILE}` })));
+  const { snapshot_digest: digest, ...rest } = isJsonObject(snapshot) ? snapshot : ({} as JsonObject);
+  const recomputed = digestJson(rest);
+  const matchesFile = packed === undefined || sameJson(packed, snapshot);
+  const summaries = new Map<string, string>();
+  for (const side of ["failure_similarity", "success_similarity"]) {
+    const similarity = record.risk_signals[side];
+    const topK = isJsonObject(similarity) && Array.isArray(similarity.top_k) ? similarity.top_k : [];
+    for (const hit of topK)
+      if (isJsonObject(hit) && typeof hit.id === "string")
+        summaries.set(hit.id, typeof hit.summary === "string" ? hit.summary : "");
+  }
+  const hits = read.value.neighbours.failure.length + read.value.neighbours.success.length;
+  return ok({
+    evidence: { ...read.value, summaries },
+    check: {
+      name: "memory snapshot",
+      ok: recomputed === digest && matchesFile,
+      detail:
+        recomputed !== digest
+          ? `snapshot_digest ${String(digest)} but the snapshot hashes to ${recomputed}`
+          : matchesFile
+            ? `${recomputed} (${hits} labelled neighbour${hits === 1 ? "" : "s"})`
+            : `${MEMORY_FILE} differs from the record's snapshot`,
+    },
+  });
+}
+
+/**
+ * Checks a pack and re-runs its decision. A failure result means the pack is malformed (exit 2); a report
+ * with `identical: false` names each check that failed and each field that differs (exit 1).
+ */
+export function replayPack(contents: PackContents, file: string): Result<ReplayReport> {
+  const recordValue = packJson(contents, RECORD_FILE, file);
+  if (!recordValue.ok) return recordValue;
+  const shaped = recordShape(recordValue.value, file);
+  if (!shaped.ok) return shaped;
+  const record = shaped.value;
+  const requestValue = packJson(contents, REQUEST_FILE, file);
+  if (!requestValue.ok) return requestValue;
+  const policyText = contents.files.get(POLICY_FILE) ?? "";
+  const policy = loadPolicy(policyText, { file: `${file}:${POLICY_FILE}` });
+  if (!policy.ok) return policy;
+  const prepared = preparePersisted(record.request);
+  if (!prepared.ok)
+    return malformed(
+      prepared.problems.map((problem) => ({
+        ...problem,
+        file: `${file}:${RECORD_FILE}`,
+        pointer: `/request${problem.pointer ?? ""}`,
+      })),
+    );
+  const memory = recordedMemory(record, contents, file);
+  if (!memory.ok) return memory;
+
+  const checks: ReplayCheck[] = [
+    {
+      name: "manifest",
+      ok: true,
+      detail: contents.manifest
+        ? "every file matches its sha256"
+        : "none (packs by Lumyn 1.3.6 have none): files checked by their digests below",
+    },
+    {
+      name: "policy_hash",
+      ok: policy.value.hash === record.policy.policy_hash,
+      detail:
+        policy.value.hash === record.policy.policy_hash
+          ? `${POLICY_FILE} hashes to ${policy.value.hash}`
+          : `${POLICY_FILE} hashes to ${policy.value.hash}, the record names ${record.policy.policy_hash}`,
+    },
+    {
+      name: "request",
+      ok: sameJson(requestValue.value, record.request),
+      detail: sameJson(requestValue.value, record.request)
+        ? `${REQUEST_FILE} is the record's request`
+        : `${REQUEST_FILE} differs from the record's request`,
+    },
+    {
+      name: "inputs_digest",
+      ok: prepared.value.inputsDigest === record.determinism.inputs_digest,
+      detail:
+        prepared.value.inputsDigest === record.determinism.inputs_digest
+          ? `the request hashes to ${prepared.value.inputsDigest}`
+          : `the request hashes to ${prepared.value.inputsDigest}, the record says ${record.determinism.inputs_digest}`,
+    },
+    memory.value.check,
+  ];
+
+  const replayed = completeDecision(prepared.value, policy.value, memory.value.evidence, {
+    decisionId: record.decision_id,
+    now: new Date(record.created_at),
+  }).record;
+  const mismatches: ReplayMismatch[] = [];
+  for (const field of REPLAYED_FIELDS) {
+    const recorded = record[field] as JsonValue;
+    const again = replayed[field] as JsonValue;
+    if (!sameJson(recorded, again)) mismatches.push({ field, recorded, replayed: again });
+  }
+  return ok({
+    decisionId: record.decision_id,
+    createdAt: record.created_at,
+    engineVersion: String(record.determinism.engine_version ?? "unknown"),
+    policy: {
+      id: String(record.policy.policy_id),
+      version: String(record.policy.policy_version),
+      hash: record.policy.policy_hash,
+    },
+    recordedVerdict: record.verdict,
+    replayedVerdict: replayed.verdict,
+    reasonCodes: record.reason_codes,
+    checks,
+    mismatches,
+    identical: mismatches.length === 0 && checks.every((check) => check.ok),
+  });
+}
