@@ -6,11 +6,13 @@ import * as decide from "./commands/decide.ts";
 import * as demo from "./commands/demo.ts";
 import * as explain from "./commands/explain.ts";
 import * as init from "./commands/init.ts";
+import * as keys from "./commands/keys.ts";
 import * as label from "./commands/label.ts";
 import * as lint from "./commands/lint.ts";
 import * as memory from "./commands/memory.ts";
 import * as policyDiff from "./commands/policy-diff.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
+import * as serve from "./commands/serve.ts";
 import * as show from "./commands/show.ts";
 import * as stats from "./commands/stats.ts";
 import * as test from "./commands/test.ts";
@@ -23,7 +25,7 @@ function buildProgram(): Command {
     .option("--debug", "print stack traces of unexpected errors")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)");
-  for (const command of [init, decide, show, explain, label, memory, stats, test, lint, demo])
+  for (const command of [init, decide, show, explain, label, memory, stats, test, lint, serve, keys, demo])
     command.register(program);
   const policy = program.command("policy").description("work with policy files");
   policyValidate.register(policy);
