@@ -156,6 +156,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     );
   });
 
+  // While closing, every answer ends its connection: a keep-alive connection that was busy when the close
+  // began would otherwise hold the process open until its idle timeout.
+  let draining = false;
+  app.addHook("preClose", (done) => {
+    draining = true;
+    done();
+  });
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (draining) reply.header("connection", "close");
+    done(null, payload);
+  });
+
   app.setErrorHandler((error: FastifyError & { problems?: unknown }, request, reply) => {
     if (error.validation) {
       const problems = (error.problems ?? []) as Parameters<typeof sendProblem>[4];
