@@ -1,4 +1,4 @@
-import type { JsonObject, JsonValue } from "./core/json.ts";
+import { canonicalJson, type JsonObject, type JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import { tenantOf } from "./core/tenant.ts";
 import {
@@ -62,6 +62,8 @@ export interface StoredDecision {
   readonly record: DecisionRecord;
   /** `stored`: written now; `duplicate`: the same request_id was decided before; `unavailable`: not stored (fail-closed). */
   readonly status: "stored" | "duplicate" | "unavailable";
+  /** The record's canonical JSON (what the store keeps), ready to send as it is. */
+  readonly json: string;
 }
 
 /**
@@ -165,16 +167,17 @@ export class Lumyn {
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
       const failClosed = completeDecision(prepared.value, this.policy, undefined, decideOptions);
-      return ok({ record: storageUnavailableRecord(failClosed, this.policy), status: "unavailable" });
+      return unavailable(failClosed, this.policy);
     }
     try {
       await this.rememberPolicy(this.policy);
-      const result = await this.store.putDecision(decision.record, recordJson(decision));
+      const json = recordJson(decision);
+      const result = await this.store.putDecision(decision.record, json);
       switch (result.status) {
         case "stored":
-          return ok({ record: decision.record, status: "stored" });
+          return ok({ record: decision.record, status: "stored", json });
         case "duplicate":
-          return ok({ record: result.record, status: "duplicate" });
+          return ok({ record: result.record, status: "duplicate", json: canonicalJson(result.record) });
         case "conflict":
           return fail("conflict", [
             {
@@ -187,7 +190,7 @@ export class Lumyn {
       }
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
-      return ok({ record: storageUnavailableRecord(decision, this.policy), status: "unavailable" });
+      return unavailable(decision, this.policy);
     }
   }
 
@@ -401,6 +404,12 @@ async function policyByHash(
     ]);
   }
   return loadPolicy(snapshot.text, { file: `policy ${policyHash}` });
+}
+
+/** The fail-closed answer for a decision that could not be stored. */
+function unavailable(decision: Decision, policy: Policy): Result<StoredDecision> {
+  const record = storageUnavailableRecord(decision, policy);
+  return ok({ record, status: "unavailable", json: canonicalJson(record) });
 }
 
 function notFound<T>(decisionId: string): Result<T> {

@@ -8,13 +8,14 @@ import * as demo from "./commands/demo.ts";
 import * as explain from "./commands/explain.ts";
 import * as exportCommand from "./commands/export.ts";
 import * as init from "./commands/init.ts";
-import * as keysSigning from "./commands/keys-signing.ts";
+import * as keys from "./commands/keys.ts";
 import * as label from "./commands/label.ts";
 import * as lint from "./commands/lint.ts";
 import * as memory from "./commands/memory.ts";
 import * as policyDiff from "./commands/policy-diff.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
 import * as replay from "./commands/replay.ts";
+import * as serve from "./commands/serve.ts";
 import * as show from "./commands/show.ts";
 import * as stats from "./commands/stats.ts";
 import * as test from "./commands/test.ts";
@@ -42,14 +43,14 @@ function buildProgram(): Command {
     replay,
     backtest,
     verify,
+    serve,
+    keys,
     demo,
   ])
     command.register(program);
   const policy = program.command("policy").description("work with policy files");
   policyValidate.register(policy);
   policyDiff.register(policy);
-  const keys = program.command("keys").description("keys of the workspace");
-  keysSigning.register(keys);
   return program;
 }
 

@@ -375,6 +375,42 @@ export function storeConformance(backend: BackendUnderTest): void {
         ]);
       }));
 
+    it("keeps API keys by hash, lists them oldest first and revokes them once", () =>
+      withStore(async (store) => {
+        const first = {
+          keyId: "01KEYA",
+          keyHash: `sha256:${"a".repeat(64)}`,
+          name: "checkout agent",
+          scopes: ["decide", "read"],
+          tenantId: "acme",
+          roles: ["finance-lead"],
+          rateLimitPerSecond: 2.5,
+          createdAt: "2026-03-01T00:00:00Z",
+        };
+        const second = {
+          keyId: "01KEYB",
+          keyHash: `sha256:${"b".repeat(64)}`,
+          name: "",
+          scopes: ["admin"],
+          roles: [],
+          createdAt: "2026-03-02T00:00:00Z",
+        };
+        await store.putApiKey(second);
+        await store.putApiKey(first);
+        assert.deepEqual(await store.findApiKey(first.keyHash), first);
+        assert.equal(await store.findApiKey(`sha256:${"c".repeat(64)}`), undefined);
+        await assert.rejects(() => store.putApiKey({ ...first, keyId: "01KEYC" }), StorageError);
+        assert.deepEqual(
+          (await store.listApiKeys()).map((key) => key.keyId),
+          ["01KEYA", "01KEYB"],
+        );
+        assert.equal(await store.revokeApiKey("01KEYA", "2026-03-03T00:00:00Z"), true);
+        assert.equal(await store.revokeApiKey("01KEYA", "2026-03-04T00:00:00Z"), true);
+        assert.equal(await store.revokeApiKey("01NOPE"), false);
+        assert.equal((await store.findApiKey(first.keyHash))?.revokedAt, "2026-03-03T00:00:00Z");
+        assert.equal((await store.findApiKey(second.keyHash))?.revokedAt, undefined);
+      }));
+
     it("answers ping while open and refuses work once closed", async () => {
       const store = await backend.open();
       await store.ping();

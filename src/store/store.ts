@@ -62,6 +62,18 @@ export interface Store {
   /** The signed checkpoints of the chain's head, oldest first. */
   listCheckpoints(): Promise<ChainCheckpoint[]>;
 
+  /** Stores a new API key: its hash and grants, never the key itself. */
+  putApiKey(key: ApiKey): Promise<void>;
+  /** The key with this hash, revoked or not (the caller decides what a revoked key means). */
+  findApiKey(keyHash: string): Promise<ApiKey | undefined>;
+  /** Every key, oldest first. */
+  listApiKeys(): Promise<ApiKey[]>;
+  /**
+   * Revokes a key from now on. True when the key exists (a key revoked before keeps its first revocation
+   * time); false when there is no such key.
+   */
+  revokeApiKey(keyId: string, revokedAt?: string): Promise<boolean>;
+
   /** Store reachable and writable enough to answer (for readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -152,6 +164,23 @@ export interface DecisionEvent {
   readonly type: string;
   readonly data: JsonObject;
   readonly createdAt: string;
+}
+
+/** An API key of the HTTP service, as stored: the sha256 of the key, never the key. */
+export interface ApiKey {
+  readonly keyId: string;
+  /** `sha256:<hex>` of the whole key. */
+  readonly keyHash: string;
+  readonly name: string;
+  readonly scopes: readonly string[];
+  /** When set, the key decides and reads only this tenant's decisions. */
+  readonly tenantId?: string;
+  /** Who the holder is, for approvals (e.g. `finance-lead`). */
+  readonly roles: readonly string[];
+  /** Requests per second the key may make; unlimited when unset. */
+  readonly rateLimitPerSecond?: number;
+  readonly createdAt: string;
+  readonly revokedAt?: string;
 }
 
 /** The store could not be reached or written. Decisions then fail closed (ABSTAIN, STORAGE_UNAVAILABLE). */

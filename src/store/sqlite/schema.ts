@@ -94,4 +94,18 @@ export const MIGRATIONS: readonly string[] = [
     signed_at  TEXT NOT NULL
   );
   `,
+  `
+  -- API keys of the HTTP service. Only a hash of each key is kept; scopes and roles are JSON arrays.
+  CREATE TABLE api_keys (
+    key_id                TEXT PRIMARY KEY,
+    key_hash              TEXT NOT NULL UNIQUE,
+    name                  TEXT NOT NULL,
+    scopes_json           TEXT NOT NULL,
+    tenant_id             TEXT,
+    roles_json            TEXT NOT NULL,
+    rate_limit_per_second DOUBLE PRECISION,
+    created_at            TEXT NOT NULL,
+    revoked_at            TEXT
+  );
+  `,
 ];

@@ -110,7 +110,9 @@ describe("SqliteStore upgrade", () => {
     const store = SqliteStore.open(path);
     await store.close();
     const db = new DatabaseSync(path);
-    db.exec("DROP TABLE audit_chain; DROP TABLE audit_checkpoints; PRAGMA user_version = 2");
+    db.exec(
+      "DROP TABLE audit_chain; DROP TABLE audit_checkpoints; DROP TABLE api_keys; PRAGMA user_version = 2",
+    );
     const records = [
       makeRecord({ now: new Date("2026-01-02T00:00:00Z") }),
       makeRecord({ now: new Date("2026-01-01T00:00:00Z") }),

@@ -16,6 +16,7 @@ import { tenantOf } from "../../core/tenant.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
 import type { Label, MemoryCase, ScopeCount } from "../../memory/index.ts";
 import {
+  type ApiKey,
   DEFAULT_PAGE_SIZE,
   type DecisionEvent,
   type DecisionPage,
@@ -32,6 +33,7 @@ import {
   type Store,
 } from "../store.ts";
 import {
+  type ApiKeyRow,
   type ChainOptions,
   type DecisionRow,
   type EventRow,
@@ -516,6 +518,40 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async putApiKey(key: ApiKey): Promise<void> {
+    const row: ApiKeyRow = {
+      keyId: key.keyId,
+      keyHash: key.keyHash,
+      name: key.name,
+      scopesJson: JSON.stringify(key.scopes),
+      tenantId: key.tenantId ?? null,
+      rolesJson: JSON.stringify(key.roles),
+      rateLimitPerSecond: key.rateLimitPerSecond ?? null,
+      createdAt: key.createdAt,
+    };
+    await this.write("store the API key", (writer) => writer.putApiKey(row), { op: "apiKey", row });
+  }
+
+  async findApiKey(keyHash: string): Promise<ApiKey | undefined> {
+    this.ensureOpen();
+    const row = this.read(() => this.statements.findApiKey.get(keyHash));
+    return row ? apiKeyOf(row) : undefined;
+  }
+
+  async listApiKeys(): Promise<ApiKey[]> {
+    this.ensureOpen();
+    return this.read(() => this.statements.listApiKeys.all()).map(apiKeyOf);
+  }
+
+  async revokeApiKey(keyId: string, revokedAt: string = timestamp(new Date())): Promise<boolean> {
+    const revoked = await this.write(
+      "revoke the API key",
+      (writer) => writer.revokeApiKey(keyId, revokedAt),
+      { op: "revokeApiKey", keyId, revokedAt },
+    );
+    return revoked === true;
+  }
+
   async ping(): Promise<void> {
     this.ensureOpen();
     this.read(() => this.db.prepare("SELECT 1").get());
@@ -585,6 +621,25 @@ function prepareStatements(db: DatabaseSync) {
     listEvents: db.prepare(
       "SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE decision_id = ? ORDER BY seq",
     ),
+    findApiKey: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`),
+    listApiKeys: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id`),
+  };
+}
+
+const API_KEY_COLUMNS =
+  "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
+
+function apiKeyOf(row: Record<string, unknown>): ApiKey {
+  return {
+    keyId: String(row.key_id),
+    keyHash: String(row.key_hash),
+    name: String(row.name),
+    scopes: JSON.parse(String(row.scopes_json)) as string[],
+    ...(row.tenant_id !== null ? { tenantId: String(row.tenant_id) } : {}),
+    roles: JSON.parse(String(row.roles_json)) as string[],
+    ...(row.rate_limit_per_second !== null ? { rateLimitPerSecond: Number(row.rate_limit_per_second) } : {}),
+    createdAt: String(row.created_at),
+    ...(row.revoked_at !== null ? { revokedAt: String(row.revoked_at) } : {}),
   };
 }
 

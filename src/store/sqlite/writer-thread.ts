@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import {
+  type ApiKeyRow,
   type ChainOptions,
   type DecisionRow,
   type EventRow,
@@ -20,6 +21,8 @@ export type WriterRequest =
   | { readonly id: number; readonly op: "policy"; readonly row: PolicyRow }
   | { readonly id: number; readonly op: "event"; readonly row: EventRow }
   | { readonly id: number; readonly op: "label"; readonly row: LabelRow }
+  | { readonly id: number; readonly op: "apiKey"; readonly row: ApiKeyRow }
+  | { readonly id: number; readonly op: "revokeApiKey"; readonly keyId: string; readonly revokedAt: string }
   | { readonly id: number; readonly op: "close" };
 
 /** A request before the client numbers it. */
@@ -94,7 +97,11 @@ if (port) {
       else if (request.op === "label") {
         reply({ id: request.id, ok: true, value: writer.putLabel(request.row) });
         return;
-      } else writer.appendEvent(request.row);
+      } else if (request.op === "revokeApiKey") {
+        reply({ id: request.id, ok: true, value: writer.revokeApiKey(request.keyId, request.revokedAt) });
+        return;
+      } else if (request.op === "apiKey") writer.putApiKey(request.row);
+      else writer.appendEvent(request.row);
       reply({ id: request.id, ok: true });
     } catch (error) {
       reply(failure(request.id, error));

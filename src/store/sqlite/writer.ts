@@ -72,6 +72,18 @@ export interface EventRow {
   readonly dataJson: string;
 }
 
+/** An API key as the writer stores it (scopes and roles already JSON). */
+export interface ApiKeyRow {
+  readonly keyId: string;
+  readonly keyHash: string;
+  readonly name: string;
+  readonly scopesJson: string;
+  readonly tenantId: string | null;
+  readonly rolesJson: string;
+  readonly rateLimitPerSecond: number | null;
+  readonly createdAt: string;
+}
+
 /** Opens (creating when missing) the database file with Lumyn's settings and applies pending migrations. */
 export function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -204,6 +216,10 @@ export class SqliteWriter {
   private readonly lastCheckpoint;
   private readonly insertCheckpoint;
 
+  private readonly insertApiKey;
+  private readonly revokeKey;
+  private readonly apiKeyExists;
+
   constructor(db: DatabaseSync, options: ChainOptions = {}) {
     this.db = db;
     this.chain = new ChainAppender(db);
@@ -239,6 +255,12 @@ export class SqliteWriter {
     this.insertEvent = db.prepare(
       "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES (?, ?, ?, ?, ?)",
     );
+    this.insertApiKey = db.prepare(
+      `INSERT INTO api_keys (key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.revokeKey = db.prepare("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL");
+    this.apiKeyExists = db.prepare("SELECT 1 AS found FROM api_keys WHERE key_id = ?");
   }
 
   /**
@@ -355,6 +377,25 @@ export class SqliteWriter {
       checkpoint.signedAt,
     );
     return checkpoint;
+  }
+
+  putApiKey(row: ApiKeyRow): void {
+    this.insertApiKey.run(
+      row.keyId,
+      row.keyHash,
+      row.name,
+      row.scopesJson,
+      row.tenantId,
+      row.rolesJson,
+      row.rateLimitPerSecond,
+      row.createdAt,
+    );
+  }
+
+  /** True when the key exists (revoked now or before). */
+  revokeApiKey(keyId: string, revokedAt: string): boolean {
+    this.revokeKey.run(revokedAt, keyId);
+    return this.apiKeyExists.get(keyId) !== undefined;
   }
 
   private transaction<T>(work: () => T): T {

@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { after, describe, it } from "node:test";
+import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { CLI, runCli } from "../../testing/run-cli.ts";
+
+const root = mkdtempSync(join(tmpdir(), "lumyn-cli-serve-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** Starts `lumyn serve` and resolves with its URL once it listens. */
+function serve(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr?.on("data", (chunk) => {
+      stderr += String(chunk);
+      const url = /serving (http:\/\/\S+)/.exec(stderr)?.[1];
+      if (url) resolve({ child, url, stderr: () => stderr, exited });
+    });
+    exited.then((code) => reject(new Error(`lumyn serve exited with ${code}: ${stderr}`)));
+  });
+}
+
+describe("lumyn serve", () => {
+  it("prints the effective settings with their sources, flags over environment over config file, secrets hidden", () => {
+    writeFileSync(
+      join(root, "lumyn.config.json"),
+      JSON.stringify({
+        port: 9000,
+        host: "127.0.0.2",
+        workspace: "from-file",
+        signing_secret: "file-secret",
+      }),
+    );
+    const result = runCli(["serve", "--print-config", "--port", "9100"], { cwd: root });
+    rmSync(join(root, "lumyn.config.json"));
+    assert.equal(result.code, 0, result.stderr);
+    const printed = JSON.parse(result.stdout);
+    assert.equal(printed.settings.port, 9100);
+    assert.equal(printed.sources.port, "flag");
+    assert.equal(printed.settings.host, "127.0.0.2");
+    assert.equal(printed.sources.host, "file");
+    assert.equal(printed.settings.workspace, join(root, "from-file"));
+    assert.equal(printed.settings.signing_secret, "(hidden)");
+    assert.ok(!result.stdout.includes("file-secret"));
+
+    const fromEnv = runCli(["serve", "--print-config"], { cwd: root });
+    assert.equal(JSON.parse(fromEnv.stdout).sources.auth, "default");
+  });
+
+  it("reports bad settings with where they come from, and refuses --no-auth off loopback", () => {
+    const path = join(root, "bad.json");
+    writeFileSync(path, JSON.stringify({ port: "eighty", prt: 1 }));
+    const result = runCli(["serve", "--config", "bad.json", "--log-level", "loud"], { cwd: root });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--log-level: "loud" is not allowed \(expected one of fatal/);
+    assert.match(result.stderr, /bad\.json \/port: port: "eighty" is not allowed/);
+    assert.match(result.stderr, /bad\.json \/prt: unknown setting 'prt'.*did you mean 'port'/);
+    const open = runCli(
+      ["serve", "--no-auth", "--host", "0.0.0.0", "--port", "0", "--workspace", "ws-open"],
+      {
+        cwd: root,
+      },
+    );
+    assert.equal(open.code, 2);
+    assert.match(open.stderr, /only on a loopback address/);
+  });
+
+  it("on SIGTERM finishes in-flight decisions and closes the store: every answered decision is stored, whole", async () => {
+    const { child, url, exited, stderr } = await serve([
+      "--no-auth",
+      "--workspace",
+      "ws-shutdown",
+      "--log-level",
+      "warn",
+    ]);
+    const template = EXAMPLE_REQUESTS["refund-small"]?.request as Record<string, unknown>;
+    const answered: string[] = [];
+    let sent = 0;
+    let stopped = false;
+    const worker = async (): Promise<void> => {
+      while (!stopped) {
+        const body = JSON.stringify({ ...template, request_id: `shutdown-${sent++}` });
+        try {
+          const response = await fetch(`${url}/v1/decide`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body,
+          });
+          const text = await response.text();
+          if (response.status === 200 && response.headers.get("lumyn-decision-status") === "stored") {
+            answered.push(JSON.parse(text).decision_id);
+          }
+        } catch {
+          stopped = true;
+        }
+      }
+    };
+    const workers = Array.from({ length: 16 }, worker);
+    while (answered.length < 200) await new Promise((resolve) => setImmediate(resolve));
+    child.kill("SIGTERM");
+    const code = await exited;
+    stopped = true;
+    await Promise.all(workers);
+    assert.equal(code, 0, stderr());
+    assert.match(stderr(), /SIGTERM: finishing in-flight requests/);
+
+    const db = new DatabaseSync(join(root, "ws-shutdown", "lumyn.db"), { readOnly: true });
+    const rows = db.prepare("SELECT decision_id, record_json FROM decisions").all() as {
+      decision_id: string;
+      record_json: string;
+    }[];
+    const reasons = db
+      .prepare("SELECT decision_id, count(*) AS n FROM decision_reason_codes GROUP BY decision_id")
+      .all() as {
+      decision_id: string;
+      n: number;
+    }[];
+    db.close();
+    const stored = new Set(rows.map((row) => row.decision_id));
+    const missing = answered.filter((id) => !stored.has(id));
+    assert.deepEqual(missing, [], "every answered decision is stored");
+    const reasonCounts = new Map(reasons.map((row) => [row.decision_id, row.n]));
+    for (const row of rows) {
+      const record = JSON.parse(row.record_json);
+      assert.equal(record.decision_id, row.decision_id);
+      assert.equal(reasonCounts.get(row.decision_id), record.reason_codes.length, "no half-stored record");
+    }
+    assert.ok(answered.length >= 200);
+  });
+});
+
+describe("lumyn keys", () => {
+  it("creates a key shown once, lists it without the key, revokes it, and a served route honours that", async () => {
+    const created = runCli(
+      [
+        "keys",
+        "create",
+        "--scopes",
+        "read,decide",
+        "--tenant",
+        "acme",
+        "--roles",
+        "lead",
+        "--name",
+        "bot",
+        "--rate-limit",
+        "50",
+        "--workspace",
+        "ws-keys",
+      ],
+      { cwd: root },
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const key = created.stdout.trim();
+    assert.match(key, /^lumyn_[A-Za-z0-9_-]{43}$/);
+    assert.match(
+      created.stderr,
+      /created key (\w+) \(scopes read,decide, tenant acme, roles lead, 50\/s\); this is the only time it is shown/,
+    );
+
+    const listed = runCli(["keys", "list", "--workspace", "ws-keys", "--json"], { cwd: root });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(!listed.stdout.includes(key));
+    const [entry] = JSON.parse(listed.stdout).keys;
+    assert.deepEqual(
+      [entry.name, entry.scopes, entry.tenant_id, entry.roles, entry.rate_limit_per_second, entry.revoked_at],
+      ["bot", ["read", "decide"], "acme", ["lead"], 50, null],
+    );
+
+    const { child, url, exited } = await serve(["--workspace", "ws-keys", "--log-level", "silent"]);
+    try {
+      const policy = await fetch(`${url}/v1/policy`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(policy.status, 200);
+      const revoked = runCli(["keys", "revoke", entry.key_id, "--workspace", "ws-keys"], { cwd: root });
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.equal(revoked.stdout, `revoked ${entry.key_id}\n`);
+      const after = await fetch(`${url}/v1/policy`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(after.status, 401);
+      assert.equal(((await after.json()) as { code: string }).code, "key_revoked");
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
+    assert.match(runCli(["keys", "list", "--workspace", "ws-keys"], { cwd: root }).stdout, /revoked \d{4}-/);
+  });
+
+  it("refuses unknown scopes (exit 2) and unknown ids (exit 1)", () => {
+    const unknown = runCli(["keys", "create", "--scopes", "reed", "--workspace", "ws-keys"], { cwd: root });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown scope 'reed'.*did you mean 'read'/);
+    assert.equal(
+      runCli(["keys", "create", "--scopes", "read", "--rate-limit", "-1", "--workspace", "ws-keys"], {
+        cwd: root,
+      }).code,
+      2,
+    );
+    const missing = runCli(["keys", "revoke", "01NOPE", "--workspace", "ws-keys"], { cwd: root });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no key with id '01NOPE'/);
+  });
+});

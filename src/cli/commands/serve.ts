@@ -1,0 +1,107 @@
+import type { Command } from "commander";
+import { LumynError } from "../../core/problem.ts";
+import { Lumyn } from "../../lumyn.ts";
+import { printableConfig, resolveServeConfig, type Setting } from "../../server/config.ts";
+import { expect, jsonText } from "../io.ts";
+
+interface ServeFlags {
+  readonly host?: string;
+  readonly port?: string;
+  readonly workspace?: string;
+  readonly policy?: string;
+  readonly auth?: boolean;
+  readonly config?: string;
+  readonly bodyLimit?: string;
+  readonly logLevel?: string;
+  readonly redaction?: string;
+  readonly printConfig?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("serve")
+    .description(
+      "run the HTTP decision service: flags, then LUMYN_* variables, then the config file (see docs/server.md)",
+    )
+    .option("--host <address>", "address to listen on (default 127.0.0.1)")
+    .option("--port <n>", "port to listen on, 0 for any free one (default 8787)")
+    .option("-w, --workspace <dir>", "workspace folder: database and default policy (default .lumyn)")
+    .option("-p, --policy <file>", "policy file (default: the workspace policy)")
+    .option("--no-auth", "serve without API keys (only on a loopback address)")
+    .option("--config <file>", "JSON config file (default: lumyn.config.json here, when it exists)")
+    .option("--body-limit <bytes>", "largest request body accepted (default 1048576)")
+    .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent (default info)")
+    .option("--redaction <profile>", "redaction profile for requests that name none: default, strict, off")
+    .option("--print-config", "print the effective settings (secrets hidden) and exit")
+    .action(async (flags: ServeFlags, command: Command) => {
+      const debug = command.optsWithGlobals().debug === true;
+      const given: Partial<Record<Setting, string | boolean>> = {
+        ...(flags.host !== undefined ? { host: flags.host } : {}),
+        ...(flags.port !== undefined ? { port: flags.port } : {}),
+        ...(flags.workspace !== undefined ? { workspace: flags.workspace } : {}),
+        ...(flags.policy !== undefined ? { policy: flags.policy } : {}),
+        // --no-auth defines `auth` (true by default): only an explicit --no-auth is a flag.
+        ...(command.getOptionValueSource("auth") === "cli" ? { auth: false } : {}),
+        ...(flags.bodyLimit !== undefined ? { bodyLimit: flags.bodyLimit } : {}),
+        ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+        ...(flags.redaction !== undefined ? { redaction: flags.redaction } : {}),
+      };
+      const resolved = expect(
+        resolveServeConfig(
+          { ...given, ...(flags.config !== undefined ? { config: flags.config } : {}) },
+          process.env,
+        ),
+      );
+      if (flags.printConfig) {
+        process.stdout.write(jsonText(printableConfig(resolved) as never, true));
+        return;
+      }
+      const { config } = resolved;
+      const lumyn = expect(
+        await Lumyn.open({
+          workspace: config.workspace,
+          ...(config.policy !== undefined ? { policyPath: config.policy } : {}),
+          ...(config.redaction !== undefined ? { redactionProfile: config.redaction } : {}),
+          // The writer thread commits while the main thread keeps answering.
+          store: { writer: "thread" },
+        }),
+      );
+      // Loaded here, not at start-up: the HTTP framework would slow every other command's cold start.
+      const { startServer } = await import("../../server/server.ts");
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer({
+          lumyn,
+          host: config.host,
+          port: config.port,
+          auth: config.auth,
+          ...(config.signingSecret !== undefined ? { signingSecret: config.signingSecret } : {}),
+          bodyLimit: config.bodyLimit,
+          log: { level: config.logLevel },
+          debug,
+        });
+      } catch (error) {
+        await lumyn.close();
+        throw new LumynError({
+          kind: "usage",
+          problems: [{ code: "listen", message: `cannot serve: ${(error as Error).message}` }],
+        });
+      }
+      process.stderr.write(
+        `lumyn: serving ${server.url} (policy ${lumyn.policy.model.policyId} ${lumyn.policy.model.policyVersion}, auth ${config.auth ? "on" : "off"})\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals): void => {
+          process.stderr.write(`lumyn: ${signal}: finishing in-flight requests, then closing the store\n`);
+          server.close().then(resolve, (error: unknown) => {
+            process.stderr.write(`lumyn: error while closing: ${(error as Error).message}\n`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.once("SIGTERM", stop);
+        process.once("SIGINT", stop);
+      });
+      process.stderr.write("lumyn: stopped\n");
+    });
+}

@@ -1,0 +1,227 @@
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { isJsonNumber, isJsonObject, type JsonValue, toDouble } from "../core/json.ts";
+import { parseJson } from "../core/parse-json.ts";
+import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
+import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
+import { DEFAULT_WORKSPACE, readText } from "../workspace.ts";
+
+/**
+ * `lumyn serve` settings. Each comes from, in order of precedence: a flag, a `LUMYN_*` environment variable,
+ * the config file (`--config FILE`, `LUMYN_CONFIG`, or `lumyn.config.json` in the current folder), then its
+ * default. Paths in the config file are relative to the file's folder.
+ */
+export interface ServeConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly workspace: string;
+  /** The workspace's policy.yml when unset. */
+  readonly policy?: string;
+  readonly auth: boolean;
+  readonly signingSecret?: string;
+  readonly bodyLimit: number;
+  readonly logLevel: string;
+  /** Redaction profile for requests that name none (`default` when unset). */
+  readonly redaction?: RedactionProfile;
+}
+
+export type Setting = keyof ServeConfig;
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 8787;
+export type Source = "flag" | "env" | "file" | "default";
+
+export const DEFAULT_CONFIG_FILE = "lumyn.config.json";
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+type Raw = string | number | boolean;
+
+interface SettingSpec {
+  /** Environment variable; the reference's names where it has one. */
+  readonly env: string;
+  /** Key in the config file. */
+  readonly key: string;
+  readonly secret?: boolean;
+  readonly path?: boolean;
+  /** The value, or what was expected. */
+  readonly parse: (raw: Raw) => { value: ServeConfig[Setting] } | { expected: string };
+}
+
+const text = (raw: Raw) =>
+  typeof raw === "string" && raw !== "" ? { value: raw } : { expected: "a non-empty string" };
+const oneOf =
+  (values: readonly string[]) =>
+  (raw: Raw): { value: string } | { expected: string } =>
+    typeof raw === "string" && values.includes(raw)
+      ? { value: raw }
+      : { expected: `one of ${values.join(", ")}` };
+const integer =
+  (min: number, max: number) =>
+  (raw: Raw): { value: number } | { expected: string } => {
+    const value = typeof raw === "number" ? raw : /^\d+$/.test(String(raw)) ? Number(raw) : Number.NaN;
+    return Number.isSafeInteger(value) && value >= min && value <= max
+      ? { value }
+      : { expected: `a whole number from ${min} to ${max}` };
+  };
+const BOOLEANS: Readonly<Record<string, boolean>> = {
+  true: true,
+  false: false,
+  on: true,
+  off: false,
+  "1": true,
+  "0": false,
+};
+const flag = (raw: Raw): { value: boolean } | { expected: string } => {
+  const value = typeof raw === "boolean" ? raw : BOOLEANS[String(raw).toLowerCase()];
+  return value === undefined ? { expected: "true or false (on/off, 1/0)" } : { value };
+};
+
+const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
+  host: { env: "LUMYN_HOST", key: "host", parse: text },
+  port: { env: "LUMYN_PORT", key: "port", parse: integer(0, 65_535) },
+  workspace: { env: "LUMYN_WORKSPACE", key: "workspace", path: true, parse: text },
+  policy: { env: "LUMYN_POLICY_PATH", key: "policy", path: true, parse: text },
+  auth: { env: "LUMYN_AUTH", key: "auth", parse: flag },
+  signingSecret: { env: "LUMYN_SIGNING_SECRET", key: "signing_secret", secret: true, parse: text },
+  bodyLimit: { env: "LUMYN_BODY_LIMIT", key: "body_limit", parse: integer(1, 64 * 1024 * 1024) },
+  logLevel: { env: "LUMYN_LOG_LEVEL", key: "log_level", parse: oneOf(LOG_LEVELS) },
+  redaction: { env: "LUMYN_REDACTION_PROFILE", key: "redaction", parse: oneOf(REDACTION_PROFILES) },
+};
+
+const DEFAULTS: Partial<ServeConfig> = {
+  host: DEFAULT_HOST,
+  port: DEFAULT_PORT,
+  workspace: DEFAULT_WORKSPACE,
+  auth: true,
+  bodyLimit: 1024 * 1024,
+  logLevel: "info",
+};
+
+export interface ResolvedConfig {
+  readonly config: ServeConfig;
+  readonly sources: Readonly<Record<Setting, Source>>;
+  /** The config file read, if any. */
+  readonly file?: string;
+}
+
+/**
+ * The effective settings from flags (as given on the command line, strings or booleans), the environment and
+ * the config file. Every problem is reported at once: a flag by name, a variable by name, the file by path
+ * and JSON pointer.
+ */
+export function resolveServeConfig(
+  flags: Partial<Record<Setting, Raw>> & { readonly config?: string },
+  env: NodeJS.ProcessEnv,
+  cwd: string = process.cwd(),
+): Result<ResolvedConfig> {
+  const explicitFile = flags.config ?? env.LUMYN_CONFIG;
+  const filePath = explicitFile
+    ? resolve(cwd, explicitFile)
+    : existsSync(resolve(cwd, DEFAULT_CONFIG_FILE))
+      ? resolve(cwd, DEFAULT_CONFIG_FILE)
+      : undefined;
+  const problems: Problem[] = [];
+  const fileValues = filePath ? readConfigFile(filePath, problems) : {};
+  const config: Record<string, unknown> = {};
+  const sources = {} as Record<Setting, Source>;
+  for (const [name, spec] of Object.entries(SETTINGS) as [Setting, SettingSpec][]) {
+    const candidates: [Source, Raw | undefined, Omit<Problem, "code" | "message">][] = [
+      ["flag", flags[name], {}],
+      ["env", env[spec.env] === "" ? undefined : env[spec.env], {}],
+      [
+        "file",
+        fileValues[spec.key] as Raw | undefined,
+        { ...(filePath ? { file: filePath } : {}), pointer: `/${spec.key}` },
+      ],
+    ];
+    const found = candidates.find(([, raw]) => raw !== undefined);
+    if (!found) {
+      sources[name] = "default";
+      if (DEFAULTS[name] !== undefined) config[name] = DEFAULTS[name];
+      continue;
+    }
+    const [source, raw, where] = found;
+    const parsed = spec.parse(raw as Raw);
+    if ("expected" in parsed) {
+      const label = source === "flag" ? `--${kebab(name)}` : source === "env" ? spec.env : spec.key;
+      problems.push({
+        code: "config",
+        message: `${label}: ${spec.secret ? "the value" : JSON.stringify(raw)} is not allowed`,
+        expected: parsed.expected,
+        ...where,
+      });
+      continue;
+    }
+    sources[name] = source;
+    config[name] =
+      spec.path && source === "file" && filePath
+        ? resolve(dirname(filePath), String(parsed.value))
+        : parsed.value;
+  }
+  if (problems.length > 0) return fail("usage", problems);
+  return ok({ config: config as unknown as ServeConfig, sources, ...(filePath ? { file: filePath } : {}) });
+}
+
+function readConfigFile(path: string, problems: Problem[]): Record<string, JsonValue> {
+  let source: string;
+  try {
+    source = readText(path);
+  } catch (error) {
+    problems.push({
+      code: "config",
+      message: `cannot read the config file: ${(error as Error).message}`,
+      file: path,
+    });
+    return {};
+  }
+  const parsed = parseJson(source, { file: path });
+  if (!parsed.ok) {
+    problems.push(...parsed.problems);
+    return {};
+  }
+  if (!isJsonObject(parsed.value)) {
+    problems.push({
+      code: "config",
+      message: "the config file must hold a JSON object",
+      file: path,
+      pointer: "",
+    });
+    return {};
+  }
+  const keys = Object.values(SETTINGS).map((spec) => spec.key);
+  for (const key of Object.keys(parsed.value)) {
+    if (keys.includes(key)) continue;
+    const hint = didYouMean(key, keys);
+    problems.push({
+      code: "unknown_key",
+      message: `unknown setting '${key}'`,
+      file: path,
+      pointer: `/${key}`,
+      expected: `one of ${keys.join(", ")}`,
+      ...(hint ? { hint } : {}),
+    });
+  }
+  const values: Record<string, JsonValue> = {};
+  for (const [key, value] of Object.entries(parsed.value)) {
+    // Numbers arrive losslessly typed (int vs float); settings want plain values.
+    values[key] = isJsonNumber(value) ? toDouble(value) : value;
+  }
+  return values;
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+/** The effective settings as JSON for `--print-config`: secrets replaced by `(hidden)`, with each one's source. */
+export function printableConfig(resolved: ResolvedConfig): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(SETTINGS) as [Setting, SettingSpec][]) {
+    const value = resolved.config[name];
+    settings[spec.key] = value === undefined ? null : spec.secret ? "(hidden)" : value;
+  }
+  const sources: Record<string, Source> = {};
+  for (const [name, spec] of Object.entries(SETTINGS) as [Setting, SettingSpec][])
+    sources[spec.key] = resolved.sources[name];
+  return { settings, sources, config_file: resolved.file ?? null };
+}

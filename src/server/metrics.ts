@@ -1,0 +1,69 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+
+/** Latency buckets (seconds) around the service's targets: most answers take well under 10 ms. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** The service's Prometheus metrics, in a registry of its own (several servers may share one process). */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  private readonly decisions = new Counter({
+    name: "lumyn_decisions_total",
+    help: "Decisions answered, by verdict and by whether they were stored now, before, or not at all",
+    labelNames: ["verdict", "status"] as const,
+    registers: [this.registry],
+  });
+  private readonly reasonCodes = new Counter({
+    name: "lumyn_decision_reason_codes_total",
+    help: "Reason codes of answered decisions (a decision with several counts once per code)",
+    labelNames: ["reason_code"] as const,
+    registers: [this.registry],
+  });
+  private readonly decisionSeconds = new Histogram({
+    name: "lumyn_decision_duration_seconds",
+    help: "Time from a parsed request to its durable decision",
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly requests = new Counter({
+    name: "lumyn_http_requests_total",
+    help: "HTTP requests answered, by method, route and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [this.registry],
+  });
+  private readonly requestSeconds = new Histogram({
+    name: "lumyn_http_request_duration_seconds",
+    help: "Time to answer an HTTP request, by method and route",
+    labelNames: ["method", "route"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly storeErrors = new Counter({
+    name: "lumyn_store_errors_total",
+    help: "Store operations that failed (decisions then fail closed: ABSTAIN, STORAGE_UNAVAILABLE)",
+    labelNames: ["operation"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "lumyn_" });
+  }
+
+  decision(verdict: string, status: string, reasonCodes: readonly string[], seconds: number): void {
+    this.decisions.inc({ verdict, status });
+    for (const reasonCode of reasonCodes) this.reasonCodes.inc({ reason_code: reasonCode });
+    this.decisionSeconds.observe(seconds);
+  }
+
+  request(method: string, route: string, status: number, seconds: number): void {
+    this.requests.inc({ method, route, status: String(status) });
+    this.requestSeconds.observe({ method, route }, seconds);
+  }
+
+  storeError(operation: string): void {
+    this.storeErrors.inc({ operation });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,313 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { canonicalJson, stringify } from "../../core/json.ts";
+import { parseJsonBytes } from "../../core/parse-json.ts";
+import { tenantOf } from "../../core/tenant.ts";
+import type { DecisionRecord } from "../../engine/decide.ts";
+import { explanationJson } from "../../engine/explain.ts";
+import type { StatsDimension } from "../../store/store.ts";
+import { checkSignature, mayRead, SIGNATURE_HEADER, tenantMismatch } from "../auth.ts";
+import { LABEL_BODY, LIST_QUERY, STATS_QUERY } from "../openapi.ts";
+import { sendFailure, sendProblem } from "../problem.ts";
+import type { RouteContext } from "../server.ts";
+import { compileSchema, schemaProblems } from "../validation.ts";
+
+interface IdParams {
+  readonly id: string;
+}
+
+interface ListQuery {
+  readonly verdict?: string;
+  readonly reason_code?: string;
+  readonly action_type?: string;
+  readonly subject_id?: string;
+  readonly tenant_id?: string;
+  readonly since?: string;
+  readonly until?: string;
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+interface StatsQuery {
+  readonly by: StatsDimension;
+  readonly since?: string;
+  readonly until?: string;
+  readonly tenant_id?: string;
+}
+
+const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLength: 1 } } } as const;
+const validateLabel = compileSchema(LABEL_BODY);
+
+/** The decision routes: decide, read, explain, label, list and count. */
+export function registerDecisionRoutes(app: FastifyInstance, context: RouteContext): void {
+  const { lumyn, metrics } = context;
+
+  app.post("/v1/decide", { config: { access: "decide" } }, async (request, reply) => {
+    const body = requestBody(request, reply, context);
+    if (!body) return reply;
+    const started = performance.now();
+    const parsed = parseJsonBytes(body, { maxBytes: context.bodyLimit });
+    if (!parsed.ok) return sendFailure(reply, parsed);
+    const forbidden = tenantMismatch(request.apiKey, parsed.value);
+    if (forbidden) return sendProblem(reply, 403, forbidden.code, forbidden.message, [forbidden]);
+    const decided = await lumyn.decide(parsed.value);
+    if (!decided.ok) return sendFailure(reply, decided);
+    const { record, status, json } = decided.value;
+    const seconds = (performance.now() - started) / 1000;
+    metrics.decision(record.verdict, status, record.reason_codes, seconds);
+    if (status === "unavailable") metrics.storeError("put_decision");
+    request.log.info(
+      {
+        decision_id: record.decision_id,
+        tenant_id: tenantOf(record.request),
+        action_type: record.request.action.type,
+        verdict: record.verdict,
+        reason_codes: record.reason_codes,
+        status,
+        latency_ms: Math.round(seconds * 1e5) / 100,
+      },
+      "decision",
+    );
+    return reply.header("lumyn-decision-status", status).type("application/json").send(json);
+  });
+
+  app.get<{ Params: IdParams }>(
+    "/v1/decisions/:id",
+    { config: { access: "read" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const record = await readableRecord(request, reply, context);
+      if (!record) return reply;
+      return reply.type("application/json").send(canonicalJson(record));
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    "/v1/decisions/:id/explain",
+    { config: { access: "read" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const record = await readableRecord(request, reply, context);
+      if (!record) return reply;
+      const explained = await lumyn.explain(record.decision_id);
+      if (!explained.ok) return sendFailure(reply, explained);
+      return reply
+        .type("application/json")
+        .send(
+          stringify({ decision_id: record.decision_id, ...explanationJson(explained.value.explanation) }),
+        );
+    },
+  );
+
+  app.post<{ Params: IdParams }>(
+    "/v1/decisions/:id/labels",
+    { config: { access: "label" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const body = requestBody(request, reply, context);
+      if (!body) return reply;
+      const parsed = parseJsonBytes(body, { maxBytes: context.bodyLimit });
+      if (!parsed.ok) return sendFailure(reply, parsed);
+      if (!validateLabel(parsed.value)) {
+        const problems = schemaProblems(validateLabel.errors ?? []);
+        return sendProblem(reply, 422, "invalid_request", `invalid label: ${problems[0]?.message}`, problems);
+      }
+      const record = await readableRecord(request, reply, context);
+      if (!record) return reply;
+      const { label, summary, severity } = parsed.value as {
+        label: string;
+        summary?: string;
+        severity?: number;
+      };
+      const labelled = await lumyn.label(record.decision_id, label, {
+        ...(summary !== undefined ? { summary } : {}),
+        ...(severity !== undefined ? { severity } : {}),
+      });
+      if (!labelled.ok) return sendFailure(reply, labelled);
+      const event = labelled.value;
+      return reply
+        .code(201)
+        .type("application/json")
+        .send(
+          stringify({
+            event_id: event.eventId,
+            decision_id: event.decisionId,
+            type: event.type,
+            created_at: event.createdAt,
+            data: event.data,
+          }),
+        );
+    },
+  );
+
+  app.get<{ Querystring: ListQuery }>(
+    "/v1/decisions",
+    { config: { access: "read" }, schema: { querystring: LIST_QUERY } },
+    async (request, reply) => {
+      const query = request.query;
+      const tenantId = tenantScope(request, reply, query.tenant_id);
+      if (tenantId === null) return reply;
+      const window = timeWindow(reply, query);
+      if (!window) return reply;
+      const page = await lumyn.list({
+        ...optional("verdict", query.verdict),
+        ...optional("reasonCode", query.reason_code),
+        ...optional("actionType", query.action_type),
+        ...optional("subjectId", query.subject_id),
+        ...optional("tenantId", tenantId),
+        ...window,
+        ...optional("limit", query.limit),
+        ...optional("cursor", query.cursor),
+      });
+      const records = page.records.map((record) => canonicalJson(record)).join(",");
+      const next = page.nextCursor ? `,"next_cursor":${JSON.stringify(page.nextCursor)}` : "";
+      return reply.type("application/json").send(`{"decisions":[${records}]${next}}`);
+    },
+  );
+
+  app.get<{ Querystring: StatsQuery }>(
+    "/v1/stats",
+    { config: { access: "read" }, schema: { querystring: STATS_QUERY } },
+    async (request, reply) => {
+      const query = request.query;
+      const tenantId = tenantScope(request, reply, query.tenant_id);
+      if (tenantId === null) return reply;
+      const window = timeWindow(reply, query);
+      if (!window) return reply;
+      const stats = await lumyn.stats({ by: query.by, ...optional("tenantId", tenantId), ...window });
+      const groups: Record<string, number> = {};
+      for (const group of stats.groups) groups[group.key] = group.count;
+      return reply.type("application/json").send(
+        JSON.stringify({
+          total: stats.total,
+          by: query.by,
+          ...window,
+          ...optional("tenant_id", tenantId),
+          groups,
+        }),
+      );
+    },
+  );
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/**
+ * The body bytes of a POST, after checking its signature when a secret is configured; undefined once a
+ * problem has been sent.
+ */
+function requestBody(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  context: RouteContext,
+): Buffer | undefined {
+  const body = request.body;
+  if (!Buffer.isBuffer(body)) {
+    sendProblem(reply, 415, "unsupported_media_type", "send the body as application/json");
+    return undefined;
+  }
+  if (context.signingSecret !== undefined) {
+    const header = request.headers[SIGNATURE_HEADER];
+    const verdict = checkSignature(
+      context.signingSecret,
+      body,
+      typeof header === "string" ? header : undefined,
+    );
+    if (verdict !== "ok") {
+      sendProblem(
+        reply,
+        401,
+        verdict === "missing" ? "signature_required" : "invalid_signature",
+        verdict === "missing"
+          ? "this server requires X-Lumyn-Signature: sha256:<hex HMAC-SHA256 of the body>"
+          : "X-Lumyn-Signature does not match the body",
+      );
+      return undefined;
+    }
+  }
+  return body;
+}
+
+/**
+ * A stored record the caller may see; undefined once a 404 has been sent. A record of another tenant is
+ * "not found" too, so that ids cannot be probed across tenants.
+ */
+async function readableRecord(
+  request: FastifyRequest<{ Params: IdParams }>,
+  reply: FastifyReply,
+  { lumyn }: RouteContext,
+): Promise<DecisionRecord | undefined> {
+  const shown = await lumyn.show(request.params.id);
+  if (shown.ok && mayRead(request.apiKey, tenantOf(shown.value.request))) return shown.value;
+  sendProblem(reply, 404, "decision_not_found", `no decision with id '${request.params.id}'`);
+  return undefined;
+}
+
+/**
+ * The tenant a list or count is limited to: the key's tenant for a tenant-bound key (naming another is 403),
+ * else the one asked for. `null` once a problem has been sent.
+ */
+function tenantScope(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  asked: string | undefined,
+): string | undefined | null {
+  const bound = request.apiKey?.tenantId;
+  if (bound === undefined) return asked;
+  if (asked !== undefined && asked !== bound) {
+    sendProblem(reply, 403, "tenant_forbidden", `this key is bound to tenant '${bound}', not '${asked}'`, [
+      { code: "tenant_forbidden", message: `tenant '${asked}' is not this key's`, pointer: "/tenant_id" },
+    ]);
+    return null;
+  }
+  return bound;
+}
+
+/**
+ * `since` / `until` as stored `created_at` values (UTC, whole seconds). Both round up: `created_at` has
+ * whole seconds, so a record at 10:00:00 is before since=10:00:00.5 and before until=10:00:00.5.
+ */
+function timeWindow(
+  reply: FastifyReply,
+  query: { readonly since?: string; readonly until?: string },
+): { since?: string; until?: string } | undefined {
+  const window: { since?: string; until?: string } = {};
+  for (const name of ["since", "until"] as const) {
+    const value = query[name];
+    if (value === undefined) continue;
+    const time = parseTime(value);
+    if (time === undefined) {
+      sendProblem(reply, 422, "invalid_query", `${name} '${value}' is not a valid time`, [
+        {
+          code: "time",
+          message: `'${value}' is not a valid time`,
+          pointer: `/${name}`,
+          expected: "e.g. 2026-05-01T00:00:00Z",
+        },
+      ]);
+      return undefined;
+    }
+    window[name] = `${new Date(Math.ceil(time / 1000) * 1000).toISOString().slice(0, 19)}Z`;
+  }
+  return window;
+}
+
+const TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+/** Milliseconds since the epoch of an ISO 8601 time with a zone; undefined for impossible dates (Feb 31). */
+function parseTime(value: string): number | undefined {
+  const match = TIME.exec(value);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as number[];
+  const local = new Date(Date.UTC(year as number, (month as number) - 1, day, hour, minute, second));
+  if (
+    local.getUTCFullYear() !== year ||
+    local.getUTCMonth() !== (month as number) - 1 ||
+    local.getUTCDate() !== day ||
+    local.getUTCHours() !== hour ||
+    local.getUTCMinutes() !== minute
+  ) {
+    return undefined;
+  }
+  const fraction = match[7] ? Number(match[7]) * 1000 : 0;
+  const offset = match[8] ? (match[8] === "-" ? -1 : 1) * (Number(match[9]) * 60 + Number(match[10])) : 0;
+  return local.getTime() + fraction - offset * 60_000;
+}

@@ -1,0 +1,50 @@
+import type { FastifyInstance } from "fastify";
+import { sendProblem } from "../problem.ts";
+import type { RouteContext } from "../server.ts";
+
+/** The service's own routes: health, readiness, metrics, the active policy and the API description. */
+export function registerServiceRoutes(app: FastifyInstance, { lumyn, metrics }: RouteContext): void {
+  app.get("/healthz", { config: { access: "public" } }, async (_request, reply) =>
+    reply.type("application/json").send('{"ok":true}'),
+  );
+
+  app.get("/readyz", { config: { access: "public" } }, async (_request, reply) => {
+    try {
+      await lumyn.store.ping();
+    } catch (error) {
+      metrics.storeError("ping");
+      return sendProblem(reply, 503, "not_ready", `the store does not answer: ${(error as Error).message}`);
+    }
+    return reply
+      .type("application/json")
+      .send(JSON.stringify({ ok: true, store: "ok", policy_hash: lumyn.policy.hash }));
+  });
+
+  app.get("/metrics", { config: { access: "read" } }, async (request, reply) => {
+    if (request.apiKey?.tenantId !== undefined) {
+      return sendProblem(
+        reply,
+        403,
+        "tenant_forbidden",
+        "metrics count every tenant's decisions; a key bound to a tenant may not read them",
+      );
+    }
+    return reply.type(metrics.registry.contentType).send(await metrics.text());
+  });
+
+  app.get("/v1/policy", { config: { access: "read" } }, async (_request, reply) => {
+    const { model, hash } = lumyn.policy;
+    return reply.type("application/json").send(
+      JSON.stringify({
+        policy_id: model.policyId,
+        policy_version: model.policyVersion,
+        policy_hash: hash,
+        mode: model.defaults.mode,
+      }),
+    );
+  });
+
+  app.get("/openapi.json", { config: { access: "any" } }, async (_request, reply) =>
+    reply.type("application/json").send(JSON.stringify(app.swagger())),
+  );
+}

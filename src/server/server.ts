@@ -1,0 +1,300 @@
+import { isIP } from "node:net";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
+import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
+import type { Lumyn } from "../lumyn.ts";
+import type { ApiKey } from "../store/store.ts";
+import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
+import { bearerToken, RateLimiter } from "./auth.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
+import { ServiceMetrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
+import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts";
+import { registerDecisionRoutes } from "./routes/decisions.ts";
+import { registerServiceRoutes } from "./routes/service.ts";
+import { compileSchema, schemaProblems } from "./validation.ts";
+
+/** Who may call a route: anyone (`public`), any valid key (`any`), or a key with this scope. */
+export type Access = "public" | "any" | Scope;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The caller's key; undefined when auth is off or the route is public. */
+    apiKey: ApiKey | undefined;
+  }
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+}
+
+export interface ServerOptions {
+  readonly lumyn: Lumyn;
+  /** Whether routes need a key (default true). Off is allowed only on a loopback address. */
+  readonly auth?: boolean;
+  /** When set, POST bodies must carry `X-Lumyn-Signature: sha256:<hex HMAC-SHA256 of the body>`. */
+  readonly signingSecret?: string;
+  /** Largest body accepted, in bytes (default 1 MiB). */
+  readonly bodyLimit?: number;
+  /** Structured JSON logs: a level and where to write (stdout by default); false for none. */
+  readonly log?: { readonly level: string; readonly stream?: NodeJS.WritableStream } | false;
+  /** Log stack traces of unexpected errors (off: their message only). */
+  readonly debug?: boolean;
+}
+
+/** What the route modules share. */
+export interface RouteContext {
+  readonly lumyn: Lumyn;
+  readonly metrics: ServiceMetrics;
+  readonly signingSecret: string | undefined;
+  readonly bodyLimit: number;
+}
+
+/** Framework errors as stable problem codes. */
+const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported_media_type",
+  FST_ERR_CTP_BODY_TOO_LARGE: "too_large",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "invalid_content_length",
+  FST_ERR_CTP_EMPTY_TYPE: "unsupported_media_type",
+  FST_ERR_CTP_INVALID_TYPE: "unsupported_media_type",
+  FST_ERR_BAD_URL: "bad_url",
+};
+
+/** The HTTP service around one {@link Lumyn}: routes, auth, errors, logs and metrics. Not listening yet. */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const auth = options.auth ?? true;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_MAX_JSON_BYTES;
+  const log = options.log ?? { level: "info" };
+  const app = Fastify({
+    bodyLimit,
+    logger: log === false ? false : { level: log.level, ...(log.stream ? { stream: log.stream } : {}) },
+    // One line per request, written by the onResponse hook below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    frameworkErrors: (error, _request, reply) => {
+      sendProblem(reply, 400, FRAMEWORK_CODES[error.code] ?? "bad_request", error.message);
+    },
+    clientErrorHandler: (error, socket) => {
+      // Malformed HTTP never reaches a route; answer it as a problem too, then hang up.
+      const tooLarge = (error as NodeJS.ErrnoException).code === "HPE_HEADER_OVERFLOW";
+      const status = tooLarge ? 431 : 400;
+      const body = JSON.stringify(
+        problemDocument(status, tooLarge ? "headers_too_large" : "bad_request", "malformed HTTP request"),
+      );
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      } else socket.destroy();
+    },
+  });
+  const metrics = new ServiceMetrics();
+  const context: RouteContext = {
+    lumyn: options.lumyn,
+    metrics,
+    signingSecret: options.signingSecret,
+    bodyLimit,
+  };
+
+  // Bodies are kept as bytes: they are parsed losslessly by the route (digests depend on int vs float) and
+  // signatures are computed over the exact bytes.
+  app.removeAllContentTypeParsers();
+  for (const type of ["application/json", /^application\/[a-z0-9.-]+\+json$/i]) {
+    app.addContentTypeParser(type, { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+  }
+  // Query strings and path parameters are checked against their schemas; bodies by the routes themselves.
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === "body" ? () => true : compileSchema(schema),
+  );
+  app.setSchemaErrorFormatter((errors, dataVar) => {
+    const error = new Error(`invalid ${dataVar}`) as FastifyError & { problems: unknown };
+    error.problems = schemaProblems(errors as Parameters<typeof schemaProblems>[0]);
+    return error;
+  });
+
+  app.decorateRequest("apiKey", undefined);
+  const limiter = new RateLimiter();
+  app.addHook("onRequest", async (request, reply) => {
+    const access = request.routeOptions.config.access ?? "any";
+    if (access === "public" || !auth) return;
+    const key = await authenticate(request, reply, access, options.lumyn, metrics);
+    if (!key) return reply;
+    if (key.rateLimitPerSecond !== undefined) {
+      const wait = limiter.take(key.keyId, key.rateLimitPerSecond);
+      if (wait > 0) {
+        reply.header("retry-after", String(Math.ceil(wait)));
+        return sendProblem(
+          reply,
+          429,
+          "rate_limited",
+          `this key may make ${key.rateLimitPerSecond} requests per second; try again in ${Math.ceil(wait)} s`,
+        );
+      }
+    }
+    request.apiKey = key;
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    metrics.request(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        ...(request.apiKey ? { key_id: request.apiKey.keyId } : {}),
+      },
+      "request",
+    );
+  });
+
+  // While closing, every answer ends its connection: a keep-alive connection that was busy when the close
+  // began would otherwise hold the process open until its idle timeout.
+  let draining = false;
+  app.addHook("preClose", (done) => {
+    draining = true;
+    done();
+  });
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (draining) reply.header("connection", "close");
+    done(null, payload);
+  });
+
+  app.setErrorHandler((error: FastifyError & { problems?: unknown }, request, reply) => {
+    if (error.validation) {
+      const problems = (error.problems ?? []) as Parameters<typeof sendProblem>[4];
+      return sendProblem(
+        reply,
+        422,
+        error.validationContext === "querystring" ? "invalid_query" : "invalid_request",
+        `invalid ${error.validationContext ?? "input"}: ${problems?.[0]?.message ?? error.message}`,
+        problems,
+      );
+    }
+    const status = typeof error.statusCode === "number" && error.statusCode >= 400 ? error.statusCode : 500;
+    if (status >= 500 && status !== 503) {
+      request.log.error(
+        { err: options.debug ? error : { type: error.name, message: error.message } },
+        "unexpected error",
+      );
+      return sendProblem(reply, 500, "internal_error", "an unexpected error occurred; see the server log");
+    }
+    const code = FRAMEWORK_CODES[error.code] ?? (status === 503 ? "unavailable" : "bad_request");
+    return sendProblem(
+      reply,
+      status,
+      code,
+      code === "unsupported_media_type" ? "send the body as application/json" : error.message,
+    );
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, "route_not_found", `no route ${request.method} ${request.url.split("?")[0]}`),
+  );
+
+  await app.register(swagger, { mode: "static", specification: { document: openApiDocument() as never } });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  registerServiceRoutes(app, context);
+  registerDecisionRoutes(app, context);
+  return app;
+}
+
+/**
+ * The key of a request allowed to reach a route of this access, or undefined once a 401/403 (or a 503 when
+ * the store cannot be read) has been sent.
+ */
+async function authenticate(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  access: Exclude<Access, "public">,
+  lumyn: Lumyn,
+  metrics: ServiceMetrics,
+): Promise<ApiKey | undefined> {
+  const token = bearerToken(request.headers.authorization);
+  if (token === undefined) {
+    reply.header("www-authenticate", 'Bearer realm="lumyn"');
+    sendProblem(reply, 401, "auth_required", "this route needs an API key: Authorization: Bearer <key>");
+    return undefined;
+  }
+  let key: ApiKey | undefined;
+  if (token.startsWith(KEY_PREFIX)) {
+    try {
+      key = await lumyn.store.findApiKey(hashApiKey(token));
+    } catch {
+      metrics.storeError("find_api_key");
+      sendProblem(reply, 503, "storage_unavailable", "the key store cannot be read");
+      return undefined;
+    }
+  }
+  if (!key || key.revokedAt !== undefined) {
+    reply.header("www-authenticate", 'Bearer realm="lumyn", error="invalid_token"');
+    sendProblem(
+      reply,
+      401,
+      key ? "key_revoked" : "invalid_key",
+      key ? `key ${key.keyId} was revoked at ${key.revokedAt}` : "unknown API key",
+    );
+    return undefined;
+  }
+  if (access !== "any" && !grants(key, access)) {
+    sendProblem(
+      reply,
+      403,
+      "insufficient_scope",
+      `key ${key.keyId} has scopes [${key.scopes.join(", ")}]; this route needs '${access}'`,
+    );
+    return undefined;
+  }
+  return key;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: where a server without auth is reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1" || host === "::ffff:127.0.0.1";
+}
+
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  /** e.g. `http://127.0.0.1:8787` */
+  readonly url: string;
+  /** Stops accepting, lets in-flight requests finish, then closes the store. */
+  close(): Promise<void>;
+}
+
+/** Builds and starts the service. Refuses to run without auth on anything but a loopback address. */
+export async function startServer(
+  options: ServerOptions & { readonly host?: string; readonly port?: number },
+): Promise<RunningServer> {
+  const host = options.host ?? DEFAULT_HOST;
+  if (options.auth === false && !isLoopback(host)) {
+    throw new Error(
+      `auth can be turned off only on a loopback address (127.0.0.1, ::1, localhost), not ${host}`,
+    );
+  }
+  const app = await buildServer(options);
+  await app.listen({ host, port: options.port ?? DEFAULT_PORT });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    url,
+    close: () => {
+      closing ??= (async () => {
+        await app.close();
+        await options.lumyn.close();
+      })();
+      return closing;
+    },
+  };
+}

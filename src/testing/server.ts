@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
+import { Lumyn } from "../lumyn.ts";
+import { createApiKey, type NewApiKey } from "../server/api-keys.ts";
+import { type RunningServer, type ServerOptions, startServer } from "../server/server.ts";
+import type { SqliteStoreOptions } from "../store/sqlite/sqlite-store.ts";
+
+/** A real server for tests: a fresh workspace in a temporary folder, an ephemeral port, logs kept in memory. */
+export interface TestServer {
+  readonly url: string;
+  readonly lumyn: Lumyn;
+  readonly dir: string;
+  readonly server: RunningServer;
+  /** Every log line written so far, parsed. */
+  logs(): Record<string, unknown>[];
+  /** The raw log text (to check that no secret is in it). */
+  logText(): string;
+  /** Creates a key in the server's store and returns its text. */
+  key(options: NewApiKey): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(
+  options: Omit<ServerOptions, "lumyn" | "log"> & { readonly store?: SqliteStoreOptions } = {},
+): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), "lumyn-server-"));
+  const opened = await Lumyn.open({
+    workspace: join(dir, "ws"),
+    ...(options.store ? { store: options.store } : {}),
+  });
+  if (!opened.ok) throw new Error(opened.problems.map((p) => p.message).join("\n"));
+  const lumyn = opened.value;
+  let text = "";
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  const server = await startServer({ ...options, lumyn, port: 0, log: { level: "info", stream } });
+  return {
+    url: server.url,
+    lumyn,
+    dir,
+    server,
+    logs: () =>
+      text
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    logText: () => text,
+    key: async (keyOptions) => {
+      const { key, record } = createApiKey(keyOptions);
+      await lumyn.store.putApiKey(record);
+      return key;
+    },
+    close: async () => {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A valid request of the starter policy (see assets/example-requests.ts) with overrides. */
+export function exampleRequest(
+  name: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const example = EXAMPLE_REQUESTS[name];
+  if (!example) throw new Error(`no example request '${name}'`);
+  return { ...structuredClone(example.request as Record<string, unknown>), ...overrides };
+}
