@@ -1,3 +1,5 @@
+import type { Approval } from "./approvals/lifecycle.ts";
+import { Approvals, approvalOpening } from "./approvals/service.ts";
 import { canonicalJson, type JsonObject, type JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import { tenantOf } from "./core/tenant.ts";
@@ -44,6 +46,8 @@ export interface LumynOptions {
   readonly redactionProfile?: RedactionProfile;
   /** A text embedding model for free-text evidence in fingerprints (none by default; see docs/memory.md). */
   readonly textEmbedder?: TextEmbedder;
+  /** The time approvals are judged by (the system clock by default). */
+  readonly clock?: () => Date;
 }
 
 export interface OpenOptions {
@@ -55,6 +59,7 @@ export interface OpenOptions {
   readonly reasonCodeRegistry?: ReadonlySet<string>;
   readonly store?: SqliteStoreOptions;
   readonly textEmbedder?: TextEmbedder;
+  readonly clock?: () => Date;
 }
 
 /** The outcome of a stored decision: the record, and whether it was newly stored or already there. */
@@ -64,6 +69,8 @@ export interface StoredDecision {
   readonly status: "stored" | "duplicate" | "unavailable";
   /** The record's canonical JSON (what the store keeps), ready to send as it is. */
   readonly json: string;
+  /** The approval the decision opened, when it ESCALATEs and its policy asks people to approve. */
+  readonly approval?: Approval;
 }
 
 /**
@@ -73,8 +80,11 @@ export interface StoredDecision {
 export class Lumyn {
   readonly policy: Policy;
   readonly store: Store;
+  /** Approvals that ESCALATEs opened: votes, overrides, consumption, deadlines (see docs/approvals.md). */
+  readonly approvals: Approvals;
   private readonly redactionProfile: RedactionProfile;
   private readonly textEmbedder: TextEmbedder | undefined;
+  private readonly clock: () => Date;
   private readonly knownPolicies = new Map<string, Promise<void>>();
   private memory = new MemoryIndex();
 
@@ -84,6 +94,8 @@ export class Lumyn {
     this.store = options.store;
     this.redactionProfile = options.redactionProfile ?? "default";
     this.textEmbedder = options.textEmbedder;
+    this.clock = options.clock ?? (() => new Date());
+    this.approvals = new Approvals(this.store, this.clock);
   }
 
   /** Reads every labelled case of the store into memory, replacing what it held; returns how many. */
@@ -138,10 +150,13 @@ export class Lumyn {
       policy: policy.value,
       store,
       ...(options.textEmbedder ? { textEmbedder: options.textEmbedder } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
       ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}),
     });
     try {
       await lumyn.loadMemory();
+      // Deadlines are stored, not only held in memory: what fell due while nothing ran is resolved now.
+      await lumyn.approvals.expireDue();
     } catch (error) {
       await store.close();
       return storageFailure(error, workspace.dir);
@@ -172,12 +187,25 @@ export class Lumyn {
     try {
       await this.rememberPolicy(this.policy);
       const json = recordJson(decision);
-      const result = await this.store.putDecision(decision.record, json);
+      const opening = approvalOpening(decision.record, json, this.policy, options.now ?? this.clock());
+      const result = await this.store.putDecision(decision.record, json, opening);
       switch (result.status) {
         case "stored":
-          return ok({ record: decision.record, status: "stored", json });
-        case "duplicate":
-          return ok({ record: result.record, status: "duplicate", json: canonicalJson(result.record) });
+          return ok({
+            record: decision.record,
+            status: "stored",
+            json,
+            ...(opening ? { approval: opening.approval } : {}),
+          });
+        case "duplicate": {
+          const approval = await this.store.findApproval(result.record.decision_id);
+          return ok({
+            record: result.record,
+            status: "duplicate",
+            json: canonicalJson(result.record),
+            ...(approval ? { approval } : {}),
+          });
+        }
         case "conflict":
           return fail("conflict", [
             {

@@ -1,3 +1,4 @@
+import type { Approval, ApprovalState } from "../approvals/lifecycle.ts";
 import type { ChainCheckpoint, ChainKind, ChainLink } from "../audit/chain.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { DecisionRecord } from "../engine/decide.ts";
@@ -16,9 +17,11 @@ export interface Store {
   /**
    * Stores a record durably, unless (tenant, request_id) is already taken: then the stored record is
    * returned (`duplicate`) when its inputs digest is the same, or `conflict` when it differs. `json`, when
-   * the caller has it, is the record's canonical JSON (it saves serialising the record again).
+   * the caller has it, is the record's canonical JSON (it saves serialising the record again). `approval`,
+   * for an ESCALATE that people must approve, is stored with the record in the same transaction, with the
+   * event that opens it (and only when the record is newly stored).
    */
-  putDecision(record: DecisionRecord, json?: string): Promise<PutDecisionResult>;
+  putDecision(record: DecisionRecord, json?: string, approval?: ApprovalOpening): Promise<PutDecisionResult>;
   getDecision(decisionId: string): Promise<DecisionRecord | undefined>;
   /** The record stored for an idempotency key, if any. */
   findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined>;
@@ -74,9 +77,42 @@ export interface Store {
    */
   revokeApiKey(keyId: string, revokedAt?: string): Promise<boolean>;
 
+  getApproval(approvalId: string): Promise<Approval | undefined>;
+  /** The approval a decision opened, if any. */
+  findApproval(decisionId: string): Promise<Approval | undefined>;
+  /** Approvals, newest first. */
+  listApprovals(query: ApprovalQuery): Promise<Approval[]>;
+  /**
+   * Writes the next version of an approval and its events in one transaction, only over the version it was
+   * computed from (compare-and-set): false, and nothing written, when another writer got there first.
+   */
+  updateApproval(change: ApprovalChange): Promise<boolean>;
+  /** Approvals whose deadline has passed while they wait or are unused (`now` ISO 8601), oldest deadline first. */
+  dueApprovals(now: string, limit?: number): Promise<Approval[]>;
+
   /** Store reachable and writable enough to answer (for readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** An approval opened by a decision, and the events that open it. */
+export interface ApprovalOpening {
+  readonly approval: Approval;
+  readonly events: readonly NewDecisionEvent[];
+}
+
+export interface ApprovalChange {
+  readonly approval: Approval;
+  readonly expectedVersion: number;
+  readonly events: readonly NewDecisionEvent[];
+}
+
+export interface ApprovalQuery {
+  readonly state?: ApprovalState;
+  /** Only approvals this role may vote on now. */
+  readonly role?: string;
+  readonly tenantId?: string;
+  readonly limit?: number;
 }
 
 export interface PolicySnapshot {

@@ -108,4 +108,21 @@ export const MIGRATIONS: readonly string[] = [
     revoked_at            TEXT
   );
   `,
+  `
+  -- Approvals that decisions opened: the current version of each as JSON, with the columns that lists and
+  -- the timeout sweep filter on. Every change is also an event of the decision (and so in the audit chain).
+  CREATE TABLE approvals (
+    approval_id   TEXT PRIMARY KEY,
+    decision_id   TEXT NOT NULL UNIQUE REFERENCES decisions (decision_id),
+    tenant_id     TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    deadline      TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    approval_json TEXT NOT NULL
+  );
+  CREATE INDEX approvals_due ON approvals (state, deadline);
+  CREATE INDEX approvals_tenant_created ON approvals (tenant_id, created_at);
+  `,
 ];

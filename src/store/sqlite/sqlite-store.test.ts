@@ -110,9 +110,11 @@ describe("SqliteStore upgrade", () => {
     const store = SqliteStore.open(path);
     await store.close();
     const db = new DatabaseSync(path);
-    db.exec(
-      "DROP TABLE audit_chain; DROP TABLE audit_checkpoints; DROP TABLE api_keys; PRAGMA user_version = 2",
+    // Back to version 2: without the tables of every later migration.
+    const later = MIGRATIONS.slice(2).flatMap((sql) =>
+      [...sql.matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]),
     );
+    db.exec(`${later.map((table) => `DROP TABLE ${table};`).join(" ")} PRAGMA user_version = 2`);
     const records = [
       makeRecord({ now: new Date("2026-01-02T00:00:00Z") }),
       makeRecord({ now: new Date("2026-01-01T00:00:00Z") }),

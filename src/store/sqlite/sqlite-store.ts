@@ -2,6 +2,7 @@ import { extname } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import type { Approval } from "../../approvals/lifecycle.ts";
 import {
   type ChainCheckpoint,
   type ChainKind,
@@ -17,6 +18,9 @@ import type { DecisionRecord } from "../../engine/decide.ts";
 import type { Label, MemoryCase, ScopeCount } from "../../memory/index.ts";
 import {
   type ApiKey,
+  type ApprovalChange,
+  type ApprovalOpening,
+  type ApprovalQuery,
   DEFAULT_PAGE_SIZE,
   type DecisionEvent,
   type DecisionPage,
@@ -34,6 +38,7 @@ import {
 } from "../store.ts";
 import {
   type ApiKeyRow,
+  type ApprovalRow,
   type ChainOptions,
   type DecisionRow,
   type EventRow,
@@ -94,6 +99,42 @@ function decisionRow(record: DecisionRecord, json: string): DecisionRow {
     requestId: typeof request.request_id === "string" ? request.request_id : null,
     reasonCodes: record.reason_codes,
     json,
+  };
+}
+
+function eventRow(event: NewDecisionEvent): EventRow {
+  return {
+    eventId: newDecisionId(),
+    decisionId: event.decisionId,
+    type: event.type,
+    createdAt: event.createdAt ?? timestamp(new Date()),
+    dataJson: canonicalJson(event.data),
+  };
+}
+
+function storedEvent(row: EventRow): DecisionEvent {
+  return {
+    eventId: row.eventId,
+    decisionId: row.decisionId,
+    type: row.type,
+    createdAt: row.createdAt,
+    data: parseStored(row.dataJson),
+  };
+}
+
+function approvalRow(approval: Approval, events: readonly NewDecisionEvent[]): ApprovalRow {
+  const rows = events.map(eventRow);
+  return {
+    approvalId: approval.approval_id,
+    decisionId: approval.decision_id,
+    tenantId: approval.tenant_id,
+    state: approval.state,
+    version: approval.version,
+    deadline: approval.deadline,
+    createdAt: approval.created_at,
+    updatedAt: rows.at(-1)?.createdAt ?? timestamp(new Date()),
+    json: canonicalJson(approval as unknown as JsonObject),
+    events: rows,
   };
 }
 
@@ -247,9 +288,12 @@ export class SqliteStore implements Store {
     };
   }
 
-  putDecision(record: DecisionRecord, json?: string): Promise<PutDecisionResult> {
+  putDecision(record: DecisionRecord, json?: string, opening?: ApprovalOpening): Promise<PutDecisionResult> {
     this.ensureOpen();
-    const row = decisionRow(record, json ?? canonicalJson(record));
+    const row: DecisionRow = {
+      ...decisionRow(record, json ?? canonicalJson(record)),
+      ...(opening ? { approval: approvalRow(opening.approval, opening.events) } : {}),
+    };
     return new Promise((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       // A writer thread commits while this thread decides: hand it work early so both stay busy.
@@ -424,16 +468,65 @@ export class SqliteStore implements Store {
   }
 
   async appendEvent(event: NewDecisionEvent): Promise<DecisionEvent> {
-    const stored: DecisionEvent = {
-      eventId: newDecisionId(),
-      decisionId: event.decisionId,
-      type: event.type,
-      data: event.data,
-      createdAt: event.createdAt ?? timestamp(new Date()),
-    };
-    const row: EventRow = { ...stored, dataJson: canonicalJson(stored.data) };
+    const row = eventRow(event);
     await this.write("append the event", (writer) => writer.appendEvent(row), { op: "event", row });
-    return stored;
+    return storedEvent(row);
+  }
+
+  async getApproval(approvalId: string): Promise<Approval | undefined> {
+    this.ensureOpen();
+    const row = this.read(() => this.statements.getApproval.get(approvalId));
+    return row ? (parseStored(String(row.approval_json)) as unknown as Approval) : undefined;
+  }
+
+  async findApproval(decisionId: string): Promise<Approval | undefined> {
+    this.ensureOpen();
+    const row = this.read(() => this.statements.findApproval.get(decisionId));
+    return row ? (parseStored(String(row.approval_json)) as unknown as Approval) : undefined;
+  }
+
+  async listApprovals(query: ApprovalQuery): Promise<Approval[]> {
+    this.ensureOpen();
+    const limit = Math.min(Math.max(query.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+    const where: string[] = [];
+    const params: string[] = [];
+    if (query.state) {
+      where.push("state = ?");
+      params.push(query.state);
+    }
+    if (query.tenantId) {
+      where.push("tenant_id = ?");
+      params.push(query.tenantId);
+    }
+    const sql = `SELECT approval_json FROM approvals ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY created_at DESC, approval_id DESC`;
+    const approvals: Approval[] = [];
+    this.read(() => {
+      for (const row of this.db.prepare(sql).iterate(...params)) {
+        const approval = parseStored(String(row.approval_json)) as unknown as Approval;
+        if (query.role && !approval.approver_roles.includes(query.role)) continue;
+        approvals.push(approval);
+        if (approvals.length === limit) break;
+      }
+    });
+    return approvals;
+  }
+
+  async updateApproval(change: ApprovalChange): Promise<boolean> {
+    const row = approvalRow(change.approval, change.events);
+    const { expectedVersion } = change;
+    const applied = await this.write(
+      "update the approval",
+      (writer) => writer.updateApproval(row, expectedVersion),
+      { op: "approval", row, expectedVersion },
+    );
+    return applied === true;
+  }
+
+  async dueApprovals(now: string, limit = DEFAULT_PAGE_SIZE): Promise<Approval[]> {
+    this.ensureOpen();
+    const rows = this.read(() => this.statements.dueApprovals.all(now, limit));
+    return rows.map((row) => parseStored(String(row.approval_json)) as unknown as Approval);
   }
 
   async listEvents(decisionId: string): Promise<DecisionEvent[]> {
@@ -620,6 +713,12 @@ function prepareStatements(db: DatabaseSync) {
     ),
     listEvents: db.prepare(
       "SELECT event_id, decision_id, type, created_at, data_json FROM decision_events WHERE decision_id = ? ORDER BY seq",
+    ),
+    getApproval: db.prepare("SELECT approval_json FROM approvals WHERE approval_id = ?"),
+    findApproval: db.prepare("SELECT approval_json FROM approvals WHERE decision_id = ?"),
+    dueApprovals: db.prepare(
+      `SELECT approval_json FROM approvals
+       WHERE state IN ('WAITING_FOR_HUMAN', 'APPROVED', 'OVERRIDDEN') AND deadline <= ? ORDER BY deadline LIMIT ?`,
     ),
     findApiKey: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`),
     listApiKeys: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id`),

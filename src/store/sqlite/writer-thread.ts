@@ -6,6 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import {
   type ApiKeyRow,
+  type ApprovalRow,
   type ChainOptions,
   type DecisionRow,
   type EventRow,
@@ -23,6 +24,12 @@ export type WriterRequest =
   | { readonly id: number; readonly op: "label"; readonly row: LabelRow }
   | { readonly id: number; readonly op: "apiKey"; readonly row: ApiKeyRow }
   | { readonly id: number; readonly op: "revokeApiKey"; readonly keyId: string; readonly revokedAt: string }
+  | {
+      readonly id: number;
+      readonly op: "approval";
+      readonly row: ApprovalRow;
+      readonly expectedVersion: number;
+    }
   | { readonly id: number; readonly op: "close" };
 
 /** A request before the client numbers it. */
@@ -99,6 +106,13 @@ if (port) {
         return;
       } else if (request.op === "revokeApiKey") {
         reply({ id: request.id, ok: true, value: writer.revokeApiKey(request.keyId, request.revokedAt) });
+        return;
+      } else if (request.op === "approval") {
+        reply({
+          id: request.id,
+          ok: true,
+          value: writer.updateApproval(request.row, request.expectedVersion),
+        });
         return;
       } else if (request.op === "apiKey") writer.putApiKey(request.row);
       else writer.appendEvent(request.row);

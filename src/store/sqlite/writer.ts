@@ -36,6 +36,22 @@ export interface DecisionRow {
   readonly reasonCodes: readonly string[];
   /** The record's canonical JSON. */
   readonly json: string;
+  /** The approval this decision opens, stored with it. */
+  readonly approval?: ApprovalRow;
+}
+
+/** An approval as the writer stores it, with the events of the change that made this version. */
+export interface ApprovalRow {
+  readonly approvalId: string;
+  readonly decisionId: string;
+  readonly tenantId: string;
+  readonly state: string;
+  readonly version: number;
+  readonly deadline: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly json: string;
+  readonly events: readonly EventRow[];
 }
 
 export type RowOutcome =
@@ -216,6 +232,8 @@ export class SqliteWriter {
   private readonly lastCheckpoint;
   private readonly insertCheckpoint;
 
+  private readonly insertApproval;
+  private readonly nextApproval;
   private readonly insertApiKey;
   private readonly revokeKey;
   private readonly apiKeyExists;
@@ -254,6 +272,14 @@ export class SqliteWriter {
     );
     this.insertEvent = db.prepare(
       "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.insertApproval = db.prepare(
+      `INSERT INTO approvals (approval_id, decision_id, tenant_id, state, version, deadline, created_at, updated_at,
+         approval_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.nextApproval = db.prepare(
+      `UPDATE approvals SET state = ?, version = ?, deadline = ?, updated_at = ?, approval_json = ?
+         WHERE approval_id = ? AND version = ?`,
     );
     this.insertApiKey = db.prepare(
       `INSERT INTO api_keys (key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at)
@@ -321,7 +347,40 @@ export class SqliteWriter {
       this.insertReason.run(row.decisionId, position, row.reasonCodes[position] as string);
     }
     this.chain.appendEntry("decision", row.decisionId, decisionEntry(this.chain.seq + 1, row.json));
+    const approval = row.approval;
+    if (approval) {
+      this.insertApproval.run(
+        approval.approvalId,
+        approval.decisionId,
+        approval.tenantId,
+        approval.state,
+        approval.version,
+        approval.deadline,
+        approval.createdAt,
+        approval.updatedAt,
+        approval.json,
+      );
+      for (const event of approval.events) this.insertEventRow(event);
+    }
     return { status: "stored" };
+  }
+
+  /** Writes the next version of an approval over `expectedVersion`, with its events; false when stale. */
+  updateApproval(row: ApprovalRow, expectedVersion: number): boolean {
+    return this.transaction(() => {
+      const { changes } = this.nextApproval.run(
+        row.state,
+        row.version,
+        row.deadline,
+        row.updatedAt,
+        row.json,
+        row.approvalId,
+        expectedVersion,
+      );
+      if (Number(changes) !== 1) return false;
+      for (const event of row.events) this.insertEventRow(event);
+      return true;
+    });
   }
 
   putPolicy(row: PolicyRow): void {
