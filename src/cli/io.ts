@@ -6,8 +6,8 @@ import { DEFAULT_MAX_JSON_BYTES, parseJsonBytes } from "../core/parse-json.ts";
 import { type Failure, formatProblem, LumynError, type ProblemKind, type Result } from "../core/problem.ts";
 import { readText, writeFileAtomic } from "../workspace.ts";
 
-/** Exit codes of every `lumyn` command. */
-export const EXIT = { ok: 0, invalid: 1, usage: 2, storage: 3 } as const;
+/** Exit codes of every `lumyn` command (`denied` and `pending`: `lumyn approvals wait`). */
+export const EXIT = { ok: 0, invalid: 1, usage: 2, storage: 3, denied: 4, pending: 5 } as const;
 
 const EXIT_BY_KIND: Readonly<Record<ProblemKind, number>> = {
   invalid_json: EXIT.invalid,

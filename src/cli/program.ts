@@ -2,6 +2,8 @@ import { Command, CommanderError } from "commander";
 import { LumynError } from "../core/problem.ts";
 import { StorageError } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import * as approvals from "./commands/approvals.ts";
+import * as approve from "./commands/approve.ts";
 import * as backtest from "./commands/backtest.ts";
 import * as decide from "./commands/decide.ts";
 import * as demo from "./commands/demo.ts";
@@ -14,6 +16,7 @@ import * as lint from "./commands/lint.ts";
 import * as memory from "./commands/memory.ts";
 import * as policyDiff from "./commands/policy-diff.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
+import * as reject from "./commands/reject.ts";
 import * as replay from "./commands/replay.ts";
 import * as serve from "./commands/serve.ts";
 import * as show from "./commands/show.ts";
@@ -45,6 +48,9 @@ function buildProgram(): Command {
     verify,
     serve,
     keys,
+    approvals,
+    approve,
+    reject,
     demo,
   ])
     command.register(program);

@@ -64,6 +64,12 @@ export function register(program: Command): void {
           const decided = expect(await lumyn.decide(request));
           if (decided.status === "unavailable") emitUnavailable(decided.record, options);
           else emit(jsonText(decided.record, options.pretty === true), options.out);
+          const approval = decided.approval;
+          // On stderr, so that stdout stays the record alone.
+          if (approval)
+            process.stderr.write(
+              `lumyn: approval ${approval.approval_id} ${approval.state}: needs ${approval.quorum} of [${approval.approver_roles.join(", ")}] by ${approval.deadline} (lumyn approvals show ${approval.approval_id})\n`,
+            );
         } finally {
           await lumyn.close();
         }

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import type { JsonObject } from "../../core/json.ts";
+import { runCli } from "../../testing/run-cli.ts";
+
+const root = mkdtempSync(join(tmpdir(), "lumyn-cli-approvals-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const POLICY = `schema_version: policy.v1
+policy_id: refunds
+policy_version: "1"
+defaults: { mode: enforce, default_verdict: ALLOW, default_reason_code: SMALL_REFUND }
+rules:
+  - id: BIG_REFUND
+    stage: ESCALATIONS
+    if: { amount_usd: { gt: 500 } }
+    then:
+      verdict: ESCALATE
+      reason_codes: [BIG_REFUND]
+      approval: { approver_roles: [finance], quorum: 1, timeout: 2h }
+`;
+
+describe("lumyn approvals, approve, reject", () => {
+  it("opens an approval on decide, lists it, takes a vote, waits with an exit code that says the outcome", () => {
+    writeFileSync(join(root, "policy.yml"), POLICY);
+    const base = EXAMPLE_REQUESTS["refund-small"]?.request as JsonObject;
+    const request = (id: string) => ({
+      ...base,
+      request_id: id,
+      subject: { type: "agent", id: "agent-7" },
+      action: { ...(base.action as JsonObject), amount: { value: 900, currency: "USD" } },
+    });
+    writeFileSync(join(root, "big-1.json"), JSON.stringify(request("big-1")));
+    writeFileSync(join(root, "big-2.json"), JSON.stringify(request("big-2")));
+    const cli = (...args: string[]) => runCli([...args, "--workspace", "ws"], { cwd: root });
+
+    const decided = cli("decide", "big-1.json", "--policy", "policy.yml");
+    assert.equal(decided.code, 0, decided.stderr);
+    assert.equal(JSON.parse(decided.stdout).verdict, "ESCALATE");
+    const id = /approval (\S+) WAITING_FOR_HUMAN: needs 1 of \[finance\]/.exec(decided.stderr)?.[1];
+    assert.ok(id, decided.stderr);
+    assert.equal(cli("decide", "big-2.json", "--policy", "policy.yml").code, 0);
+
+    const listed = cli("approvals", "list", "--state", "WAITING_FOR_HUMAN", "--role", "finance", "--json");
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(JSON.parse(listed.stdout).length, 2);
+    assert.equal(cli("approvals", "list", "--state", "WAITING").code, 2, "a bad state is a usage error");
+
+    const pending = cli("approvals", "wait", id, "--timeout", "1s");
+    assert.equal(pending.code, 5, "still waiting when the wait ends");
+
+    const own = cli("approve", id, "--actor", "agent-7", "--role", "finance", "--justification", "mine");
+    assert.equal(own.code, 1);
+    assert.match(own.stderr, /agent-7 requested this action and cannot approve it/);
+    const noWhy = cli("approve", id, "--actor", "alice", "--role", "finance", "--justification", " ");
+    assert.equal(noWhy.code, 1);
+    assert.match(noWhy.stderr, /a justification is required/);
+
+    const approved = cli(
+      "approve",
+      id,
+      "--actor",
+      "alice",
+      "--role",
+      "finance",
+      "--justification",
+      "verified",
+      "--json",
+    );
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.equal(JSON.parse(approved.stdout).state, "APPROVED");
+    const retried = cli(
+      "approve",
+      id,
+      "--actor",
+      "alice",
+      "--role",
+      "finance",
+      "--justification",
+      "verified",
+    );
+    assert.equal(retried.code, 0, "the same vote again is the same answer");
+    assert.equal(cli("approvals", "wait", id).code, 0, "approved: exit 0");
+    const shown = cli("approvals", "show", id);
+    assert.match(shown.stdout, /vote .* alice \[finance\] approve: verified/);
+    assert.match(shown.stdout, /WAITING_FOR_HUMAN → APPROVED by alice/);
+
+    assert.equal(cli("approvals", "consume", id, "--actor", "agent-7").code, 0);
+    const again = cli("approvals", "consume", id, "--actor", "agent-7");
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is CONSUMED, not APPROVED/);
+
+    const other = JSON.parse(cli("approvals", "list", "--state", "WAITING_FOR_HUMAN", "--json").stdout)[0]
+      .approval_id;
+    const rejected = cli(
+      "reject",
+      other,
+      "--actor",
+      "bob",
+      "--role",
+      "finance",
+      "--justification",
+      "too big",
+    );
+    assert.equal(rejected.code, 0, rejected.stderr);
+    assert.equal(cli("approvals", "wait", other).code, 4, "rejected: exit 4");
+    assert.equal(cli("approvals", "show", "01NOPE").code, 1);
+  });
+});
