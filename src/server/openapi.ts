@@ -1,3 +1,4 @@
+import { APPROVAL_STATES } from "../approvals/lifecycle.ts";
 import { VERDICTS } from "../core/verdict.ts";
 import requestSchema from "../schemas/decision_request.v1.schema.json" with { type: "json" };
 import { MAX_PAGE_SIZE, STATS_DIMENSIONS } from "../store/store.ts";
@@ -59,6 +60,58 @@ export const LABEL_BODY = {
   },
 } as const;
 
+export const APPROVALS_QUERY = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    state: { type: "string", enum: [...APPROVAL_STATES] },
+    role: { type: "string", minLength: 1, description: "only approvals this role may vote on now" },
+    tenant_id: { type: "string", minLength: 1 },
+    limit: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+  },
+} as const;
+
+export const WAIT_QUERY = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    timeout: {
+      type: "string",
+      pattern: "^[1-9][0-9]{0,6}[sm]$",
+      default: "30s",
+      description: "how long to hold the request open while the approval waits, at most 60s",
+    },
+  },
+} as const;
+
+export const VOTE_BODY = {
+  type: "object",
+  additionalProperties: false,
+  required: ["justification"],
+  properties: {
+    justification: { type: "string", minLength: 1, pattern: "\\S", description: "why (recorded)" },
+    idempotency_key: {
+      type: "string",
+      minLength: 1,
+      maxLength: 200,
+      description:
+        "a retried vote with the same key answers the same; also accepted as the Idempotency-Key header",
+    },
+  },
+} as const;
+
+export const CONSUME_BODY = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    inputs_digest: {
+      type: "string",
+      pattern: "^sha256:[0-9a-f]{64}$",
+      description: "the action's inputs_digest: refused unless it is the one approved",
+    },
+  },
+} as const;
+
 /** The request schema with its `$defs` moved to `components.schemas` (where OpenAPI references resolve). */
 function requestComponents(): Record<string, unknown> {
   const { $defs, $schema: _dialect, $id: _id, ...schema } = requestSchema as Record<string, unknown>;
@@ -98,6 +151,116 @@ const queryParameters = (schema: { properties: Record<string, unknown> }) =>
   Object.entries(schema.properties).map(([name, parameter]) => ({ name, in: "query", schema: parameter }));
 const idParameter = { name: "id", in: "path", required: true, schema: { type: "string" } };
 const scope = (name: string) => `Scope: \`${name}\`.`;
+
+const approvalId = { ...idParameter, description: "the approval's id" };
+const approvalJson = json("the approval", ref("Approval"));
+const CHANGE_ERRORS = {
+  "400": problem("malformed JSON"),
+  ...AUTH_ERRORS,
+  "404": problem("no such approval (or one of another tenant)"),
+  "409": problem(
+    "closed, already voted, consumed, expired, or the idempotency key was used for another vote",
+  ),
+  "415": problem("the body is not application/json"),
+  "422": problem("an invalid body"),
+};
+
+function approvalPaths(): Record<string, unknown> {
+  const change = (summary: string, scopeName: string, body: unknown, extra = "") => ({
+    post: {
+      summary,
+      description: `${scope(scopeName)} The actor and its roles are the calling key's name and roles.${extra}`,
+      parameters: [approvalId],
+      requestBody: { required: true, content: { "application/json": { schema: body } } },
+      responses: { "200": approvalJson, ...CHANGE_ERRORS },
+    },
+  });
+  return {
+    "/v1/approvals": {
+      get: {
+        summary: "Approvals, newest first",
+        description: scope("read"),
+        parameters: queryParameters(APPROVALS_QUERY),
+        responses: {
+          "200": json("the approvals", {
+            type: "object",
+            properties: { approvals: { type: "array", items: ref("Approval") } },
+          }),
+          ...AUTH_ERRORS,
+        },
+      },
+    },
+    "/v1/approvals/{id}": {
+      get: {
+        summary: "An approval: state, votes, timeline, authority record",
+        description: scope("read"),
+        parameters: [approvalId],
+        responses: { "200": approvalJson, ...AUTH_ERRORS, "404": problem("no such approval") },
+      },
+    },
+    "/v1/approvals/{id}/approve": change("Approve (one vote; quorum approves)", "approve", VOTE_BODY),
+    "/v1/approvals/{id}/reject": change("Reject (one rejection rejects)", "approve", VOTE_BODY),
+    "/v1/approvals/{id}/override": change("Force through (needs the override role)", "approve", VOTE_BODY),
+    "/v1/approvals/{id}/cancel": change("Withdraw a waiting approval", "approve", VOTE_BODY),
+    "/v1/approvals/{id}/consume": change(
+      "Redeem an approved approval right before acting, once",
+      "decide",
+      CONSUME_BODY,
+      " A second consume, or one after the deadline, is 409.",
+    ),
+    "/v1/approvals/{id}/wait": {
+      get: {
+        summary:
+          "Long poll: answers when the approval is resolved, or when the timeout passes (202, still waiting)",
+        description: scope("read"),
+        parameters: [approvalId, ...queryParameters(WAIT_QUERY)],
+        responses: {
+          "200": approvalJson,
+          "202": approvalJson,
+          ...AUTH_ERRORS,
+          "404": problem("no such approval"),
+        },
+      },
+    },
+    "/v1/approvals/{id}/events": {
+      get: {
+        summary: "Server-sent events: the approval now, then each new version until it is final",
+        description: scope("read"),
+        parameters: [approvalId],
+        responses: {
+          "200": {
+            description: "text/event-stream of `approval` events",
+            content: { "text/event-stream": {} },
+          },
+        },
+      },
+    },
+    "/v1/evaluate": {
+      post: {
+        summary: "Policy evaluator for an execution-authority layer (Gantral's evaluator input)",
+        description: `${scope("decide")} Maps the input onto a decision request (docs/approvals.md), decides and stores it; ESCALATE answers REQUIRE_HUMAN, ABSTAIN answers DENY.`,
+        requestBody: { required: true, content: { "application/json": { schema: { type: "object" } } } },
+        responses: {
+          "200": json("the evaluator answer", {
+            type: "object",
+            properties: {
+              decision: { enum: ["ALLOW", "REQUIRE_HUMAN", "DENY"] },
+              approver_roles: { type: "array", items: { type: "string" } },
+              timeout: { type: ["string", "null"] },
+              escalation_roles: { type: "array", items: { type: "string" } },
+              decision_id: { type: ["string", "null"] },
+              reason_codes: { type: "array", items: { type: "string" } },
+              approval_id: { type: "string" },
+            },
+          }),
+          "400": problem("malformed JSON"),
+          ...AUTH_ERRORS,
+          "422": problem("an invalid evaluator input (each problem with its JSON pointer)"),
+        },
+      },
+    },
+  };
+}
 
 /** The OpenAPI 3.1 description of every route, served at `/openapi.json` and browsable at `/docs`. */
 export function openApiDocument(): Record<string, unknown> {
@@ -228,6 +391,7 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      ...approvalPaths(),
       "/healthz": {
         get: {
           summary: "Liveness",
@@ -289,6 +453,23 @@ export function openApiDocument(): Record<string, unknown> {
             obligations: { type: "array", items: { type: "object" } },
             determinism: { type: "object" },
             extensions: { type: "object" },
+          },
+        },
+        Approval: {
+          type: "object",
+          description: "An approval opened by an ESCALATE (docs/approvals.md)",
+          properties: {
+            approval_id: { type: "string" },
+            decision_id: { type: "string" },
+            state: { type: "string", enum: [...APPROVAL_STATES] },
+            version: { type: "integer" },
+            approver_roles: { type: "array", items: { type: "string" } },
+            quorum: { type: "integer" },
+            deadline: { type: "string" },
+            votes: { type: "array", items: { type: "object" } },
+            timeline: { type: "array", items: { type: "object" } },
+            outcome: { enum: ["ALLOW", "DENY"] },
+            authority: { type: "object", description: "authority_record.v1, once resolved" },
           },
         },
         LabelEvent: {

@@ -95,8 +95,8 @@ export function sendFailure(reply: FastifyReply, failure: Failure): FastifyReply
   return sendProblem(
     reply,
     STATUS_BY_KIND[failure.kind],
-    // A conflict or a missing resource is one problem whose own code says which.
-    first && (failure.kind === "conflict" || failure.kind === "not_found")
+    // A conflict, a refusal or a missing resource is one problem whose own code says which.
+    first && (failure.kind === "conflict" || failure.kind === "not_found" || failure.kind === "forbidden")
       ? first.code
       : CODE_BY_KIND[failure.kind],
     detail,

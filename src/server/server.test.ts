@@ -3,54 +3,10 @@ import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
 import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
 import { decide } from "../engine/decide.ts";
+import { type Answer, assertProblem, call } from "../testing/http.ts";
 import { exampleRequest, startTestServer, type TestServer } from "../testing/server.ts";
 import { signBody } from "./auth.ts";
 import { startServer } from "./server.ts";
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: test answers are read field by field
-  readonly body: any;
-}
-
-async function call(
-  server: TestServer,
-  method: string,
-  path: string,
-  options: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const body = options.raw ?? (options.body !== undefined ? JSON.stringify(options.body) : undefined);
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
-      ...options.headers,
-    },
-    ...(body !== undefined ? { body } : {}),
-  });
-  const text = await response.text();
-  const type = response.headers.get("content-type") ?? "";
-  return {
-    status: response.status,
-    headers: response.headers,
-    text,
-    body: type.includes("json") ? JSON.parse(text) : text,
-  };
-}
-
-/** Asserts an RFC 9457 problem document with this status and code. */
-function assertProblem(answer: Answer, status: number, code: string): void {
-  assert.equal(answer.status, status, answer.text);
-  assert.match(answer.headers.get("content-type") ?? "", /^application\/problem\+json/);
-  assert.equal(answer.body.status, status);
-  assert.equal(answer.body.code, code);
-  assert.equal(answer.body.type, `urn:lumyn:problem:${code}`);
-  assert.equal(typeof answer.body.title, "string");
-  assert.equal(typeof answer.body.detail, "string");
-}
 
 describe("HTTP service: decisions", () => {
   let server: TestServer;
@@ -321,11 +277,21 @@ describe("HTTP service: decisions", () => {
       "/healthz",
       "/metrics",
       "/readyz",
+      "/v1/approvals",
+      "/v1/approvals/{id}",
+      "/v1/approvals/{id}/approve",
+      "/v1/approvals/{id}/cancel",
+      "/v1/approvals/{id}/consume",
+      "/v1/approvals/{id}/events",
+      "/v1/approvals/{id}/override",
+      "/v1/approvals/{id}/reject",
+      "/v1/approvals/{id}/wait",
       "/v1/decide",
       "/v1/decisions",
       "/v1/decisions/{id}",
       "/v1/decisions/{id}/explain",
       "/v1/decisions/{id}/labels",
+      "/v1/evaluate",
       "/v1/policy",
       "/v1/stats",
     ]);

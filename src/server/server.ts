@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import type { Lumyn } from "../lumyn.ts";
 import type { ApiKey } from "../store/store.ts";
@@ -17,6 +18,7 @@ import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts";
+import { registerApprovalRoutes } from "./routes/approvals.ts";
 import { registerDecisionRoutes } from "./routes/decisions.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
 import { compileSchema, schemaProblems } from "./validation.ts";
@@ -46,6 +48,8 @@ export interface ServerOptions {
   readonly log?: { readonly level: string; readonly stream?: NodeJS.WritableStream } | false;
   /** Log stack traces of unexpected errors (off: their message only). */
   readonly debug?: boolean;
+  /** What `POST /v1/evaluate` answers for MEDIUM and LOW materiality when the policy cannot be evaluated. */
+  readonly evaluatorFallback?: EvaluatorFallback;
 }
 
 /** What the route modules share. */
@@ -203,6 +207,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(swaggerUi, { routePrefix: "/docs" });
   registerServiceRoutes(app, context);
   registerDecisionRoutes(app, context);
+  registerApprovalRoutes(app, context, options.evaluatorFallback);
   return app;
 }
 

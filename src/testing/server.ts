@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -24,11 +24,18 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: Omit<ServerOptions, "lumyn" | "log"> & { readonly store?: SqliteStoreOptions } = {},
+  options: Omit<ServerOptions, "lumyn" | "log"> & {
+    readonly store?: SqliteStoreOptions;
+    /** A policy instead of the starter policy. */
+    readonly policy?: string;
+  } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), "lumyn-server-"));
+  const policyPath = join(dir, "policy.yml");
+  if (options.policy !== undefined) writeFileSync(policyPath, options.policy);
   const opened = await Lumyn.open({
     workspace: join(dir, "ws"),
+    ...(options.policy !== undefined ? { policyPath } : {}),
     ...(options.store ? { store: options.store } : {}),
   });
   if (!opened.ok) throw new Error(opened.problems.map((p) => p.message).join("\n"));

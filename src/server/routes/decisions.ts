@@ -67,6 +67,7 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
       },
       "decision",
     );
+    if (decided.value.approval) reply.header("lumyn-approval-id", decided.value.approval.approval_id);
     return reply.header("lumyn-decision-status", status).type("application/json").send(json);
   });
 
@@ -194,7 +195,7 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
  * The body bytes of a POST, after checking its signature when a secret is configured; undefined once a
  * problem has been sent.
  */
-function requestBody(
+export function requestBody(
   request: FastifyRequest,
   reply: FastifyReply,
   context: RouteContext,

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { assertProblem, call } from "../testing/http.ts";
+import { exampleRequest, startTestServer, type TestServer } from "../testing/server.ts";
+
+const POLICY = `schema_version: policy.v1
+policy_id: payouts-with-approval
+policy_version: "1"
+defaults: { mode: enforce, default_verdict: ALLOW, default_reason_code: SMALL }
+rules:
+  - id: BIG
+    stage: ESCALATIONS
+    if: { amount_usd: { gt: 500 } }
+    then:
+      verdict: ESCALATE
+      reason_codes: [BIG]
+      approval: { approver_roles: [finance], quorum: 1, timeout: 1h }
+  - id: HIGH_MATERIALITY
+    stage: ESCALATIONS
+    if: { evidence.materiality: { eq: HIGH } }
+    then:
+      verdict: ESCALATE
+      reason_codes: [HIGH_MATERIALITY]
+      approval: { approver_roles: [finance_manager], timeout: 30m, on_timeout: ESCALATE, escalation_roles: [cfo] }
+`;
+
+describe("HTTP service: approvals", () => {
+  let server: TestServer;
+  let agent: string;
+  let alice: string;
+  let bob: string;
+  let reader: string;
+  let outsider: string;
+  let requester: string;
+  before(async () => {
+    server = await startTestServer({ policy: POLICY });
+    agent = await server.key({ scopes: ["decide", "read"], name: "agent-7" });
+    alice = await server.key({ scopes: ["approve", "read"], name: "alice", roles: ["finance"] });
+    bob = await server.key({ scopes: ["approve", "read"], name: "bob", roles: ["support"] });
+    reader = await server.key({ scopes: ["read"], name: "auditor" });
+    outsider = await server.key({
+      scopes: ["approve", "read"],
+      name: "eve",
+      roles: ["finance"],
+      tenantId: "globex",
+    });
+    requester = await server.key({ scopes: ["approve"], name: "agent-7", roles: ["finance"] });
+  });
+  after(() => server.close());
+
+  const escalate = async (requestId: string) => {
+    const request = exampleRequest("refund-small", {
+      request_id: requestId,
+      subject: { type: "agent", id: "agent-7" },
+      action: { type: "support.refund", intent: "refund", amount: { value: 900, currency: "USD" } },
+    });
+    const answer = await call(server, "POST", "/v1/decide", { key: agent, body: request });
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.body.verdict, "ESCALATE");
+    const id = answer.headers.get("lumyn-approval-id");
+    assert.ok(id, "the decide answer names the approval it opened");
+    return { id, decision: answer.body };
+  };
+  const vote = (key: string, id: string, decision: "approve" | "reject", body: object, headers = {}) =>
+    call(server, "POST", `/v1/approvals/${id}/${decision}`, { key, body, headers });
+
+  it("opens an approval with an ESCALATE; votes take identity and roles from the key, never the body", async () => {
+    const { id, decision } = await escalate("h-1");
+    const listed = await call(server, "GET", "/v1/approvals?state=WAITING_FOR_HUMAN&role=finance", {
+      key: reader,
+    });
+    assert.equal(listed.status, 200);
+    assert.ok(listed.body.approvals.some((a: { approval_id: string }) => a.approval_id === id));
+
+    assertProblem(
+      await vote(reader, id, "approve", { justification: "x", idempotency_key: "r" }),
+      403,
+      "insufficient_scope",
+    );
+    assertProblem(
+      await vote(bob, id, "approve", { justification: "x", idempotency_key: "b" }),
+      403,
+      "not_an_approver",
+    );
+    assertProblem(
+      await vote(requester, id, "approve", { justification: "x", idempotency_key: "s" }),
+      403,
+      "separation_of_duties",
+    );
+    assertProblem(
+      await vote(outsider, id, "approve", { justification: "x", idempotency_key: "o" }),
+      404,
+      "approval_not_found",
+    );
+    assertProblem(await vote(alice, id, "approve", { justification: "" }), 422, "invalid_request");
+    assertProblem(
+      await vote(alice, id, "approve", { justification: "ok", actor_id: "someone-else" }),
+      422,
+      "invalid_request",
+    );
+    assertProblem(await vote(alice, id, "approve", { justification: "ok" }), 422, "idempotency_key_required");
+
+    const approved = await vote(
+      alice,
+      id,
+      "approve",
+      { justification: "verified" },
+      { "idempotency-key": "a-1" },
+    );
+    assert.equal(approved.status, 200, approved.text);
+    assert.equal(approved.body.state, "APPROVED");
+    assert.equal(approved.body.authority.decision_id, decision.decision_id);
+    assert.deepEqual(
+      approved.body.votes.map((v: { actor_id: string }) => v.actor_id),
+      ["alice"],
+    );
+    const retried = await vote(alice, id, "approve", { justification: "verified", idempotency_key: "a-1" });
+    assert.equal(retried.status, 200, "a retried identical vote answers the same");
+    assertProblem(
+      await vote(alice, id, "reject", { justification: "changed my mind", idempotency_key: "a-1" }),
+      409,
+      "idempotency_conflict",
+    );
+    assertProblem(
+      await vote(alice, id, "reject", { justification: "late", idempotency_key: "a-2" }),
+      409,
+      "closed",
+    );
+
+    const consumed = await call(server, "POST", `/v1/approvals/${id}/consume`, {
+      key: agent,
+      body: { inputs_digest: decision.determinism.inputs_digest },
+    });
+    assert.equal(consumed.status, 200, consumed.text);
+    assert.equal(consumed.body.state, "CONSUMED");
+    assertProblem(
+      await call(server, "POST", `/v1/approvals/${id}/consume`, { key: agent, body: {} }),
+      409,
+      "not_approved",
+    );
+  });
+
+  it("long-polls and streams an approval until people resolve it", async () => {
+    const { id } = await escalate("h-2");
+    const waited = await call(server, "GET", `/v1/approvals/${id}/wait?timeout=1s`, { key: reader });
+    assert.equal(waited.status, 202, "still waiting when the poll times out");
+    assert.equal(waited.headers.get("lumyn-approval-state"), "WAITING_FOR_HUMAN");
+
+    const events = await fetch(`${server.url}/v1/approvals/${id}/events`, {
+      headers: { authorization: `Bearer ${reader}` },
+    });
+    assert.equal(events.headers.get("content-type"), "text/event-stream");
+    const waiting = call(server, "GET", `/v1/approvals/${id}/wait?timeout=20s`, { key: reader });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const rejected = await vote(alice, id, "reject", {
+      justification: "over budget",
+      idempotency_key: "a-3",
+    });
+    assert.equal(rejected.status, 200, rejected.text);
+    const resolved = await waiting;
+    assert.equal(resolved.status, 200);
+    assert.equal(resolved.body.state, "REJECTED");
+
+    const text = await events.text();
+    const states = [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1] as string).state);
+    assert.deepEqual(states, ["WAITING_FOR_HUMAN", "REJECTED"], "the stream ends with the final state");
+  });
+
+  it("evaluates Gantral's evaluator input: REQUIRE_HUMAN with the approval's roles, and pointed errors", async () => {
+    const input = {
+      instance: { instance_id: "inst-1", workflow_id: "supplier-payout", materiality: "HIGH" },
+      execution: { step: "pay", cost_estimate: 100 },
+      context: { domain: "payments.payout", trigger: "schedule" },
+      identity: { actor_id: "agent-9", roles: ["payments"] },
+    };
+    const answer = await call(server, "POST", "/v1/evaluate", { key: agent, body: input });
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(
+      [answer.body.decision, answer.body.approver_roles, answer.body.timeout, answer.body.escalation_roles],
+      ["REQUIRE_HUMAN", ["finance_manager"], "30m", ["cfo"]],
+    );
+    assert.ok(answer.body.approval_id, "the approval it opened");
+    const stored = await call(server, "GET", `/v1/decisions/${answer.body.decision_id}`, { key: reader });
+    assert.equal(stored.body.request.evidence.materiality, "HIGH");
+    const low = await call(server, "POST", "/v1/evaluate", {
+      key: agent,
+      body: { ...input, instance: { ...input.instance, instance_id: "inst-2", materiality: "LOW" } },
+    });
+    assert.equal(low.body.decision, "ALLOW");
+    const bad = await call(server, "POST", "/v1/evaluate", {
+      key: agent,
+      body: { ...input, instance: { instance_id: "i", workflow_id: "w", materiality: "SEVERE" } },
+    });
+    assertProblem(bad, 422, "invalid_request");
+    assert.deepEqual(
+      bad.body.errors.map((e: { pointer: string }) => e.pointer),
+      ["/instance/materiality"],
+    );
+  });
+});

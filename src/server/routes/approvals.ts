@@ -1,0 +1,305 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import {
+  DEFAULT_FALLBACK,
+  type EvaluatorFallback,
+  evaluatorAnswer,
+  evaluatorFallback,
+  evaluatorRequest,
+  materialityOf,
+} from "../../approvals/gantral.ts";
+import {
+  type Actor,
+  APPROVAL_STATES,
+  type Approval,
+  type ApprovalState,
+  isOpen,
+} from "../../approvals/lifecycle.ts";
+import { approvalSettingsFor } from "../../approvals/service.ts";
+import type { JsonObject } from "../../core/json.ts";
+import { parseJsonBytes } from "../../core/parse-json.ts";
+import { parseDuration } from "../../policy/approval.ts";
+import { mayRead } from "../auth.ts";
+import { APPROVALS_QUERY, CONSUME_BODY, VOTE_BODY, WAIT_QUERY } from "../openapi.ts";
+import { sendFailure, sendProblem } from "../problem.ts";
+import type { RouteContext } from "../server.ts";
+import { compileSchema, schemaProblems } from "../validation.ts";
+import { requestBody } from "./decisions.ts";
+
+interface IdParams {
+  readonly id: string;
+}
+
+const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLength: 1 } } } as const;
+
+const MAX_WAIT_MS = 60_000;
+const EVENTS_POLL_MS = 250;
+const validateVote = compileSchema(VOTE_BODY);
+const validateConsume = compileSchema(CONSUME_BODY);
+
+/** Who calls: the key's name (else its id) and its roles. Never from a request body. */
+function actorOf(request: FastifyRequest, reply: FastifyReply): Actor | undefined {
+  const key = request.apiKey;
+  if (!key) {
+    sendProblem(
+      reply,
+      401,
+      "identity_required",
+      "approvals record who acted: call with an API key (its name and roles are the actor's)",
+    );
+    return undefined;
+  }
+  return { id: key.name || key.keyId, roles: [...key.roles] };
+}
+
+/** The approval routes, and the evaluator endpoint for an execution-authority layer. */
+export function registerApprovalRoutes(
+  app: FastifyInstance,
+  context: RouteContext,
+  fallback: EvaluatorFallback = DEFAULT_FALLBACK,
+): void {
+  const { lumyn } = context;
+  // Long polls and event streams end when the server begins to close, so that shutdown does not wait on them.
+  const shutdown = new AbortController();
+  app.addHook("preClose", (done) => {
+    shutdown.abort();
+    done();
+  });
+
+  /** The approval if the caller may see it (another tenant's is not found); undefined once answered. */
+  const visible = async (
+    request: FastifyRequest<{ Params: IdParams }>,
+    reply: FastifyReply,
+  ): Promise<Approval | undefined> => {
+    const found = await lumyn.approvals.get(request.params.id);
+    if (found.ok && mayRead(request.apiKey, found.value.tenant_id)) return found.value;
+    sendProblem(reply, 404, "approval_not_found", `no approval with id '${request.params.id}'`);
+    return undefined;
+  };
+
+  const body = <T>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    validate: ReturnType<typeof compileSchema>,
+    allowEmpty: boolean,
+  ): T | undefined => {
+    if (
+      allowEmpty &&
+      (request.body === undefined || (Buffer.isBuffer(request.body) && request.body.length === 0))
+    )
+      return {} as T;
+    const bytes = requestBody(request, reply, context);
+    if (!bytes) return undefined;
+    const parsed = parseJsonBytes(bytes, { maxBytes: context.bodyLimit });
+    if (!parsed.ok) {
+      sendFailure(reply, parsed);
+      return undefined;
+    }
+    if (!validate(parsed.value)) {
+      const problems = schemaProblems(validate.errors ?? []);
+      sendProblem(reply, 422, "invalid_request", `invalid body: ${problems[0]?.message}`, problems);
+      return undefined;
+    }
+    return parsed.value as T;
+  };
+
+  const send = (reply: FastifyReply, approval: Approval) =>
+    reply.type("application/json").send(JSON.stringify(approval));
+
+  app.get<{ Querystring: { state?: ApprovalState; role?: string; tenant_id?: string; limit?: number } }>(
+    "/v1/approvals",
+    { config: { access: "read" }, schema: { querystring: APPROVALS_QUERY } },
+    async (request, reply) => {
+      const bound = request.apiKey?.tenantId;
+      const asked = request.query.tenant_id;
+      if (bound !== undefined && asked !== undefined && asked !== bound)
+        return sendProblem(
+          reply,
+          403,
+          "tenant_forbidden",
+          `this key is bound to tenant '${bound}', not '${asked}'`,
+        );
+      const tenantId = bound ?? asked;
+      const approvals = await lumyn.approvals.list({
+        ...(request.query.state ? { state: request.query.state } : {}),
+        ...(request.query.role ? { role: request.query.role } : {}),
+        ...(tenantId ? { tenantId } : {}),
+        ...(request.query.limit ? { limit: request.query.limit } : {}),
+      });
+      return reply.type("application/json").send(JSON.stringify({ approvals }));
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    "/v1/approvals/:id",
+    { config: { access: "read" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const approval = await visible(request, reply);
+      return approval ? send(reply, approval) : reply;
+    },
+  );
+
+  for (const decision of ["approve", "reject"] as const) {
+    app.post<{ Params: IdParams }>(
+      `/v1/approvals/:id/${decision}`,
+      { config: { access: "approve" }, schema: { params: ID_PARAMS } },
+      async (request, reply) => {
+        const actor = actorOf(request, reply);
+        if (!actor) return reply;
+        const input = body<{ justification: string; idempotency_key?: string }>(
+          request,
+          reply,
+          validateVote,
+          false,
+        );
+        if (!input) return reply;
+        if (!(await visible(request, reply))) return reply;
+        const header = request.headers["idempotency-key"];
+        const idempotencyKey =
+          input.idempotency_key ?? (typeof header === "string" && header !== "" ? header : undefined);
+        if (!idempotencyKey)
+          return sendProblem(reply, 422, "idempotency_key_required", "a vote needs an idempotency key", [
+            {
+              code: "idempotency_key_required",
+              message: "give idempotency_key or the Idempotency-Key header",
+              pointer: "/idempotency_key",
+            },
+          ]);
+        const result = await lumyn.approvals.vote(request.params.id, {
+          actor,
+          decision,
+          justification: input.justification,
+          idempotencyKey,
+        });
+        return result.ok ? send(reply, result.value) : sendFailure(reply, result);
+      },
+    );
+  }
+
+  app.post<{ Params: IdParams }>(
+    "/v1/approvals/:id/override",
+    { config: { access: "approve" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const actor = actorOf(request, reply);
+      if (!actor) return reply;
+      const input = body<{ justification: string }>(request, reply, validateVote, false);
+      if (!input || !(await visible(request, reply))) return reply;
+      const result = await lumyn.approvals.override(request.params.id, actor, input.justification);
+      return result.ok ? send(reply, result.value) : sendFailure(reply, result);
+    },
+  );
+
+  app.post<{ Params: IdParams }>(
+    "/v1/approvals/:id/cancel",
+    { config: { access: "approve" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const actor = actorOf(request, reply);
+      if (!actor) return reply;
+      const input = body<{ justification: string }>(request, reply, validateVote, false);
+      if (!input || !(await visible(request, reply))) return reply;
+      const result = await lumyn.approvals.cancel(request.params.id, actor, input.justification);
+      return result.ok ? send(reply, result.value) : sendFailure(reply, result);
+    },
+  );
+
+  app.post<{ Params: IdParams }>(
+    "/v1/approvals/:id/consume",
+    { config: { access: "decide" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const actor = actorOf(request, reply);
+      if (!actor) return reply;
+      const input = body<{ inputs_digest?: string }>(request, reply, validateConsume, true);
+      if (!input || !(await visible(request, reply))) return reply;
+      const result = await lumyn.approvals.consume(request.params.id, actor, input.inputs_digest);
+      return result.ok ? send(reply, result.value) : sendFailure(reply, result);
+    },
+  );
+
+  app.get<{ Params: IdParams; Querystring: { timeout: string } }>(
+    "/v1/approvals/:id/wait",
+    { config: { access: "read" }, schema: { params: ID_PARAMS, querystring: WAIT_QUERY } },
+    async (request, reply) => {
+      if (!(await visible(request, reply))) return reply;
+      const timeoutMs = Math.min(parseDuration(request.query.timeout) ?? MAX_WAIT_MS, MAX_WAIT_MS);
+      const closed = new AbortController();
+      request.raw.once("close", () => closed.abort());
+      const result = await lumyn.approvals.wait(
+        request.params.id,
+        timeoutMs,
+        AbortSignal.any([closed.signal, shutdown.signal]),
+      );
+      if (!result.ok) return sendFailure(reply, result);
+      return reply
+        .header("lumyn-approval-state", result.value.state)
+        .status(isOpen(result.value) ? 202 : 200)
+        .type("application/json")
+        .send(JSON.stringify(result.value));
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    "/v1/approvals/:id/events",
+    { config: { access: "read" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      let approval = await visible(request, reply);
+      if (!approval) return reply;
+      reply.hijack();
+      const stream = reply.raw;
+      stream.writeHead(200, {
+        "content-type": "text/event-stream",
+        "cache-control": "no-store",
+        connection: "keep-alive",
+      });
+      let open = true;
+      request.raw.once("close", () => {
+        open = false;
+      });
+      const emit = (current: Approval) =>
+        stream.write(`id: ${current.version}\nevent: approval\ndata: ${JSON.stringify(current)}\n\n`);
+      emit(approval);
+      // Until the approval reaches a terminal state (or the client leaves), every new version is an event.
+      while (
+        open &&
+        !shutdown.signal.aborted &&
+        !["REJECTED", "TIMED_OUT", "CANCELLED", "CONSUMED"].includes(approval.state)
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
+        const next = await lumyn.approvals.wait(approval.approval_id, 0);
+        if (!next.ok) break;
+        if (next.value.version !== approval.version) emit(next.value);
+        approval = next.value;
+      }
+      stream.end();
+      return reply;
+    },
+  );
+
+  app.post("/v1/evaluate", { config: { access: "decide" } }, async (request, reply) => {
+    const bytes = requestBody(request, reply, context);
+    if (!bytes) return reply;
+    const parsed = parseJsonBytes(bytes, { maxBytes: context.bodyLimit });
+    if (!parsed.ok) return sendFailure(reply, parsed);
+    const tenantId = request.apiKey?.tenantId ?? "default";
+    const mapped = evaluatorRequest(parsed.value, tenantId);
+    if (!mapped.ok) return sendFailure(reply, mapped);
+    const decided = await lumyn.decide(mapped.value);
+    const materiality = materialityOf(parsed.value) ?? "HIGH";
+    if (!decided.ok && decided.kind !== "storage") return sendFailure(reply, decided);
+    if (!decided.ok || decided.value.status === "unavailable") {
+      const answer = evaluatorFallback(materiality, fallback);
+      request.log.warn(
+        { materiality, decision: answer.decision, reason_codes: answer.reason_codes },
+        "evaluator fallback: the policy could not be evaluated",
+      );
+      context.metrics.storeError("evaluate");
+      return reply.type("application/json").send(JSON.stringify(answer));
+    }
+    const { record, approval } = decided.value;
+    const answer = evaluatorAnswer(record, approvalSettingsFor(lumyn.policy, record));
+    return reply.type("application/json").send(
+      JSON.stringify({
+        ...answer,
+        ...(approval ? { approval_id: approval.approval_id } : {}),
+      } as JsonObject),
+    );
+  });
+}
