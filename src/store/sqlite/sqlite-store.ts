@@ -518,10 +518,11 @@ export class SqliteStore implements Store {
     await Promise.allSettled([...this.inFlight]);
     try {
       this.inline?.checkpoint();
-    } finally {
-      await this.thread?.close();
-      this.db.close();
+    } catch {
+      // Every entry is already durable; a head left unsigned now is signed at the next close or checkpoint.
     }
+    await this.thread?.close();
+    this.db.close();
   }
 
   private ensureOpen(): void {
@@ -561,10 +562,10 @@ function prepareStatements(db: DatabaseSync) {
        FROM audit_chain c ORDER BY c.seq`,
     ),
     unchained: db.prepare(
-      `SELECT 'decision' AS kind, decision_id AS id FROM decisions
-         WHERE decision_id NOT IN (SELECT ref_id FROM audit_chain WHERE kind = 'decision')
-       UNION ALL SELECT 'event', event_id FROM decision_events
-         WHERE event_id NOT IN (SELECT ref_id FROM audit_chain WHERE kind = 'event')
+      `SELECT 'decision' AS kind, decision_id AS id FROM decisions d
+         WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.ref_id = d.decision_id AND c.kind = 'decision')
+       UNION ALL SELECT 'event', event_id FROM decision_events e
+         WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.ref_id = e.event_id AND c.kind = 'event')
        LIMIT ?`,
     ),
     checkpoints: db.prepare(
