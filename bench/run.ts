@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { closeHistory, scenarioBacktest, scenarioChainCost, scenarioVerify } from "./audit.ts";
 import { scenarioMemoryManyScopes, scenarioMemoryOneScope } from "./memory.ts";
 import {
   type Config,
@@ -138,13 +139,13 @@ pinToOneCpu();
 
 const config: Config = options.quick ? QUICK_CONFIG : DEFAULT_CONFIG;
 const selected = new Set(
-  (options.only ?? "1,2,3,4,5,6,7,8")
+  (options.only ?? "1,2,3,4,5,6,7,8,9,10,11")
     .split(",")
     .map((s) => Number(s.trim()))
-    .filter((n) => n >= 1 && n <= 8),
+    .filter((n) => n >= 1 && n <= 11),
 );
 if (selected.size === 0) {
-  process.stderr.write(`bench: --only names no scenario (1-8)\n${USAGE}\n`);
+  process.stderr.write(`bench: --only names no scenario (1-11)\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -170,6 +171,9 @@ const scenarios: Array<[number, () => ScenarioResult | Promise<ScenarioResult>]>
   [6, () => scenarioStoreThread(config)],
   [7, () => scenarioMemoryOneScope(config)],
   [8, () => scenarioMemoryManyScopes(config)],
+  [9, () => scenarioVerify(config)],
+  [10, () => scenarioBacktest(config)],
+  [11, () => scenarioChainCost(config)],
   [5, () => scenarioCli(config)],
 ];
 
@@ -189,6 +193,7 @@ for (const [id, run] of scenarios) {
   }
   log(`scenario ${id} done in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
 }
+await closeHistory();
 const seconds = (performance.now() - started) / 1e3;
 if (!Number.isFinite(sinkValue())) log("(sink)");
 
@@ -239,7 +244,7 @@ if (options.json) {
         formatOps(r.baseline.opsPerSec),
         formatNs(r.baseline.p50Ns),
         formatNs(r.baseline.p99Ns),
-        `ratio compiled/hand-written: ${r.baseline.ratio.toFixed(2)}x`,
+        `${r.baseline.ratioLabel ?? "ratio compiled/hand-written"}: ${r.baseline.ratio.toFixed(2)}x`,
         "",
       ]);
     }

@@ -106,6 +106,8 @@ export interface ScenarioResult extends Measured {
     readonly name: string;
     /** Median over interleaved repetitions of (compiled time per op) / (hand-written time per op). */
     readonly ratio: number;
+    /** What the ratio compares, when it is not compiled/hand-written time. */
+    readonly ratioLabel?: string;
     readonly ratios: readonly number[];
   };
   readonly notes: readonly string[];

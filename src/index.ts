@@ -3,6 +3,24 @@
  * Every fallible call returns a {@link Result}; nothing here throws on bad input.
  */
 export { STARTER_POLICY, STARTER_POLICY_HASH } from "./assets/starter-policy.ts";
+export {
+  type BacktestReport,
+  BacktestTally,
+  parseTransitions,
+  type Redecision,
+  redecideStored,
+  triggered,
+} from "./audit/backtest.ts";
+export {
+  type ChainBreak,
+  type ChainCheckpoint,
+  type ChainLink,
+  type ChainReport,
+  ChainVerifier,
+  verifyStoreChain,
+} from "./audit/chain.ts";
+export { buildPack, PACK_LIMITS, type PackContents, type PackSource, readPack } from "./audit/pack.ts";
+export { type ReplayReport, replayPack } from "./audit/replay.ts";
 export { digestJson, sha256 } from "./core/digest.ts";
 export {
   canonicalJson,
@@ -32,6 +50,7 @@ export {
   type MemoryEvidence,
   type PreparedDecision,
   prepareDecision,
+  preparePersisted,
 } from "./engine/decide.ts";
 export {
   type Explanation,
@@ -73,6 +92,7 @@ export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-stor
 export {
   type DecisionPage,
   type DecisionQuery,
+  type DecisionScan,
   type PolicySnapshot,
   type PutDecisionResult,
   type Stats,

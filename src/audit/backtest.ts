@@ -4,13 +4,15 @@
  * and the verdicts are tallied as a transition matrix, with the reason codes gained and lost and the
  * decisions that changed. Records are visited one at a time, so memory use does not grow with history.
  */
-import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
+import { isJsonObject, type JsonValue } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "../core/verdict.ts";
 import { decideOutcome } from "../engine/decide.ts";
 import { deriveFeatures } from "../engine/normalize.ts";
 import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
+import { PROJECTION } from "../memory/fingerprint.ts";
+import type { MemoryHit, Neighbours } from "../memory/index.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { DecisionRequest } from "../request/validate.ts";
 
@@ -44,24 +46,115 @@ export interface BacktestReport {
 
 export const DEFAULT_TOP_CHANGED = 10;
 
-/** A stored record's canonical JSON has a bare 16-digit run only where an integer may exceed 2^53. */
-const MAYBE_BIG_INTEGER = /[:[,]-?\d{16}/;
+/** Any run of 16 digits; only then is the precise test for an integer beyond 2^53 worth running. */
+const SIXTEEN_DIGITS = /\d{16}/;
+/** In canonical JSON, an integer that may exceed 2^53 is a bare run of 16 or more digits after `":`, `[` or `,`. */
+const MAYBE_BIG_INTEGER = /(?:":|[[,])-?\d{16}/;
 
 /**
- * Reads a stored record for re-deciding. Evaluation compares numbers by value (100 equals 100.0), so the
- * native parser serves, except where an integer may be too big for a double: there the lossless one keeps it exact.
+ * Parses JSON for re-evaluation. Evaluation compares numbers by value (100 equals 100.0), so the native
+ * parser serves, except where an integer may be too big for a double: there the lossless one keeps it exact.
  */
-function readStored(recordJson: string): JsonObject | undefined {
-  if (MAYBE_BIG_INTEGER.test(recordJson)) {
-    const parsed = parseJson(recordJson, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
-    return parsed.ok && isJsonObject(parsed.value) ? parsed.value : undefined;
+function parseForEvaluation(json: string): JsonValue | undefined {
+  if (SIXTEEN_DIGITS.test(json) && MAYBE_BIG_INTEGER.test(json)) {
+    const parsed = parseJson(json, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
+    return parsed.ok ? parsed.value : undefined;
   }
   try {
-    const value = JSON.parse(recordJson) as JsonValue;
-    return isJsonObject(value) ? value : undefined;
+    return JSON.parse(json) as JsonValue;
   } catch {
     return undefined;
   }
+}
+
+/** What re-deciding needs of a stored record. */
+interface StoredDecision {
+  readonly id: string;
+  readonly verdict: Verdict;
+  readonly reasonCodes: readonly string[];
+  readonly request: DecisionRequest;
+  readonly neighbours: Neighbours | undefined;
+}
+
+const NO_VECTOR = new Int8Array(0);
+/** The top-level reason codes as canonical JSON writes them (codes are `^[A-Z0-9_]+$`), without brackets. */
+const CODE_LIST = /^"[A-Z0-9_]+"(?:,"[A-Z0-9_]+")*$/;
+/** A hit of a compact memory snapshot: its keys sort as decision_id, fingerprint, outcome, score. */
+const SNAPSHOT_HIT = /"outcome":(-?1),"score":(-?[0-9.eE+-]+)/g;
+
+/**
+ * Reads a stored record for re-deciding from its canonical JSON, parsing only what a backtest uses: the
+ * request, the verdict, the reason codes and the memory hits' outcomes and scores (arbitration uses nothing
+ * else of memory). A record is mostly fingerprints and digests; skipping them is what makes backtests fast.
+ * Canonical JSON sorts members, so each part is found by its neighbours; the request's slice must parse as
+ * one object, so a look-alike inside a value is never taken for it. Anything unexpected returns undefined
+ * and the record is parsed whole.
+ */
+function readCanonical(json: string): StoredDecision | undefined {
+  const verdictAt = json.lastIndexOf(',"verdict":"');
+  const riskAt = json.lastIndexOf(',"risk_signals":{');
+  const requestAt = json.indexOf('],"request":{');
+  const codesAt = json.lastIndexOf('"reason_codes":[', requestAt);
+  if (verdictAt < 0 || riskAt < 0 || requestAt < 0 || codesAt < 0 || !json.endsWith('"}')) return undefined;
+  const codeList = json.slice(codesAt + 16, requestAt);
+  if (!CODE_LIST.test(codeList)) return undefined;
+  const request = parseForEvaluation(json.slice(requestAt + 12, riskAt));
+  const verdict = json.slice(verdictAt + 12, -2);
+  if (!isJsonObject(request) || !isJsonObject(request.action) || !isVerdict(verdict)) return undefined;
+  const reasonCodes = codeList.slice(1, -1).split('","');
+  const digestAt = json.indexOf('"inputs_digest":"', json.indexOf('"determinism":{'));
+  const afterDigest = json.indexOf('"', digestAt + 17) + 1;
+  if (digestAt < 0 || afterDigest === 0) return undefined;
+  let neighbours: Neighbours | undefined;
+  if (json.startsWith(',"memory":{', afterDigest)) {
+    const hitsAt = json.indexOf('"hits":[', afterDigest);
+    const hitsEnd = json.indexOf('],"projection":', hitsAt);
+    if (hitsAt < 0 || hitsEnd < 0) return undefined;
+    const failure: MemoryHit[] = [];
+    const success: MemoryHit[] = [];
+    for (const [, outcome, score] of json.slice(hitsAt, hitsEnd).matchAll(SNAPSHOT_HIT)) {
+      const label = outcome === "-1" ? "failure" : "success";
+      (label === "failure" ? failure : success).push({
+        decisionId: "",
+        label,
+        score: Number(score),
+        vector: NO_VECTOR,
+      });
+    }
+    neighbours = { failure, success };
+  } else if (json.charCodeAt(afterDigest) !== 125) return undefined;
+  const idAt = json.indexOf('"decision_id":"');
+  return {
+    id: idAt < 0 ? "" : json.slice(idAt + 15, json.indexOf('"', idAt + 15)),
+    verdict,
+    reasonCodes,
+    request: request as DecisionRequest,
+    neighbours,
+  };
+}
+
+/** The same from the whole record, parsed losslessly, for a record that is not in compact canonical form. */
+function readWhole(json: string): StoredDecision | undefined {
+  const parsed = parseJson(json, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
+  const record = parsed.ok ? parsed.value : undefined;
+  if (!isJsonObject(record) || !isJsonObject(record.request) || !isJsonObject(record.request.action))
+    return undefined;
+  if (!isVerdict(record.verdict) || !Array.isArray(record.reason_codes) || !isJsonObject(record.determinism))
+    return undefined;
+  const snapshot = record.determinism.memory;
+  let neighbours: Neighbours | undefined;
+  if (snapshot !== undefined) {
+    const read = neighboursFromSnapshot(snapshot, "/determinism/memory");
+    if (!read.ok) return undefined;
+    neighbours = read.value.neighbours;
+  }
+  return {
+    id: String(record.decision_id),
+    verdict: record.verdict,
+    reasonCodes: record.reason_codes.map(String),
+    request: record.request as DecisionRequest,
+    neighbours,
+  };
 }
 
 const isVerdict = (value: JsonValue | undefined): value is Verdict =>
@@ -69,28 +162,20 @@ const isVerdict = (value: JsonValue | undefined): value is Verdict =>
 
 /** Re-decides a stored record under `candidate`, with the memory its snapshot recorded; undefined when unreadable. */
 export function redecideStored(recordJson: string, candidate: Policy): Redecision | undefined {
-  const record = readStored(recordJson);
-  if (
-    !record ||
-    !isJsonObject(record.request) ||
-    !isVerdict(record.verdict) ||
-    !isJsonObject(record.determinism)
-  )
-    return undefined;
-  const request = record.request as DecisionRequest;
-  if (!isJsonObject(request.action)) return undefined;
-  const snapshot = record.determinism.memory;
-  let memory: Parameters<typeof decideOutcome>[3];
-  if (snapshot !== undefined) {
-    const read = neighboursFromSnapshot(snapshot, "/determinism/memory");
-    if (!read.ok) return undefined;
-    memory = { ...read.value, summaries: new Map() };
-  }
-  const { final } = decideOutcome(request, deriveFeatures(request), candidate, memory);
+  const stored = readCanonical(recordJson) ?? readWhole(recordJson);
+  if (!stored) return undefined;
+  // Re-deciding uses the hits' outcomes and scores only: no fingerprint is compared, whatever the projection.
+  const memory = stored.neighbours && {
+    projection: PROJECTION,
+    query: NO_VECTOR,
+    neighbours: stored.neighbours,
+    summaries: new Map(),
+  };
+  const { final } = decideOutcome(stored.request, deriveFeatures(stored.request), candidate, memory);
   return {
-    id: String(record.decision_id),
-    from: record.verdict,
-    fromCodes: Array.isArray(record.reason_codes) ? record.reason_codes.map(String) : [],
+    id: stored.id,
+    from: stored.verdict,
+    fromCodes: stored.reasonCodes,
     to: final.verdict,
     toCodes: final.reasonCodes,
   };

@@ -71,8 +71,8 @@ function recordShape(value: JsonValue, file: string): Result<DecisionRecord> {
   if (!isJsonObject(value))
     return malformed([{ code: "record", message: "not a JSON object", file: where, pointer: "" }]);
   const problems: Problem[] = [];
-  const want = (pointer: string, ok: boolean, expected: string) => {
-    if (!ok)
+  const want = (pointer: string, holds: boolean, expected: string) => {
+    if (!holds)
       problems.push({
         code: "record",
         message: `missing or wrong ${pointer}`,
@@ -98,6 +98,7 @@ function recordShape(value: JsonValue, file: string): Result<DecisionRecord> {
     "sha256:…",
   );
   want("/verdict", typeof value.verdict === "string", "a verdict");
+  want("/risk_signals", isJsonObject(value.risk_signals), "an object");
   for (const field of ["reason_codes", "matched_rules", "queries", "obligations"])
     want(`/${field}`, Array.isArray(value[field]), "a list");
   return problems.length > 0 ? malformed(problems) : ok(value as DecisionRecord);

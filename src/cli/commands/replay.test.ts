@@ -297,6 +297,14 @@ describe("lumyn replay refuses unsafe and malformed packs (exit 2), extracting n
       craft(zipSync({ ...referenceFiles(), "decision_record.json": strToU8('{"verdict": ') })),
       /decision_record\.json:1:\d+: invalid JSON/,
     );
+    const record = JSON.parse(Buffer.from(referenceFiles()["decision_record.json"] as Uint8Array).toString());
+    const { risk_signals: _signals, ...withoutSignals } = record;
+    refused(
+      craft(
+        zipSync({ ...referenceFiles(), "decision_record.json": strToU8(JSON.stringify(withoutSignals)) }),
+      ),
+      /decision_record\.json \/risk_signals: missing or wrong \/risk_signals \(expected an object\)/,
+    );
     mkdirSync(join(root, "a-folder.zip"));
     const folder = replay("a-folder.zip");
     assert.equal(folder.code, 2);

@@ -104,6 +104,27 @@ for (const writer of ["inline", "thread"] as const)
     });
   });
 
+describe("SqliteStore audit chain", () => {
+  it("stays one chain when two stores (an inline writer and a writer thread) write the same file at once", async () => {
+    const path = freshPath();
+    const inline = SqliteStore.open(path);
+    const thread = SqliteStore.open(path, { writer: "thread" });
+    try {
+      const writes = Array.from({ length: 200 }, (_, i) =>
+        (i % 2 === 0 ? inline : thread).putDecision(makeRecord({ requestId: `two-writers-${i}` })),
+      );
+      assert.ok((await Promise.all(writes)).every((result) => result.status === "stored"));
+      const report = await verifyStoreChain(inline);
+      assert.equal(report.broken, undefined);
+      assert.equal(report.length, 200);
+      assert.deepEqual(await verifyStoreChain(thread), report);
+    } finally {
+      await inline.close();
+      await thread.close();
+    }
+  });
+});
+
 describe("SqliteStore upgrade", () => {
   it("chains the decisions and events of a database made before the audit chain, in storage order", async () => {
     const path = freshPath();
