@@ -74,9 +74,11 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
     "/v1/decisions/:id",
     { config: { access: "read" }, schema: { params: ID_PARAMS } },
     async (request, reply) => {
-      const record = await readableRecord(request, reply, context);
-      if (!record) return reply;
-      return reply.type("application/json").send(canonicalJson(record));
+      // The stored text is the record's canonical JSON already: sent as it is, never parsed.
+      const stored = await lumyn.store.getDecisionJson(request.params.id);
+      if (!stored || !mayRead(request.apiKey, stored.tenantId))
+        return decisionNotFound(reply, request.params.id);
+      return reply.type("application/json").send(stored.json);
     },
   );
 
@@ -237,8 +239,12 @@ async function readableRecord(
 ): Promise<DecisionRecord | undefined> {
   const shown = await lumyn.show(request.params.id);
   if (shown.ok && mayRead(request.apiKey, tenantOf(shown.value.request))) return shown.value;
-  sendProblem(reply, 404, "decision_not_found", `no decision with id '${request.params.id}'`);
+  decisionNotFound(reply, request.params.id);
   return undefined;
+}
+
+function decisionNotFound(reply: FastifyReply, decisionId: string): FastifyReply {
+  return sendProblem(reply, 404, "decision_not_found", `no decision with id '${decisionId}'`);
 }
 
 /**
