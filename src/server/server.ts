@@ -11,7 +11,7 @@ import Fastify, {
 import pino from "pino";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import type { Lumyn } from "../lumyn.ts";
-import type { ApiKey } from "../store/store.ts";
+import { type ApiKey, StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
 import { bearerToken, RateLimiter } from "./auth.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
@@ -20,7 +20,7 @@ import { openApiDocument } from "./openapi.ts";
 import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts";
 import { registerDecisionRoutes } from "./routes/decisions.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
-import { compileSchema, schemaProblems } from "./validation.ts";
+import { compileTextSchema, schemaProblems } from "./validation.ts";
 
 /** Who may call a route: anyone (`public`), any valid key (`any`), or a key with this scope. */
 export type Access = "public" | "any" | Scope;
@@ -115,7 +115,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   // Query strings and path parameters are checked against their schemas; bodies by the routes themselves.
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === "body" ? () => true : compileSchema(schema),
+    httpPart === "body" ? () => true : compileTextSchema(schema),
   );
   app.setSchemaErrorFormatter((errors, dataVar) => {
     const error = new Error(`invalid ${dataVar}`) as FastifyError & { problems: unknown };
@@ -186,6 +186,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         `invalid ${error.validationContext ?? "input"}: ${problems?.[0]?.message ?? error.message}`,
         problems,
       );
+    }
+    if (error instanceof StorageError) {
+      metrics.storeError("read");
+      return sendProblem(reply, 503, "storage_unavailable", error.message);
     }
     const status = typeof error.statusCode === "number" && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500 && status !== 503) {

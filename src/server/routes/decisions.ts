@@ -9,7 +9,7 @@ import { checkSignature, mayRead, SIGNATURE_HEADER, tenantMismatch } from "../au
 import { LABEL_BODY, LIST_QUERY, STATS_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
 import type { RouteContext } from "../server.ts";
-import { compileSchema, schemaProblems } from "../validation.ts";
+import { compileJsonSchema, schemaProblems } from "../validation.ts";
 
 interface IdParams {
   readonly id: string;
@@ -35,7 +35,7 @@ interface StatsQuery {
 }
 
 const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLength: 1 } } } as const;
-const validateLabel = compileSchema(LABEL_BODY);
+const validateLabel = compileJsonSchema(LABEL_BODY);
 
 /** The decision routes: decide, read, explain, label, list and count. */
 export function registerDecisionRoutes(app: FastifyInstance, context: RouteContext): void {
