@@ -62,8 +62,6 @@ const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported_media_type",
   FST_ERR_CTP_BODY_TOO_LARGE: "too_large",
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "invalid_content_length",
-  FST_ERR_CTP_EMPTY_TYPE: "unsupported_media_type",
-  FST_ERR_CTP_INVALID_TYPE: "unsupported_media_type",
   FST_ERR_BAD_URL: "bad_url",
 };
 
@@ -130,6 +128,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (access === "public" || !auth) return;
     const key = await authenticate(request, reply, access, options.lumyn, metrics);
     if (!key) return reply;
+    request.apiKey = key;
     if (key.rateLimitPerSecond !== undefined) {
       const wait = limiter.take(key.keyId, key.rateLimitPerSecond);
       if (wait > 0) {
@@ -142,7 +141,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         );
       }
     }
-    request.apiKey = key;
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
