@@ -291,7 +291,12 @@ export async function startServer(
     );
   }
   const app = await buildServer(options);
-  await app.listen({ host, port: options.port ?? DEFAULT_PORT });
+  try {
+    await app.listen({ host, port: options.port ?? DEFAULT_PORT });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
