@@ -86,15 +86,14 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
     "/v1/decisions/:id/explain",
     { config: { access: "read" }, schema: { params: ID_PARAMS } },
     async (request, reply) => {
-      const record = await readableRecord(request, reply, context);
-      if (!record) return reply;
-      const explained = await lumyn.explain(record.decision_id);
+      const explained = await lumyn.explain(request.params.id);
       if (!explained.ok) return sendFailure(reply, explained);
+      const { record, explanation } = explained.value;
+      if (!mayRead(request.apiKey, tenantOf(record.request)))
+        return decisionNotFound(reply, request.params.id);
       return reply
         .type("application/json")
-        .send(
-          stringify({ decision_id: record.decision_id, ...explanationJson(explained.value.explanation) }),
-        );
+        .send(stringify({ decision_id: record.decision_id, ...explanationJson(explanation) }));
     },
   );
 
