@@ -4,8 +4,8 @@
  *   node bench/run.ts [--quick] [--json] [--only 1,3] [--no-pin] [--cpu N] [--check]
  *
  * Every scenario runs on one core: on Linux the process re-executes itself under `taskset`, pinned to the least
- * busy CPU (the child processes of scenario 5 inherit it). Scenarios 6, 9 and 10 are the exception: 6 measures
- * the writer thread, whose point is a second core, and 9-10 run a server process and a load generator side by
+ * busy CPU (the child processes of scenario 5 inherit it). Scenarios 6, 12 and 13 are the exception: 6 measures
+ * the writer thread, whose point is a second core, and 12-13 run a server process and a load generator side by
  * side; they widen the pinning to all CPUs while they run. Each scenario warms
  * up, runs several repetitions and reports the median of the repetitions.
  */
@@ -140,13 +140,13 @@ pinToOneCpu();
 
 const config: Config = options.quick ? QUICK_CONFIG : DEFAULT_CONFIG;
 const selected = new Set(
-  (options.only ?? "1,2,3,4,5,6,7,8,9,10")
+  (options.only ?? "1,2,3,4,5,6,7,8,12,13")
     .split(",")
     .map((s) => Number(s.trim()))
-    .filter((n) => n >= 1 && n <= 10),
+    .filter((n) => n >= 1 && n <= 13),
 );
 if (selected.size === 0) {
-  process.stderr.write(`bench: --only names no scenario (1-10)\n${USAGE}\n`);
+  process.stderr.write(`bench: --only names no scenario (1-13)\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -173,8 +173,8 @@ const scenarios: Array<[number, () => ScenarioResult | Promise<ScenarioResult>]>
   [7, () => scenarioMemoryOneScope(config)],
   [8, () => scenarioMemoryManyScopes(config)],
   [5, () => scenarioCli(config)],
-  [9, () => scenarioServeDecide(config)],
-  [10, () => scenarioServeRead(config)],
+  [12, () => scenarioServeDecide(config)],
+  [13, () => scenarioServeRead(config)],
 ];
 
 const started = performance.now();

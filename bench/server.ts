@@ -1,5 +1,5 @@
 /**
- * Scenarios 9 and 10: the HTTP service under load. `lumyn serve` (the built CLI, auth on, the embedded store
+ * Scenarios 12 and 13: the HTTP service under load. `lumyn serve` (the built CLI, auth on, the embedded store
  * with its writer thread, logging at info to a file) runs in its own process; autocannon drives it from this
  * one over loopback, so client and server compete for the machine's cores as they would on a real host.
  */
@@ -106,7 +106,7 @@ async function measure(
   const checks = [
     { label: `>= ${target.label}`, pass: opsPerSec >= target.opsPerSec },
     { label: "0 errors", pass: failures === 0 },
-    ...(id === 9 ? [{ label: "p99 <= 10 ms", pass: p99Ms <= 10 }] : []),
+    ...(id === 12 ? [{ label: "p99 <= 10 ms", pass: p99Ms <= 10 }] : []),
   ];
   return {
     id,
@@ -126,7 +126,7 @@ async function measure(
   };
 }
 
-/** Scenario 9: POST /v1/decide, each request a new request_id, every answer durable before it is sent. */
+/** Scenario 12: POST /v1/decide, each request a new request_id, every answer durable before it is sent. */
 export function scenarioServeDecide(config: Config): Promise<ScenarioResult> {
   const runId = Date.now().toString(36);
   let seq = 0;
@@ -136,7 +136,7 @@ export function scenarioServeDecide(config: Config): Promise<ScenarioResult> {
   );
   return measure(
     config,
-    9,
+    12,
     `HTTP POST /v1/decide (auth, SQLite FULL sync), ${CONNECTIONS} connections`,
     { label: "10k/s", opsPerSec: 10_000 },
     async () => ({
@@ -156,12 +156,12 @@ export function scenarioServeDecide(config: Config): Promise<ScenarioResult> {
   );
 }
 
-/** Scenario 10: GET /v1/decisions/{id} over 256 stored decisions. */
+/** Scenario 13: GET /v1/decisions/{id} over 256 stored decisions. */
 export function scenarioServeRead(config: Config): Promise<ScenarioResult> {
   let seq = 0;
   return measure(
     config,
-    10,
+    13,
     `HTTP GET /v1/decisions/{id} (auth), ${CONNECTIONS} connections`,
     { label: "20k/s", opsPerSec: 20_000 },
     async (service) => {
