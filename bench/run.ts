@@ -4,8 +4,9 @@
  *   node bench/run.ts [--quick] [--json] [--only 1,3] [--no-pin] [--cpu N] [--check]
  *
  * Every scenario runs on one core: on Linux the process re-executes itself under `taskset`, pinned to the least
- * busy CPU (the child processes of scenario 5 inherit it). Scenario 6 is the exception: it measures the writer
- * thread, whose point is a second core, and widens the pinning to all CPUs while it runs. Each scenario warms
+ * busy CPU (the child processes of scenario 5 inherit it). Scenarios 6, 12 and 13 are the exception: 6 measures
+ * the writer thread, whose point is a second core, and 12-13 run a server process and a load generator side by
+ * side; they widen the pinning to all CPUs while they run. Each scenario warms
  * up, runs several repetitions and reports the median of the repetitions.
  */
 import { spawnSync } from "node:child_process";
@@ -30,6 +31,7 @@ import {
   scenarioStoreThread,
   sinkValue,
 } from "./scenarios.ts";
+import { scenarioServeDecide, scenarioServeRead } from "./server.ts";
 
 const USAGE = `usage: node bench/run.ts [options]   (npm run bench -- [options]; use npm run -s for clean --json)
   --quick      short run (fewer, shorter repetitions)
@@ -139,13 +141,13 @@ pinToOneCpu();
 
 const config: Config = options.quick ? QUICK_CONFIG : DEFAULT_CONFIG;
 const selected = new Set(
-  (options.only ?? "1,2,3,4,5,6,7,8,9,10,11")
+  (options.only ?? "1,2,3,4,5,6,7,8,9,10,11,12,13")
     .split(",")
     .map((s) => Number(s.trim()))
-    .filter((n) => n >= 1 && n <= 11),
+    .filter((n) => n >= 1 && n <= 13),
 );
 if (selected.size === 0) {
-  process.stderr.write(`bench: --only names no scenario (1-11)\n${USAGE}\n`);
+  process.stderr.write(`bench: --only names no scenario (1-13)\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -175,6 +177,8 @@ const scenarios: Array<[number, () => ScenarioResult | Promise<ScenarioResult>]>
   [10, () => scenarioBacktest(config)],
   [11, () => scenarioChainCost(config)],
   [5, () => scenarioCli(config)],
+  [12, () => scenarioServeDecide(config)],
+  [13, () => scenarioServeRead(config)],
 ];
 
 const started = performance.now();

@@ -352,7 +352,7 @@ export function scenarioDecide(config: Config): ScenarioResult {
  * Runs `work` with every thread of this process allowed on all CPUs the machine gives it, then restores the
  * one-core pinning (Linux `taskset -a -p`). Used by the writer-thread scenario, whose point is two cores.
  */
-async function onAllCpus<T>(work: () => Promise<T>): Promise<{ value: T; cpus: string }> {
+export async function onAllCpus<T>(work: () => Promise<T>): Promise<{ value: T; cpus: string }> {
   const pinned = process.env.LUMYN_BENCH_PINNED_CPU;
   const all = `0-${cpus().length - 1}`;
   const widen =

@@ -90,6 +90,7 @@ export {
 export { type DecisionRequest, validateRequest } from "./request/validate.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 export {
+  type ApiKey,
   type DecisionPage,
   type DecisionQuery,
   type DecisionScan,

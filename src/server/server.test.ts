@@ -555,6 +555,18 @@ describe("HTTP service: signatures, storage failure, loopback", () => {
     }
   });
 
+  it("answers 503 storage_unavailable when the store cannot be read", async () => {
+    const server = await startTestServer({ auth: false });
+    try {
+      await server.lumyn.store.close();
+      assertProblem(await call(server, "GET", "/v1/decisions/01X"), 503, "storage_unavailable");
+      assertProblem(await call(server, "GET", "/v1/decisions"), 503, "storage_unavailable");
+      assertProblem(await call(server, "GET", "/readyz"), 503, "not_ready");
+    } finally {
+      await server.close();
+    }
+  });
+
   it("refuses to run without auth on an address other than loopback", async () => {
     const opened = await startTestServer({ auth: false });
     try {

@@ -8,10 +8,11 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import pino from "pino";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import type { Lumyn } from "../lumyn.ts";
-import type { ApiKey } from "../store/store.ts";
+import { type ApiKey, StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
 import { bearerToken, RateLimiter } from "./auth.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
@@ -21,7 +22,7 @@ import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts
 import { registerApprovalRoutes } from "./routes/approvals.ts";
 import { registerDecisionRoutes } from "./routes/decisions.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
-import { compileSchema, schemaProblems } from "./validation.ts";
+import { compileTextSchema, schemaProblems } from "./validation.ts";
 
 /** Who may call a route: anyone (`public`), any valid key (`any`), or a key with this scope. */
 export type Access = "public" | "any" | Scope;
@@ -65,8 +66,6 @@ const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported_media_type",
   FST_ERR_CTP_BODY_TOO_LARGE: "too_large",
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "invalid_content_length",
-  FST_ERR_CTP_EMPTY_TYPE: "unsupported_media_type",
-  FST_ERR_CTP_INVALID_TYPE: "unsupported_media_type",
   FST_ERR_BAD_URL: "bad_url",
 };
 
@@ -75,9 +74,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const auth = options.auth ?? true;
   const bodyLimit = options.bodyLimit ?? DEFAULT_MAX_JSON_BYTES;
   const log = options.log ?? { level: "info" };
+  // Logs go to stdout through a buffered asynchronous writer: a synchronous write per line would cost the
+  // event loop a system call per request. It is flushed when the server closes.
+  const destination = log !== false && !log.stream ? pino.destination({ dest: 1, sync: false }) : undefined;
   const app = Fastify({
     bodyLimit,
-    logger: log === false ? false : { level: log.level, ...(log.stream ? { stream: log.stream } : {}) },
+    logger: log === false ? false : { level: log.level, stream: log.stream ?? destination },
     // One line per request, written by the onResponse hook below, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
@@ -115,7 +117,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   // Query strings and path parameters are checked against their schemas; bodies by the routes themselves.
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === "body" ? () => true : compileSchema(schema),
+    httpPart === "body" ? () => true : compileTextSchema(schema),
   );
   app.setSchemaErrorFormatter((errors, dataVar) => {
     const error = new Error(`invalid ${dataVar}`) as FastifyError & { problems: unknown };
@@ -130,6 +132,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (access === "public" || !auth) return;
     const key = await authenticate(request, reply, access, options.lumyn, metrics);
     if (!key) return reply;
+    request.apiKey = key;
     if (key.rateLimitPerSecond !== undefined) {
       const wait = limiter.take(key.keyId, key.rateLimitPerSecond);
       if (wait > 0) {
@@ -142,7 +145,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         );
       }
     }
-    request.apiKey = key;
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
@@ -167,6 +169,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     draining = true;
     done();
   });
+  app.addHook("onClose", (_instance, done) => {
+    destination?.flushSync();
+    done();
+  });
   app.addHook("onSend", (_request, reply, payload, done) => {
     if (draining) reply.header("connection", "close");
     done(null, payload);
@@ -182,6 +188,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         `invalid ${error.validationContext ?? "input"}: ${problems?.[0]?.message ?? error.message}`,
         problems,
       );
+    }
+    if (error instanceof StorageError) {
+      metrics.storeError("read");
+      return sendProblem(reply, 503, "storage_unavailable", error.message);
     }
     const status = typeof error.statusCode === "number" && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500 && status !== 503) {
@@ -286,7 +296,12 @@ export async function startServer(
     );
   }
   const app = await buildServer(options);
-  await app.listen({ host, port: options.port ?? DEFAULT_PORT });
+  try {
+    await app.listen({ host, port: options.port ?? DEFAULT_PORT });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;

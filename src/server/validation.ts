@@ -2,15 +2,23 @@ import { Ajv, type ErrorObject } from "ajv";
 import type { Problem } from "../core/problem.ts";
 
 /**
- * The service's validator for query strings, path parameters and small bodies: every error at once, numbers
- * in query strings coerced ("10" → 10), and unknown parameters refused rather than silently dropped.
+ * The service's validators: every error at once, unknown members refused rather than silently dropped.
+ * Query strings and path parameters are text, so their numbers are coerced ("10" → 10); JSON bodies are
+ * typed already, and a string where a number belongs is an error there.
  */
-const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, removeAdditional: false });
+const forText = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, removeAdditional: false });
+const forJson = new Ajv({ allErrors: true, removeAdditional: false });
 
 export type Validate = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
-export function compileSchema(schema: object): Validate {
-  return ajv.compile(schema);
+/** A validator for query strings and path parameters. */
+export function compileTextSchema(schema: object): Validate {
+  return forText.compile(schema);
+}
+
+/** A validator for JSON bodies. */
+export function compileJsonSchema(schema: object): Validate {
+  return forJson.compile(schema);
 }
 
 /** Ajv's errors as Lumyn problems, each with the JSON pointer of what it is about. */

@@ -78,6 +78,11 @@ export function storeConformance(backend: BackendUnderTest): void {
         assert.ok(read);
         assert.equal(canonicalJson(read), canonicalJson(record));
         assert.equal(await store.getDecision("01NOPE"), undefined);
+        assert.deepEqual(await store.getDecisionJson(record.decision_id), {
+          json: canonicalJson(record),
+          tenantId: "acme",
+        });
+        assert.equal(await store.getDecisionJson("01NOPE"), undefined);
       }));
 
     it("is idempotent on (tenant, request_id): same request returns the stored record, a different one conflicts", () =>

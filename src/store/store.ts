@@ -23,6 +23,13 @@ export interface Store {
    */
   putDecision(record: DecisionRecord, json?: string, approval?: ApprovalOpening): Promise<PutDecisionResult>;
   getDecision(decisionId: string): Promise<DecisionRecord | undefined>;
+  /**
+   * A stored record's canonical JSON as stored, with its tenant: what a server sends without parsing and
+   * re-serialising the record.
+   */
+  getDecisionJson(
+    decisionId: string,
+  ): Promise<{ readonly json: string; readonly tenantId: string } | undefined>;
   /** The record stored for an idempotency key, if any. */
   findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined>;
   listDecisions(query: DecisionQuery): Promise<DecisionPage>;

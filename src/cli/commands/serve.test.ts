@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -76,6 +77,21 @@ describe("lumyn serve", () => {
     );
     assert.equal(open.code, 2);
     assert.match(open.stderr, /only on a loopback address/);
+  });
+
+  it("exits 2 with the reason when the port is taken", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = runCli(["serve", "--no-auth", "--port", String(port), "--workspace", "ws-taken"], {
+        cwd: root,
+      });
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /^lumyn: cannot serve: .*EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
   });
 
   it("on SIGTERM finishes in-flight decisions and closes the store: every answered decision is stored, whole", async () => {

@@ -22,7 +22,7 @@ import { mayRead } from "../auth.ts";
 import { APPROVALS_QUERY, CONSUME_BODY, VOTE_BODY, WAIT_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
 import type { RouteContext } from "../server.ts";
-import { compileSchema, schemaProblems } from "../validation.ts";
+import { compileJsonSchema, schemaProblems } from "../validation.ts";
 import { requestBody } from "./decisions.ts";
 
 interface IdParams {
@@ -33,8 +33,8 @@ const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLengt
 
 const MAX_WAIT_MS = 60_000;
 const EVENTS_POLL_MS = 250;
-const validateVote = compileSchema(VOTE_BODY);
-const validateConsume = compileSchema(CONSUME_BODY);
+const validateVote = compileJsonSchema(VOTE_BODY);
+const validateConsume = compileJsonSchema(CONSUME_BODY);
 
 /** Who calls: the key's name (else its id) and its roles. Never from a request body. */
 function actorOf(request: FastifyRequest, reply: FastifyReply): Actor | undefined {
@@ -79,7 +79,7 @@ export function registerApprovalRoutes(
   const body = <T>(
     request: FastifyRequest,
     reply: FastifyReply,
-    validate: ReturnType<typeof compileSchema>,
+    validate: ReturnType<typeof compileJsonSchema>,
     allowEmpty: boolean,
   ): T | undefined => {
     if (

@@ -9,7 +9,7 @@ import { checkSignature, mayRead, SIGNATURE_HEADER, tenantMismatch } from "../au
 import { LABEL_BODY, LIST_QUERY, STATS_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
 import type { RouteContext } from "../server.ts";
-import { compileSchema, schemaProblems } from "../validation.ts";
+import { compileJsonSchema, schemaProblems } from "../validation.ts";
 
 interface IdParams {
   readonly id: string;
@@ -35,7 +35,7 @@ interface StatsQuery {
 }
 
 const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLength: 1 } } } as const;
-const validateLabel = compileSchema(LABEL_BODY);
+const validateLabel = compileJsonSchema(LABEL_BODY);
 
 /** The decision routes: decide, read, explain, label, list and count. */
 export function registerDecisionRoutes(app: FastifyInstance, context: RouteContext): void {
@@ -75,9 +75,11 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
     "/v1/decisions/:id",
     { config: { access: "read" }, schema: { params: ID_PARAMS } },
     async (request, reply) => {
-      const record = await readableRecord(request, reply, context);
-      if (!record) return reply;
-      return reply.type("application/json").send(canonicalJson(record));
+      // The stored text is the record's canonical JSON already: sent as it is, never parsed.
+      const stored = await lumyn.store.getDecisionJson(request.params.id);
+      if (!stored || !mayRead(request.apiKey, stored.tenantId))
+        return decisionNotFound(reply, request.params.id);
+      return reply.type("application/json").send(stored.json);
     },
   );
 
@@ -85,15 +87,14 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
     "/v1/decisions/:id/explain",
     { config: { access: "read" }, schema: { params: ID_PARAMS } },
     async (request, reply) => {
-      const record = await readableRecord(request, reply, context);
-      if (!record) return reply;
-      const explained = await lumyn.explain(record.decision_id);
+      const explained = await lumyn.explain(request.params.id);
       if (!explained.ok) return sendFailure(reply, explained);
+      const { record, explanation } = explained.value;
+      if (!mayRead(request.apiKey, tenantOf(record.request)))
+        return decisionNotFound(reply, request.params.id);
       return reply
         .type("application/json")
-        .send(
-          stringify({ decision_id: record.decision_id, ...explanationJson(explained.value.explanation) }),
-        );
+        .send(stringify({ decision_id: record.decision_id, ...explanationJson(explanation) }));
     },
   );
 
@@ -238,8 +239,12 @@ async function readableRecord(
 ): Promise<DecisionRecord | undefined> {
   const shown = await lumyn.show(request.params.id);
   if (shown.ok && mayRead(request.apiKey, tenantOf(shown.value.request))) return shown.value;
-  sendProblem(reply, 404, "decision_not_found", `no decision with id '${request.params.id}'`);
+  decisionNotFound(reply, request.params.id);
   return undefined;
+}
+
+function decisionNotFound(reply: FastifyReply, decisionId: string): FastifyReply {
+  return sendProblem(reply, 404, "decision_not_found", `no decision with id '${decisionId}'`);
 }
 
 /**

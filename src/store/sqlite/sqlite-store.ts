@@ -347,6 +347,12 @@ export class SqliteStore implements Store {
     return row ? (parseStored(String(row.record_json)) as DecisionRecord) : undefined;
   }
 
+  async getDecisionJson(decisionId: string): Promise<{ json: string; tenantId: string } | undefined> {
+    this.ensureOpen();
+    const row = this.read(() => this.statements.getDecisionJson.get(decisionId));
+    return row ? { json: String(row.record_json), tenantId: String(row.tenant_id) } : undefined;
+  }
+
   async findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined> {
     this.ensureOpen();
     const row = this.read(() => this.statements.getByRequest.get(tenantId, requestId));
@@ -683,6 +689,7 @@ type Statements = ReturnType<typeof prepareStatements>;
 function prepareStatements(db: DatabaseSync) {
   return {
     getDecision: db.prepare("SELECT record_json FROM decisions WHERE decision_id = ?"),
+    getDecisionJson: db.prepare("SELECT record_json, tenant_id FROM decisions WHERE decision_id = ?"),
     getByRequest: db.prepare("SELECT record_json FROM decisions WHERE tenant_id = ? AND request_id = ?"),
     getPolicy: db.prepare(
       "SELECT policy_hash, policy_id, policy_version, policy_text FROM policy_snapshots WHERE policy_hash = ?",

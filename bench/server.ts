@@ -1,0 +1,188 @@
+/**
+ * Scenarios 12 and 13: the HTTP service under load. `lumyn serve` (the built CLI, auth on, the embedded store
+ * with its writer thread, logging at info to a file) runs in its own process; autocannon drives it from this
+ * one over loopback, so client and server compete for the machine's cores as they would on a real host.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon, { type Result } from "autocannon";
+import { median } from "./harness.ts";
+import { starterRequests } from "./requests.ts";
+import { type Config, log, onAllCpus, type ScenarioResult } from "./scenarios.ts";
+
+const CLI = fileURLToPath(new URL("../dist/bin/main.js", import.meta.url));
+const CONNECTIONS = 32;
+
+interface Service {
+  readonly url: string;
+  readonly key: string;
+  readonly dir: string;
+  readonly child: ChildProcess;
+}
+
+async function startService(): Promise<Service> {
+  const dir = mkdtempSync(join(tmpdir(), "lumyn-bench-serve-"));
+  const workspace = join(dir, "ws");
+  const created = spawnSync(
+    process.execPath,
+    [CLI, "keys", "create", "--scopes", "decide,read", "-w", workspace],
+    {
+      encoding: "utf8",
+    },
+  );
+  if (created.status !== 0) throw new Error(`keys create failed: ${created.stderr}`);
+  const logFile = openSync(join(dir, "serve.log"), "w");
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "-w", workspace], {
+    stdio: ["ignore", logFile, "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let stderr = "";
+    child.stderr?.on("data", (chunk) => {
+      stderr += String(chunk);
+      const found = /serving (http:\/\/\S+)/.exec(stderr)?.[1];
+      if (found) resolve(found);
+    });
+    child.once("exit", (code) => reject(new Error(`lumyn serve exited with ${code}: ${stderr}`)));
+  });
+  return { url, key: created.stdout.trim(), dir, child };
+}
+
+async function stopService(service: Service): Promise<void> {
+  const exited = new Promise((resolve) => service.child.once("exit", resolve));
+  service.child.kill("SIGTERM");
+  await exited;
+  rmSync(service.dir, { recursive: true, force: true });
+}
+
+interface Load {
+  readonly durationSeconds: number;
+  readonly requests: autocannon.Request[];
+}
+
+function fire(service: Service, load: Load): Promise<Result> {
+  return autocannon({
+    url: service.url,
+    connections: CONNECTIONS,
+    duration: load.durationSeconds,
+    headers: { authorization: `Bearer ${service.key}`, "content-type": "application/json" },
+    requests: load.requests,
+  });
+}
+
+/** Runs a warm-up, then repetitions; reports the median repetition's throughput and latencies. */
+async function measure(
+  config: Config,
+  id: number,
+  name: string,
+  target: { label: string; opsPerSec: number },
+  prepare: (service: Service) => Promise<Load>,
+): Promise<ScenarioResult> {
+  const { value, cpus } = await onAllCpus(async () => {
+    const service = await startService();
+    try {
+      const load = await prepare(service);
+      const seconds = config.quick ? 2 : 5;
+      await fire(service, { ...load, durationSeconds: config.quick ? 1 : 3 });
+      const reps: Result[] = [];
+      for (let r = 0; r < (config.quick ? 2 : 3); r++) {
+        const rep = await fire(service, { ...load, durationSeconds: seconds });
+        log(
+          `  ${name}: ${Math.round(rep.requests.average)}/s, p50 ${rep.latency.p50} ms, p99 ${rep.latency.p99} ms, max ${rep.latency.max} ms, errors ${rep.errors}, non-2xx ${rep.non2xx}`,
+        );
+        reps.push(rep);
+      }
+      return reps;
+    } finally {
+      await stopService(service);
+    }
+  });
+  const reps = value;
+  const opsPerSec = median(reps.map((rep) => rep.requests.average));
+  const p99Ms = median(reps.map((rep) => rep.latency.p99));
+  const failures = reps.reduce((n, rep) => n + rep.errors + rep.timeouts + rep.non2xx, 0);
+  const checks = [
+    { label: `>= ${target.label}`, pass: opsPerSec >= target.opsPerSec },
+    { label: "0 errors", pass: failures === 0 },
+    ...(id === 12 ? [{ label: "p99 <= 10 ms", pass: p99Ms <= 10 }] : []),
+  ];
+  return {
+    id,
+    name,
+    opsPerSec,
+    p50Ns: median(reps.map((rep) => rep.latency.p50)) * 1e6,
+    p99Ns: p99Ms * 1e6,
+    repOpsPerSec: reps.map((rep) => rep.requests.average),
+    latency: "per HTTP request, measured by autocannon in the client process (1 ms resolution)",
+    target: checks.map((check) => check.label).join(", "),
+    checks,
+    pass: checks.every((check) => check.pass),
+    notes: [
+      `${CONNECTIONS} connections from a separate process over loopback, ${reps.length} repetitions of ${reps[0]?.duration ?? 0} s after a warm-up; ran on ${cpus}`,
+      `max latency per repetition (ms): ${reps.map((rep) => rep.latency.max).join(" ")}; errors ${reps.reduce((n, rep) => n + rep.errors, 0)}, timeouts ${reps.reduce((n, rep) => n + rep.timeouts, 0)}, non-2xx ${reps.reduce((n, rep) => n + rep.non2xx, 0)}`,
+    ],
+  };
+}
+
+/** Scenario 12: POST /v1/decide, each request a new request_id, every answer durable before it is sent. */
+export function scenarioServeDecide(config: Config): Promise<ScenarioResult> {
+  const runId = Date.now().toString(36);
+  let seq = 0;
+  // Each request with a placeholder id, split around it: sending one only splices in a counter.
+  const bodies = starterRequests(256, 4).map(
+    (request) => JSON.stringify({ ...request, request_id: "\u0000" }).split('"\\u0000"') as [string, string],
+  );
+  return measure(
+    config,
+    12,
+    `HTTP POST /v1/decide (auth, SQLite FULL sync), ${CONNECTIONS} connections`,
+    { label: "10k/s", opsPerSec: 10_000 },
+    async () => ({
+      durationSeconds: 0,
+      requests: [
+        {
+          method: "POST",
+          path: "/v1/decide",
+          setupRequest: (request) => {
+            const n = seq++;
+            const [head, tail] = bodies[n & 255] as [string, string];
+            return { ...request, body: `${head}"bench-${runId}-${n}"${tail}` };
+          },
+        },
+      ],
+    }),
+  );
+}
+
+/** Scenario 13: GET /v1/decisions/{id} over 256 stored decisions. */
+export function scenarioServeRead(config: Config): Promise<ScenarioResult> {
+  let seq = 0;
+  return measure(
+    config,
+    13,
+    `HTTP GET /v1/decisions/{id} (auth), ${CONNECTIONS} connections`,
+    { label: "20k/s", opsPerSec: 20_000 },
+    async (service) => {
+      const ids: string[] = [];
+      for (const request of starterRequests(256, 4)) {
+        const response = await fetch(`${service.url}/v1/decide`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${service.key}`, "content-type": "application/json" },
+          body: JSON.stringify(request),
+        });
+        ids.push(((await response.json()) as { decision_id: string }).decision_id);
+      }
+      return {
+        durationSeconds: 0,
+        requests: [
+          {
+            method: "GET",
+            setupRequest: (request) => ({ ...request, path: `/v1/decisions/${ids[seq++ & 255]}` }),
+          },
+        ],
+      };
+    },
+  );
+}
