@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -198,6 +198,22 @@ describe("lumyn verify", () => {
     });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^lumyn: .*policy\.yml: not a public key/);
+    cpSync(join(root, "ws"), join(root, "bad-key"), { recursive: true });
+    writeFileSync(join(root, "bad-key", "signing-key.pem"), "not a key\n");
+    const request = join("ws", "examples", "refund-small.json");
+    const refused = runCli(["decide", request, "--workspace", "bad-key"], { cwd: root });
+    assert.equal(refused.code, 3);
+    assert.match(refused.stderr, /^lumyn: .*bad-key: could not open the store at .*lumyn\.db: /);
+    const badKeyVerify = verify("bad-key");
+    assert.equal(badKeyVerify.code, 1);
+    assert.match(badKeyVerify.stderr, /signing-key\.pem: not an Ed25519 private key/);
+    const db = new DatabaseSync(join(root, "bad-key", "lumyn.db"), { readOnly: true });
+    assert.equal(
+      (db.prepare("SELECT count(*) AS n FROM decisions").get() as { n: number }).n,
+      4,
+      "nothing was stored",
+    );
+    db.close();
     const again = runCli(["keys", "signing", "create", "--workspace", "ws"], { cwd: root });
     assert.equal(again.code, 2);
     assert.match(again.stderr, /exists; pass --force/);

@@ -9,6 +9,7 @@ import {
   type ChainLink,
   decisionEntry,
   eventEntry,
+  signingKeyFromPem,
 } from "../../audit/chain.ts";
 import { newDecisionId, timestamp } from "../../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../../core/json.ts";
@@ -225,6 +226,8 @@ export class SqliteStore implements Store {
       ...(options.checkpointEvery ? { checkpointEvery: options.checkpointEvery } : {}),
     };
     if (options.writer === "thread") {
+      // A bad key fails the open here, as it does inline, rather than every write in the thread.
+      if (options.signingKeyPem) signingKeyFromPem(options.signingKeyPem);
       this.thread = new WriterThread({
         path,
         busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,

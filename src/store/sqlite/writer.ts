@@ -119,8 +119,11 @@ export function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync 
   }
 }
 
-/** The migration that creates the audit chain; rows stored before it are chained when it is applied. */
-const CHAIN_MIGRATION = 3;
+/**
+ * The `user_version` after the migration that creates the audit chain; rows stored before it are chained
+ * when it is applied. Found by content, so that it holds wherever that migration sits in the list.
+ */
+const CHAIN_MIGRATION = MIGRATIONS.findIndex((sql) => sql.includes("CREATE TABLE audit_chain")) + 1;
 
 function userVersion(db: DatabaseSync): number {
   return Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
