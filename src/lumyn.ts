@@ -1,5 +1,6 @@
 import type { Approval } from "./approvals/lifecycle.ts";
 import { Approvals, approvalOpening } from "./approvals/service.ts";
+import { buildPack } from "./audit/pack.ts";
 import { canonicalJson, type JsonObject, type JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import { tenantOf } from "./core/tenant.ts";
@@ -403,6 +404,28 @@ export class Lumyn {
 export async function showDecision(store: Store, decisionId: string): Promise<Result<DecisionRecord>> {
   const record = await store.getDecision(decisionId);
   return record ? ok(record) : notFound(decisionId);
+}
+
+/**
+ * A stored decision as a decision pack (zip bytes): the record, its request, the exact policy text its hash
+ * names, its memory and events, and a manifest (see audit/pack.ts).
+ */
+export async function packDecision(
+  store: Store,
+  decisionId: string,
+): Promise<Result<{ record: DecisionRecord; bytes: Uint8Array }>> {
+  const record = await store.getDecision(decisionId);
+  if (!record) return notFound(decisionId);
+  const policy = await store.getPolicy(record.policy.policy_hash);
+  if (!policy)
+    return fail("not_found", [
+      {
+        code: "policy_not_found",
+        message: `no snapshot of policy ${record.policy.policy_hash} in the store: the pack would not replay`,
+      },
+    ]);
+  const events = await store.listEvents(decisionId);
+  return ok({ record, bytes: buildPack({ record, policyText: policy.text, events }) });
 }
 
 /** Explains a stored decision with the policy it was decided under, recovered from the store by hash. */

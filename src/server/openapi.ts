@@ -338,6 +338,18 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      "/v1/decisions/{id}/pack": {
+        get: {
+          summary: "A stored decision as a decision pack (zip) that `lumyn replay` checks offline",
+          description: scope("read"),
+          parameters: [idParameter],
+          responses: {
+            "200": { description: "the pack (docs/audit.md)", content: { "application/zip": {} } },
+            ...AUTH_ERRORS,
+            "404": problem("no such decision, or no snapshot of its policy"),
+          },
+        },
+      },
       "/v1/decisions/{id}/labels": {
         post: {
           summary: "Label a decision's outcome (feeds memory)",

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
 import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
+import { readPack } from "../audit/pack.ts";
+import { replayPack } from "../audit/replay.ts";
 import { decide } from "../engine/decide.ts";
 import { type Answer, assertProblem, call } from "../testing/http.ts";
 import { exampleRequest, startTestServer, type TestServer } from "../testing/server.ts";
@@ -16,6 +18,29 @@ describe("HTTP service: decisions", () => {
     admin = await server.key({ scopes: ["admin"], name: "tests" });
   });
   after(() => server.close());
+
+  it("serves a stored decision as a pack that replays identical offline", async () => {
+    const decided = await call(server, "POST", "/v1/decide", {
+      key: admin,
+      body: exampleRequest("refund-small", { request_id: "http-pack" }),
+    });
+    const id = decided.body.decision_id;
+    const response = await fetch(`${server.url}/v1/decisions/${id}/pack`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "application/zip");
+    assert.equal(response.headers.get("content-disposition"), `attachment; filename="${id}.zip"`);
+    const contents = readPack(new Uint8Array(await response.arrayBuffer()), `${id}.zip`);
+    assert.ok(contents.ok, contents.ok ? "" : JSON.stringify(contents.problems));
+    const replayed = replayPack(contents.value, `${id}.zip`);
+    assert.ok(replayed.ok && replayed.value.identical);
+    assertProblem(
+      await call(server, "GET", "/v1/decisions/01NOPE/pack", { key: admin }),
+      404,
+      "decision_not_found",
+    );
+  });
 
   it("decides, stores and returns the same record the library would, and serves it back byte for byte", async () => {
     const request = exampleRequest("refund-large", { request_id: "http-1" });
@@ -291,6 +316,7 @@ describe("HTTP service: decisions", () => {
       "/v1/decisions/{id}",
       "/v1/decisions/{id}/explain",
       "/v1/decisions/{id}/labels",
+      "/v1/decisions/{id}/pack",
       "/v1/evaluate",
       "/v1/policy",
       "/v1/stats",

@@ -1,9 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { relative } from "node:path";
 import type { Command } from "commander";
-import { buildPack } from "../../audit/pack.ts";
 import { LumynError } from "../../core/problem.ts";
-import { showDecision } from "../../lumyn.ts";
+import { packDecision, showDecision } from "../../lumyn.ts";
 import { writeFileAtomic } from "../../workspace.ts";
 import { checkWritableOutput, emit, expect, jsonText } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
@@ -27,28 +26,11 @@ export function register(program: Command): void {
       checkWritableOutput(options.out);
       const store = openExistingStore(options);
       try {
-        const record = expect(await showDecision(store, decisionId));
         if (!pack) {
-          emit(jsonText(record, true), options.out);
+          emit(jsonText(expect(await showDecision(store, decisionId)), true), options.out);
           return;
         }
-        const policy = await store.getPolicy(record.policy.policy_hash);
-        if (!policy) {
-          throw new LumynError({
-            kind: "not_found",
-            problems: [
-              {
-                code: "policy_not_found",
-                message: `no snapshot of policy ${record.policy.policy_hash} in the store: the pack would not replay`,
-              },
-            ],
-          });
-        }
-        const bytes = buildPack({
-          record,
-          policyText: policy.text,
-          events: await store.listEvents(decisionId),
-        });
+        const { record, bytes } = expect(await packDecision(store, decisionId));
         const out = options.out ?? `${record.decision_id}.zip`;
         try {
           if (options.out) writeFileAtomic(out, bytes);

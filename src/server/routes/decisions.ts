@@ -4,6 +4,7 @@ import { parseJsonBytes } from "../../core/parse-json.ts";
 import { tenantOf } from "../../core/tenant.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
 import { explanationJson } from "../../engine/explain.ts";
+import { packDecision } from "../../lumyn.ts";
 import type { StatsDimension } from "../../store/store.ts";
 import { checkSignature, mayRead, SIGNATURE_HEADER, tenantMismatch } from "../auth.ts";
 import { LABEL_BODY, LIST_QUERY, STATS_QUERY } from "../openapi.ts";
@@ -95,6 +96,21 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
       return reply
         .type("application/json")
         .send(stringify({ decision_id: record.decision_id, ...explanationJson(explanation) }));
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    "/v1/decisions/:id/pack",
+    { config: { access: "read" }, schema: { params: ID_PARAMS } },
+    async (request, reply) => {
+      const record = await readableRecord(request, reply, context);
+      if (!record) return reply;
+      const packed = await packDecision(lumyn.store, record.decision_id);
+      if (!packed.ok) return sendFailure(reply, packed);
+      return reply
+        .type("application/zip")
+        .header("content-disposition", `attachment; filename="${record.decision_id}.zip"`)
+        .send(Buffer.from(packed.value.bytes));
     },
   );
 
