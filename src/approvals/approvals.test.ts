@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import { verifyStoreChain } from "../audit/chain.ts";
-import { digestJson } from "../core/digest.ts";
+import { digestJson, sha256 } from "../core/digest.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import { Lumyn } from "../lumyn.ts";
 import { type Actor, TIMEOUT_ACTOR, TRANSITIONS } from "./lifecycle.ts";
@@ -72,6 +72,7 @@ describe("approvals through Lumyn and the SQLite store", () => {
     const approval = big.value.approval;
     assert.ok(approval, "the ESCALATE opened an approval");
     assert.equal(approval.inputs_digest, big.value.record.determinism.inputs_digest);
+    assert.equal(approval.record_digest, sha256(big.value.json), "the digest of the record as stored");
     const repeated = await lumyn.decide(refund("r-2", 900));
     assert.ok(repeated.ok && repeated.value.approval?.approval_id === approval.approval_id);
 

@@ -55,7 +55,7 @@ export function approvalOpening(
       decisionId: record.decision_id,
       tenantId: String((record.request.tenant as JsonObject | undefined)?.tenant_id ?? "default"),
       inputsDigest: record.determinism.inputs_digest,
-      recordDigest: `sha256:${sha256(recordJson)}`,
+      recordDigest: sha256(recordJson),
       policyHash: record.policy.policy_hash,
       requesterId: typeof subject?.id === "string" ? subject.id : null,
       settings,

@@ -61,7 +61,7 @@ export function defaultIdempotencyKey(
   decision: string,
   justification: string,
 ): string {
-  return `cli:${sha256([approvalId, actor.id, decision, justification].join("\u0000")).slice(0, 32)}`;
+  return `cli:${sha256([approvalId, actor.id, decision, justification].join("\u0000")).slice("sha256:".length, 39)}`;
 }
 
 export function printApproval(approval: Approval, json: boolean | undefined): void {

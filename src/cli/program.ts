@@ -23,6 +23,7 @@ import * as show from "./commands/show.ts";
 import * as stats from "./commands/stats.ts";
 import * as test from "./commands/test.ts";
 import * as verify from "./commands/verify.ts";
+import * as webhooks from "./commands/webhooks.ts";
 import { EXIT, exitCodeOf, printFailure } from "./io.ts";
 
 function buildProgram(): Command {
@@ -51,6 +52,7 @@ function buildProgram(): Command {
     approvals,
     approve,
     reject,
+    webhooks,
     demo,
   ])
     command.register(program);

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { signBody } from "../core/digest.ts";
 import { isJsonObject, type JsonValue } from "../core/json.ts";
 import type { Problem } from "../core/problem.ts";
 import { tenantOf } from "../core/tenant.ts";
@@ -54,9 +55,7 @@ export function checkSignature(
 }
 
 /** `sha256:<hex>` signature of a body, as a client sends it. */
-export function signBody(secret: string, body: Uint8Array | string): string {
-  return `sha256:${createHmac("sha256", secret).update(body).digest("hex")}`;
-}
+export { signBody };
 
 /**
  * Why a tenant-bound key may not decide this request (it names another tenant, or none), or undefined when

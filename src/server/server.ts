@@ -15,6 +15,7 @@ import type { Lumyn } from "../lumyn.ts";
 import { type ApiKey, StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
 import { bearerToken, RateLimiter } from "./auth.ts";
+import { startBackgroundWork } from "./background.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -305,12 +306,14 @@ export async function startServer(
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const background = startBackgroundWork(options.lumyn, app.log);
   let closing: Promise<void> | undefined;
   return {
     app,
     url,
     close: () => {
       closing ??= (async () => {
+        await background.stop();
         await app.close();
         await options.lumyn.close();
       })();

@@ -97,6 +97,24 @@ export interface Store {
   /** Approvals whose deadline has passed while they wait or are unused (`now` ISO 8601), oldest deadline first. */
   dueApprovals(now: string, limit?: number): Promise<Approval[]>;
 
+  putWebhook(webhook: Webhook): Promise<void>;
+  listWebhooks(): Promise<Webhook[]>;
+  /** False when there is no such webhook. */
+  deleteWebhook(webhookId: string): Promise<boolean>;
+  /** The highest event sequence number so far (0 for none): where a new webhook starts. */
+  lastEventSeq(): Promise<number>;
+  /** Events of these types after `seq`, in order, at most `limit`. */
+  eventsAfter(seq: number, types: readonly string[], limit: number): Promise<SequencedEvent[]>;
+  /**
+   * Takes the webhook's delivery lease for `holder` until `until` when it is free or expired at `now`
+   * (compare-and-set): true when taken, so that one process at a time delivers for a webhook.
+   */
+  claimWebhook(webhookId: string, holder: string, until: string, now: string): Promise<boolean>;
+  /** Logs a delivery attempt and moves the webhook's progress, in one transaction. */
+  recordDelivery(attempt: DeliveryAttempt, progress: WebhookProgress): Promise<void>;
+  /** Delivery attempts, newest first. */
+  listDeliveries(query: { readonly webhookId?: string; readonly limit?: number }): Promise<DeliveryAttempt[]>;
+
   /** Store reachable and writable enough to answer (for readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -120,6 +138,44 @@ export interface ApprovalQuery {
   readonly role?: string;
   readonly tenantId?: string;
   readonly limit?: number;
+}
+
+export interface Webhook {
+  readonly webhookId: string;
+  readonly url: string;
+  /** The HMAC-SHA256 key deliveries are signed with. */
+  readonly secret: string;
+  readonly name: string;
+  readonly createdAt: string;
+  /** Every event after this sequence number is still to deliver. */
+  readonly cursorSeq: number;
+  /** Failed attempts at the event after the cursor. */
+  readonly attempts: number;
+  /** No attempt before this time (ISO 8601), after a failure. */
+  readonly nextAttemptAt?: string;
+}
+
+export interface WebhookProgress {
+  readonly webhookId: string;
+  readonly cursorSeq: number;
+  readonly attempts: number;
+  readonly nextAttemptAt?: string;
+}
+
+export interface SequencedEvent {
+  readonly seq: number;
+  readonly event: DecisionEvent;
+}
+
+export interface DeliveryAttempt {
+  readonly webhookId: string;
+  readonly eventId: string;
+  readonly attempt: number;
+  /** delivered (2xx), failed (will be retried) or abandoned (retries exhausted; the cursor moved on). */
+  readonly outcome: "delivered" | "failed" | "abandoned";
+  readonly httpStatus?: number;
+  readonly error?: string;
+  readonly at: string;
 }
 
 export interface PolicySnapshot {

@@ -110,4 +110,23 @@ describe("lumyn approvals, approve, reject", () => {
     assert.equal(cli("approvals", "wait", other).code, 4, "rejected: exit 4");
     assert.equal(cli("approvals", "show", "01NOPE").code, 1);
   });
+
+  it("manages webhooks: add prints a generated secret once, list never shows it, remove and deliveries", () => {
+    const cli = (...args: string[]) => runCli([...args, "--workspace", "ws"], { cwd: root });
+    const added = cli("webhooks", "add", "http://127.0.0.1:9/hook", "--name", "ops");
+    assert.equal(added.code, 0, added.stderr);
+    const id = /added webhook (\S+)/.exec(added.stdout)?.[1] as string;
+    const secret = /: (\S+)\n$/.exec(added.stdout)?.[1] as string;
+    assert.ok(id && secret && secret.length >= 32);
+    const listed = cli("webhooks", "list");
+    assert.match(listed.stdout, new RegExp(`${id}  http://127.0.0.1:9/hook  \\(ops\\)`));
+    assert.ok(!listed.stdout.includes(secret) && !cli("webhooks", "list", "--json").stdout.includes(secret));
+    assert.equal(cli("webhooks", "deliveries").stdout, "no deliveries\n");
+    const bad = cli("webhooks", "add", "ftp://example.com/x");
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /must be http or https/);
+    assert.equal(cli("webhooks", "add", "http://x.example", "--secret", "short").code, 1);
+    assert.equal(cli("webhooks", "remove", id).code, 0);
+    assert.equal(cli("webhooks", "remove", id).code, 1);
+  });
 });

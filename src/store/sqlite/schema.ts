@@ -125,4 +125,32 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX approvals_due ON approvals (state, deadline);
   CREATE INDEX approvals_tenant_created ON approvals (tenant_id, created_at);
   `,
+  `
+  -- Webhooks: where approval transitions are delivered, and how far each has got in the event log (every
+  -- event after cursor_seq of the kinds it receives is still to deliver, in order). A lease lets one process
+  -- at a time deliver for a webhook. Every attempt is kept in webhook_deliveries.
+  CREATE TABLE webhooks (
+    webhook_id      TEXT PRIMARY KEY,
+    url             TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    cursor_seq      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at TEXT,
+    lease_holder    TEXT,
+    lease_until     TEXT
+  );
+  CREATE TABLE webhook_deliveries (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id  TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    outcome     TEXT NOT NULL,
+    http_status INTEGER,
+    error       TEXT,
+    at          TEXT NOT NULL
+  );
+  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, seq);
+  `,
 ];

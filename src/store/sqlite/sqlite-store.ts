@@ -27,15 +27,19 @@ import {
   type DecisionPage,
   type DecisionQuery,
   type DecisionScan,
+  type DeliveryAttempt,
   type LabelWrite,
   MAX_PAGE_SIZE,
   type NewDecisionEvent,
   type PolicySnapshot,
   type PutDecisionResult,
+  type SequencedEvent,
   type Stats,
   type StatsQuery,
   StorageError,
   type Store,
+  type Webhook,
+  type WebhookProgress,
 } from "../store.ts";
 import {
   type ApiKeyRow,
@@ -48,6 +52,7 @@ import {
   type PolicyRow,
   type RowOutcome,
   SqliteWriter,
+  type WebhookWrite,
 } from "./writer.ts";
 import type { WriterCall, WriterReply, WriterThreadData } from "./writer-thread.ts";
 
@@ -620,6 +625,110 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async putWebhook(webhook: Webhook): Promise<void> {
+    const change: WebhookWrite = {
+      kind: "put",
+      webhookId: webhook.webhookId,
+      url: webhook.url,
+      secret: webhook.secret,
+      name: webhook.name,
+      createdAt: webhook.createdAt,
+      cursorSeq: webhook.cursorSeq,
+    };
+    await this.writeWebhook("store the webhook", change);
+  }
+
+  async listWebhooks(): Promise<Webhook[]> {
+    this.ensureOpen();
+    return this.read(() => this.statements.listWebhooks.all()).map((row) => ({
+      webhookId: String(row.webhook_id),
+      url: String(row.url),
+      secret: String(row.secret),
+      name: String(row.name),
+      createdAt: String(row.created_at),
+      cursorSeq: Number(row.cursor_seq),
+      attempts: Number(row.attempts),
+      ...(row.next_attempt_at !== null ? { nextAttemptAt: String(row.next_attempt_at) } : {}),
+    }));
+  }
+
+  deleteWebhook(webhookId: string): Promise<boolean> {
+    return this.writeWebhook("remove the webhook", { kind: "delete", webhookId });
+  }
+
+  async lastEventSeq(): Promise<number> {
+    this.ensureOpen();
+    return Number(this.read(() => this.statements.lastEventSeq.get())?.seq ?? 0);
+  }
+
+  async eventsAfter(seq: number, types: readonly string[], limit: number): Promise<SequencedEvent[]> {
+    this.ensureOpen();
+    if (types.length === 0) return [];
+    const sql = `SELECT seq, event_id, decision_id, type, created_at, data_json FROM decision_events
+      WHERE seq > ? AND type IN (${types.map(() => "?").join(", ")}) ORDER BY seq LIMIT ?`;
+    const rows = this.read(() => this.db.prepare(sql).all(seq, ...types, limit));
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      event: {
+        eventId: String(row.event_id),
+        decisionId: String(row.decision_id),
+        type: String(row.type),
+        createdAt: String(row.created_at),
+        data: parseStored(String(row.data_json)),
+      },
+    }));
+  }
+
+  claimWebhook(webhookId: string, holder: string, until: string, now: string): Promise<boolean> {
+    return this.writeWebhook("lease the webhook", { kind: "claim", webhookId, holder, until, now });
+  }
+
+  async recordDelivery(attempt: DeliveryAttempt, progress: WebhookProgress): Promise<void> {
+    await this.writeWebhook("log the delivery", {
+      kind: "record",
+      webhookId: attempt.webhookId,
+      eventId: attempt.eventId,
+      attempt: attempt.attempt,
+      outcome: attempt.outcome,
+      httpStatus: attempt.httpStatus ?? null,
+      error: attempt.error ?? null,
+      at: attempt.at,
+      cursorSeq: progress.cursorSeq,
+      attempts: progress.attempts,
+      nextAttemptAt: progress.nextAttemptAt ?? null,
+    });
+  }
+
+  async listDeliveries(query: {
+    readonly webhookId?: string;
+    readonly limit?: number;
+  }): Promise<DeliveryAttempt[]> {
+    this.ensureOpen();
+    const limit = Math.min(Math.max(query.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+    const rows = this.read(() =>
+      query.webhookId
+        ? this.statements.deliveriesOf.all(query.webhookId, limit)
+        : this.statements.deliveries.all(limit),
+    );
+    return rows.map((row) => ({
+      webhookId: String(row.webhook_id),
+      eventId: String(row.event_id),
+      attempt: Number(row.attempt),
+      outcome: String(row.outcome) as DeliveryAttempt["outcome"],
+      ...(row.http_status !== null ? { httpStatus: Number(row.http_status) } : {}),
+      ...(row.error !== null ? { error: String(row.error) } : {}),
+      at: String(row.at),
+    }));
+  }
+
+  private async writeWebhook(action: string, change: WebhookWrite): Promise<boolean> {
+    const changed = await this.write(action, (writer) => writer.writeWebhook(change), {
+      op: "webhook",
+      change,
+    });
+    return changed === true;
+  }
+
   async putApiKey(key: ApiKey): Promise<void> {
     const row: ApiKeyRow = {
       keyId: key.keyId,
@@ -733,6 +842,18 @@ function prepareStatements(db: DatabaseSync) {
     dueApprovals: db.prepare(
       `SELECT approval_json FROM approvals
        WHERE state IN ('WAITING_FOR_HUMAN', 'APPROVED', 'OVERRIDDEN') AND deadline <= ? ORDER BY deadline LIMIT ?`,
+    ),
+    listWebhooks: db.prepare(
+      `SELECT webhook_id, url, secret, name, created_at, cursor_seq, attempts, next_attempt_at FROM webhooks
+       ORDER BY created_at, webhook_id`,
+    ),
+    lastEventSeq: db.prepare("SELECT max(seq) AS seq FROM decision_events"),
+    deliveries: db.prepare(
+      "SELECT webhook_id, event_id, attempt, outcome, http_status, error, at FROM webhook_deliveries ORDER BY seq DESC LIMIT ?",
+    ),
+    deliveriesOf: db.prepare(
+      `SELECT webhook_id, event_id, attempt, outcome, http_status, error, at FROM webhook_deliveries
+       WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?`,
     ),
     findApiKey: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`),
     listApiKeys: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id`),

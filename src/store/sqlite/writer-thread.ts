@@ -15,6 +15,7 @@ import {
   type PolicyRow,
   type RowOutcome,
   SqliteWriter,
+  type WebhookWrite,
 } from "./writer.ts";
 
 export type WriterRequest =
@@ -30,6 +31,7 @@ export type WriterRequest =
       readonly row: ApprovalRow;
       readonly expectedVersion: number;
     }
+  | { readonly id: number; readonly op: "webhook"; readonly change: WebhookWrite }
   | { readonly id: number; readonly op: "close" };
 
 /** A request before the client numbers it. */
@@ -110,6 +112,9 @@ if (port) {
         return;
       } else if (request.op === "revokeApiKey") {
         reply({ id: request.id, ok: true, value: writer.revokeApiKey(request.keyId, request.revokedAt) });
+        return;
+      } else if (request.op === "webhook") {
+        reply({ id: request.id, ok: true, value: writer.writeWebhook(request.change) });
         return;
       } else if (request.op === "approval") {
         reply({

@@ -40,6 +40,39 @@ export interface DecisionRow {
   readonly approval?: ApprovalRow;
 }
 
+/** A change to webhooks, as the writer applies it (plain data, to cross to a worker thread). */
+export type WebhookWrite =
+  | {
+      readonly kind: "put";
+      readonly webhookId: string;
+      readonly url: string;
+      readonly secret: string;
+      readonly name: string;
+      readonly createdAt: string;
+      readonly cursorSeq: number;
+    }
+  | { readonly kind: "delete"; readonly webhookId: string }
+  | {
+      readonly kind: "claim";
+      readonly webhookId: string;
+      readonly holder: string;
+      readonly until: string;
+      readonly now: string;
+    }
+  | {
+      readonly kind: "record";
+      readonly webhookId: string;
+      readonly eventId: string;
+      readonly attempt: number;
+      readonly outcome: string;
+      readonly httpStatus: number | null;
+      readonly error: string | null;
+      readonly at: string;
+      readonly cursorSeq: number;
+      readonly attempts: number;
+      readonly nextAttemptAt: string | null;
+    };
+
 /** An approval as the writer stores it, with the events of the change that made this version. */
 export interface ApprovalRow {
   readonly approvalId: string;
@@ -239,6 +272,7 @@ export class SqliteWriter {
 
   private readonly insertApproval;
   private readonly nextApproval;
+  private readonly webhookStatements;
   private readonly insertApiKey;
   private readonly revokeKey;
   private readonly apiKeyExists;
@@ -286,6 +320,23 @@ export class SqliteWriter {
       `UPDATE approvals SET state = ?, version = ?, deadline = ?, updated_at = ?, approval_json = ?
          WHERE approval_id = ? AND version = ?`,
     );
+    this.webhookStatements = {
+      put: db.prepare(
+        `INSERT INTO webhooks (webhook_id, url, secret, name, created_at, cursor_seq, attempts) VALUES (?, ?, ?, ?, ?, ?, 0)`,
+      ),
+      delete: db.prepare("DELETE FROM webhooks WHERE webhook_id = ?"),
+      claim: db.prepare(
+        `UPDATE webhooks SET lease_holder = ?, lease_until = ?
+           WHERE webhook_id = ? AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?)`,
+      ),
+      log: db.prepare(
+        `INSERT INTO webhook_deliveries (webhook_id, event_id, attempt, outcome, http_status, error, at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      progress: db.prepare(
+        "UPDATE webhooks SET cursor_seq = ?, attempts = ?, next_attempt_at = ? WHERE webhook_id = ?",
+      ),
+    };
     this.insertApiKey = db.prepare(
       `INSERT INTO api_keys (key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -420,6 +471,46 @@ export class SqliteWriter {
   private insertEventRow(row: EventRow): void {
     this.insertEvent.run(row.eventId, row.decisionId, row.type, row.createdAt, row.dataJson);
     this.chain.appendEntry("event", row.eventId, eventEntry(this.chain.seq + 1, row));
+  }
+
+  /** Applies a webhook change; true when it changed a row (a claim that was refused changes none). */
+  writeWebhook(change: WebhookWrite): boolean {
+    const statements = this.webhookStatements;
+    switch (change.kind) {
+      case "put":
+        statements.put.run(
+          change.webhookId,
+          change.url,
+          change.secret,
+          change.name,
+          change.createdAt,
+          change.cursorSeq,
+        );
+        return true;
+      case "delete":
+        return Number(statements.delete.run(change.webhookId).changes) === 1;
+      case "claim":
+        return (
+          Number(
+            statements.claim.run(change.holder, change.until, change.webhookId, change.now, change.holder)
+              .changes,
+          ) === 1
+        );
+      case "record":
+        return this.transaction(() => {
+          statements.log.run(
+            change.webhookId,
+            change.eventId,
+            change.attempt,
+            change.outcome,
+            change.httpStatus,
+            change.error,
+            change.at,
+          );
+          statements.progress.run(change.cursorSeq, change.attempts, change.nextAttemptAt, change.webhookId);
+          return true;
+        });
+    }
   }
 
   /** Signs the chain's head when entries were added since the last checkpoint (a store does on close). */
