@@ -112,6 +112,28 @@ describe("the Gantral evaluator mapping", () => {
     );
   });
 
+  it("lets rules read a materiality stated in evidence or in extensions, like any other value", () => {
+    const loaded = loadPolicy(`schema_version: policy.v1
+policy_id: m
+policy_version: "1"
+defaults: { mode: enforce, default_verdict: ALLOW, default_reason_code: OK }
+rules:
+  - id: HIGH_IN_EXTENSIONS
+    stage: ESCALATIONS
+    if: { extensions.materiality: { eq: HIGH } }
+    then: { verdict: ESCALATE, reason_codes: [HIGH_MATERIALITY] }
+`);
+    assert.ok(loaded.ok, loaded.ok ? "" : JSON.stringify(loaded.problems));
+    const request = evaluatorRequest(input("LOW"), "acme");
+    assert.ok(request.ok);
+    const withExtension = { ...request.value, extensions: { materiality: "HIGH" } };
+    const decided = decide(withExtension as JsonValue, loaded.value);
+    assert.ok(decided.ok, decided.ok ? "" : JSON.stringify(decided.problems));
+    assert.equal(decided.value.record.verdict, "ESCALATE");
+    const plain = decide(request.value as JsonValue, loaded.value);
+    assert.ok(plain.ok && plain.value.record.verdict === "ALLOW");
+  });
+
   it("reports every problem of a bad input with its JSON pointer", () => {
     const bad = evaluatorRequest(
       {

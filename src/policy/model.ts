@@ -15,7 +15,7 @@ export const DERIVED_FEATURES = [
 export type DerivedFeature = (typeof DERIVED_FEATURES)[number];
 
 /** Top-level request members that a path may start with; any other path reads inside `evidence`. */
-export const REQUEST_ROOTS = ["evidence", "subject", "action", "context", "tenant"] as const;
+export const REQUEST_ROOTS = ["evidence", "subject", "action", "context", "tenant", "extensions"] as const;
 
 /** What a condition reads. */
 export type ValueRef =
