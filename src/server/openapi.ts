@@ -100,6 +100,13 @@ export const VOTE_BODY = {
   },
 } as const;
 
+export const JUSTIFICATION_BODY = {
+  type: "object",
+  additionalProperties: false,
+  required: ["justification"],
+  properties: { justification: VOTE_BODY.properties.justification },
+} as const;
+
 export const CONSUME_BODY = {
   type: "object",
   additionalProperties: false,
@@ -200,8 +207,12 @@ function approvalPaths(): Record<string, unknown> {
     },
     "/v1/approvals/{id}/approve": change("Approve (one vote; quorum approves)", "approve", VOTE_BODY),
     "/v1/approvals/{id}/reject": change("Reject (one rejection rejects)", "approve", VOTE_BODY),
-    "/v1/approvals/{id}/override": change("Force through (needs the override role)", "approve", VOTE_BODY),
-    "/v1/approvals/{id}/cancel": change("Withdraw a waiting approval", "approve", VOTE_BODY),
+    "/v1/approvals/{id}/override": change(
+      "Force through (needs the override role)",
+      "approve",
+      JUSTIFICATION_BODY,
+    ),
+    "/v1/approvals/{id}/cancel": change("Withdraw a waiting approval", "approve", JUSTIFICATION_BODY),
     "/v1/approvals/{id}/consume": change(
       "Redeem an approved approval right before acting, once",
       "decide",

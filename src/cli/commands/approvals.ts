@@ -130,54 +130,40 @@ function registerConsume(approvals: Command): void {
     );
 }
 
-function registerOverride(approvals: Command): void {
-  addActorOptions(
-    addWorkspaceOption(
-      approvals
-        .command("override")
-        .description("force a waiting approval through (needs the override role); recorded as an override")
-        .argument("<approval-id>"),
-    ),
-    true,
-  )
-    .requiredOption("--justification <text>", "why")
-    .option("--json", "print the approval as JSON")
-    .action(
-      async (
-        approvalId: string,
-        options: WorkspaceOptions & ActorOptions & { justification: string; json?: boolean },
-      ) => {
-        const actor = actorOf(options);
-        const approval = await withApprovals(options, async (service) =>
-          expect(await service.override(approvalId, actor, options.justification)),
-        );
-        printApproval(approval, options.json);
-      },
-    );
+/** `override` and `cancel`: an actor closes a waiting approval, with a justification. */
+function registerClosing(
+  command: "override" | "cancel",
+  description: string,
+  rolesRequired: boolean,
+): (approvals: Command) => void {
+  return (approvals) =>
+    addActorOptions(
+      addWorkspaceOption(approvals.command(command).description(description).argument("<approval-id>")),
+      rolesRequired,
+    )
+      .requiredOption("--justification <text>", "why")
+      .option("--json", "print the approval as JSON")
+      .action(
+        async (
+          approvalId: string,
+          options: WorkspaceOptions & ActorOptions & { justification: string; json?: boolean },
+        ) => {
+          const actor = actorOf(options);
+          const approval = await withApprovals(options, async (service) =>
+            expect(await service[command](approvalId, actor, options.justification)),
+          );
+          printApproval(approval, options.json);
+        },
+      );
 }
 
-function registerCancel(approvals: Command): void {
-  addActorOptions(
-    addWorkspaceOption(
-      approvals
-        .command("cancel")
-        .description("withdraw a waiting approval (the action will not happen)")
-        .argument("<approval-id>"),
-    ),
-    false,
-  )
-    .requiredOption("--justification <text>", "why")
-    .option("--json", "print the approval as JSON")
-    .action(
-      async (
-        approvalId: string,
-        options: WorkspaceOptions & ActorOptions & { justification: string; json?: boolean },
-      ) => {
-        const actor = actorOf(options);
-        const approval = await withApprovals(options, async (service) =>
-          expect(await service.cancel(approvalId, actor, options.justification)),
-        );
-        printApproval(approval, options.json);
-      },
-    );
-}
+const registerOverride = registerClosing(
+  "override",
+  "force a waiting approval through (needs the override role); recorded as an override",
+  true,
+);
+const registerCancel = registerClosing(
+  "cancel",
+  "withdraw a waiting approval (the action will not happen)",
+  false,
+);

@@ -19,7 +19,7 @@ import type { JsonObject } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
 import { parseDuration } from "../../policy/approval.ts";
 import { mayRead } from "../auth.ts";
-import { APPROVALS_QUERY, CONSUME_BODY, VOTE_BODY, WAIT_QUERY } from "../openapi.ts";
+import { APPROVALS_QUERY, CONSUME_BODY, JUSTIFICATION_BODY, VOTE_BODY, WAIT_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
 import type { RouteContext } from "../server.ts";
 import { compileJsonSchema, schemaProblems } from "../validation.ts";
@@ -34,6 +34,7 @@ const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLengt
 const MAX_WAIT_MS = 60_000;
 const EVENTS_POLL_MS = 250;
 const validateVote = compileJsonSchema(VOTE_BODY);
+const validateJustification = compileJsonSchema(JUSTIFICATION_BODY);
 const validateConsume = compileJsonSchema(CONSUME_BODY);
 
 /** Who calls: the key's name (else its id) and its roles. Never from a request body. */
@@ -175,31 +176,20 @@ export function registerApprovalRoutes(
     );
   }
 
-  app.post<{ Params: IdParams }>(
-    "/v1/approvals/:id/override",
-    { config: { access: "approve" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      const actor = actorOf(request, reply);
-      if (!actor) return reply;
-      const input = body<{ justification: string }>(request, reply, validateVote, false);
-      if (!input || !(await visible(request, reply))) return reply;
-      const result = await lumyn.approvals.override(request.params.id, actor, input.justification);
-      return result.ok ? send(reply, result.value) : sendFailure(reply, result);
-    },
-  );
-
-  app.post<{ Params: IdParams }>(
-    "/v1/approvals/:id/cancel",
-    { config: { access: "approve" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      const actor = actorOf(request, reply);
-      if (!actor) return reply;
-      const input = body<{ justification: string }>(request, reply, validateVote, false);
-      if (!input || !(await visible(request, reply))) return reply;
-      const result = await lumyn.approvals.cancel(request.params.id, actor, input.justification);
-      return result.ok ? send(reply, result.value) : sendFailure(reply, result);
-    },
-  );
+  for (const command of ["override", "cancel"] as const) {
+    app.post<{ Params: IdParams }>(
+      `/v1/approvals/:id/${command}`,
+      { config: { access: "approve" }, schema: { params: ID_PARAMS } },
+      async (request, reply) => {
+        const actor = actorOf(request, reply);
+        if (!actor) return reply;
+        const input = body<{ justification: string }>(request, reply, validateJustification, false);
+        if (!input || !(await visible(request, reply))) return reply;
+        const result = await lumyn.approvals[command](request.params.id, actor, input.justification);
+        return result.ok ? send(reply, result.value) : sendFailure(reply, result);
+      },
+    );
+  }
 
   app.post<{ Params: IdParams }>(
     "/v1/approvals/:id/consume",
