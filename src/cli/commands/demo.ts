@@ -1,9 +1,13 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { verifyStoreChain } from "../../audit/chain.ts";
+import { readPack } from "../../audit/pack.ts";
+import { replayPack } from "../../audit/replay.ts";
 import type { JsonObject, JsonValue } from "../../core/json.ts";
 import { decide } from "../../engine/decide.ts";
 import { renderExplanation } from "../../engine/explain.ts";
+import { packDecision } from "../../lumyn.ts";
 import { expect } from "../io.ts";
 import { addWorkspaceOption, openLumyn } from "../options.ts";
 
@@ -15,7 +19,9 @@ export function register(program: Command): void {
   addWorkspaceOption(
     program
       .command("demo")
-      .description("a guided tour: decide four refunds on the embedded store, explain one, show stats"),
+      .description(
+        "a guided tour: decide four refunds on the embedded store, explain one, label one, prove one offline",
+      ),
   ).action(async (options: { workspace?: string }) => {
     const lumyn = await openLumyn(options);
     const run = randomBytes(4).toString("hex");
@@ -82,10 +88,25 @@ export function register(program: Command): void {
       );
       say("   (memory found a labelled failure this close; rules stay as they were, nothing was retrained)");
       say();
+      say("7. Proof for an auditor: the escalated refund as a decision pack, checked and re-run offline");
+      const { bytes } = expect(await packDecision(lumyn.store, ids[2] as string));
+      const report = expect(replayPack(expect(readPack(bytes, "pack.zip")), "pack.zip"));
+      say(
+        `   ${bytes.length}-byte pack: ${report.checks.filter((c) => c.ok).length}/${report.checks.length} checks pass, replayed ${report.replayedVerdict}: ${report.identical ? "identical" : "DIFFERENT"}  (lumyn export ID --pack; lumyn replay FILE)`,
+      );
+      const chain = await verifyStoreChain(lumyn.store);
+      say(
+        `   the tamper-evident log: ${chain.length} entries chained, ${chain.broken ? `BROKEN at entry ${chain.broken.seq}` : "intact"}, head ${chain.headHash.slice(0, 23)}…  (lumyn verify)`,
+      );
+      say();
       say("Next:");
       say(`   npx lumyn show ${ids[0]} --workspace ${options.workspace}`);
       say(`   npx lumyn explain ${ids[1]} --workspace ${options.workspace}`);
       say(`   npx lumyn stats --by reason_code --workspace ${options.workspace}`);
+      say(`   npx lumyn export ${ids[2]} --pack --workspace ${options.workspace}`);
+      say(
+        `   npx lumyn serve --no-auth --workspace ${options.workspace}   # the HTTP service on 127.0.0.1:8787`,
+      );
       say(`   npx lumyn init --workspace my-lumyn   # your own workspace with the starter policy to edit`);
     } finally {
       await lumyn.close();

@@ -195,7 +195,7 @@ describe("output to a reader that stops early", () => {
 });
 
 describe("lumyn demo", () => {
-  it("walks a newcomer through deciding, idempotency, explaining and stats", () => {
+  it("walks a newcomer through deciding, idempotency, explaining, stats, memory and offline proof", () => {
     const result = runCli(["demo", "--workspace", "demo"], { cwd: root });
     assert.equal(result.code, 0, result.stderr);
     for (const expected of [
@@ -207,6 +207,8 @@ describe("lumyn demo", () => {
       /MATCH R030/,
       /Stored so far: 4 decisions/,
       /the same refund asked again: DENY REFUND_SMALL_LOW_RISK, FAILURE_MEMORY_SIMILAR_BLOCK/,
+      /\d+-byte pack: 5\/5 checks pass, replayed ESCALATE: identical/,
+      /the tamper-evident log: \d+ entries chained, intact/,
     ]) {
       assert.match(result.stdout, expected);
     }
