@@ -14,7 +14,7 @@ import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import type { Lumyn } from "../lumyn.ts";
 import { type ApiKey, StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
-import { bearerToken, RateLimiter } from "./auth.ts";
+import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
 import { startBackgroundWork } from "./background.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
 import { ServiceMetrics } from "./metrics.ts";
@@ -50,6 +50,8 @@ export interface ServerOptions {
   readonly log?: { readonly level: string; readonly stream?: NodeJS.WritableStream } | false;
   /** Log stack traces of unexpected errors (off: their message only). */
   readonly debug?: boolean;
+  /** How long a key read from the store is trusted before it is read again (default 1 s; 0: every request). */
+  readonly keyCacheMs?: number;
   /** What `POST /v1/evaluate` answers for MEDIUM and LOW materiality when the policy cannot be evaluated. */
   readonly evaluatorFallback?: EvaluatorFallback;
 }
@@ -128,10 +130,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   app.decorateRequest("apiKey", undefined);
   const limiter = new RateLimiter();
+  const keys = new KeyCache(options.keyCacheMs);
   app.addHook("onRequest", async (request, reply) => {
     const access = request.routeOptions.config.access ?? "any";
     if (access === "public" || !auth) return;
-    const key = await authenticate(request, reply, access, options.lumyn, metrics);
+    const key = await authenticate(request, reply, access, options.lumyn, metrics, keys);
     if (!key) return reply;
     request.apiKey = key;
     if (key.rateLimitPerSecond !== undefined) {
@@ -232,6 +235,7 @@ async function authenticate(
   access: Exclude<Access, "public">,
   lumyn: Lumyn,
   metrics: ServiceMetrics,
+  keys: KeyCache,
 ): Promise<ApiKey | undefined> {
   const token = bearerToken(request.headers.authorization);
   if (token === undefined) {
@@ -241,8 +245,13 @@ async function authenticate(
   }
   let key: ApiKey | undefined;
   if (token.startsWith(KEY_PREFIX)) {
+    const keyHash = hashApiKey(token);
+    key = keys.get(keyHash);
     try {
-      key = await lumyn.store.findApiKey(hashApiKey(token));
+      if (!key) {
+        key = await lumyn.store.findApiKey(keyHash);
+        if (key) keys.put(keyHash, key);
+      }
     } catch {
       metrics.storeError("find_api_key");
       sendProblem(reply, 503, "storage_unavailable", "the key store cannot be read");

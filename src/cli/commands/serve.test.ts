@@ -203,7 +203,12 @@ describe("lumyn keys", () => {
       const revoked = runCli(["keys", "revoke", entry.key_id, "--workspace", "ws-keys"], { cwd: root });
       assert.equal(revoked.code, 0, revoked.stderr);
       assert.equal(revoked.stdout, `revoked ${entry.key_id}\n`);
-      const after = await fetch(`${url}/v1/policy`, { headers: { authorization: `Bearer ${key}` } });
+      // A key read from the store is trusted for a second: a revocation takes effect within it.
+      let after = await fetch(`${url}/v1/policy`, { headers: { authorization: `Bearer ${key}` } });
+      for (let tries = 0; after.status === 200 && tries < 40; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        after = await fetch(`${url}/v1/policy`, { headers: { authorization: `Bearer ${key}` } });
+      }
       assert.equal(after.status, 401);
       assert.equal(((await after.json()) as { code: string }).code, "key_revoked");
     } finally {
