@@ -69,4 +69,52 @@ describe("lumyn/client against a real server", () => {
       (error: unknown) => error instanceof LumynApiError && error.status === 401,
     );
   });
+
+  it("downloads a pack, and follows an approval: vote, wait, consume", async () => {
+    const approvals = await startTestServer({
+      policy: `schema_version: policy.v1
+policy_id: p
+policy_version: "1"
+defaults: { mode: enforce, default_verdict: ESCALATE, default_reason_code: ASK, approval: { approver_roles: [finance] } }
+rules:
+  - { id: SMALL, stage: ALLOW_PATHS, if: { amount_usd: { lt: 1 } }, then: { verdict: ALLOW, reason_codes: [TINY] } }
+`,
+    });
+    try {
+      const agent = new LumynClient({
+        baseUrl: approvals.url,
+        apiKey: await approvals.key({ scopes: ["decide", "read"] }),
+      });
+      const approver = new LumynClient({
+        baseUrl: approvals.url,
+        apiKey: await approvals.key({ scopes: ["approve", "read"], name: "alice", roles: ["finance"] }),
+      });
+      const decided = await agent.decide(exampleRequest("refund-small", { request_id: "client-approval" }));
+      assert.equal(decided.record.verdict, "ESCALATE");
+      assert.ok(decided.approvalId);
+      const pack = await agent.pack(decided.record.decision_id);
+      assert.deepEqual([...pack.subarray(0, 2)], [0x50, 0x4b], "a zip");
+      assert.deepEqual(
+        (await approver.listApprovals({ state: "WAITING_FOR_HUMAN" })).map((a) => a.approval_id),
+        [decided.approvalId],
+      );
+      const waiting = agent.waitForApproval(decided.approvalId, 20);
+      const approved = await approver.vote(decided.approvalId, "approve", {
+        justification: "ok",
+        idempotencyKey: "v1",
+      });
+      assert.equal(approved.state, "APPROVED");
+      assert.equal((await waiting).state, "APPROVED");
+      assert.equal(
+        (await agent.consume(decided.approvalId, decided.record.determinism.inputs_digest)).state,
+        "CONSUMED",
+      );
+      await assert.rejects(
+        () => agent.consume(decided.approvalId as string),
+        (error: unknown) => error instanceof LumynApiError && error.problem.code === "not_approved",
+      );
+    } finally {
+      await approvals.close();
+    }
+  });
 });

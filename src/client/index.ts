@@ -60,6 +60,54 @@ export interface Decided {
   readonly record: DecisionRecord;
   /** `stored` now, a `duplicate` of an earlier request with the same request_id, or `unavailable` (fail-closed, not stored). */
   readonly status: "stored" | "duplicate" | "unavailable";
+  /** The approval an ESCALATE opened, when its policy asks people to approve. */
+  readonly approvalId?: string;
+}
+
+export type ApprovalState =
+  | "WAITING_FOR_HUMAN"
+  | "ESCALATED"
+  | "APPROVED"
+  | "REJECTED"
+  | "TIMED_OUT"
+  | "OVERRIDDEN"
+  | "CANCELLED"
+  | "CONSUMED";
+
+/** An approval as the service shows it (docs/approvals.md). */
+export interface Approval {
+  readonly approval_id: string;
+  readonly decision_id: string;
+  readonly tenant_id: string;
+  readonly inputs_digest: string;
+  readonly state: ApprovalState;
+  readonly version: number;
+  readonly approver_roles: string[];
+  readonly quorum: number;
+  readonly deadline: string;
+  readonly votes: {
+    actor_id: string;
+    roles: string[];
+    decision: "approve" | "reject";
+    justification: string;
+    at: string;
+  }[];
+  readonly timeline: {
+    from: ApprovalState | null;
+    to: ApprovalState;
+    at: string;
+    actor: string;
+    justification?: string;
+  }[];
+  readonly outcome?: "ALLOW" | "DENY";
+  readonly authority?: Record<string, unknown>;
+}
+
+export interface ApprovalQuery {
+  readonly state?: ApprovalState;
+  readonly role?: string;
+  readonly tenant_id?: string;
+  readonly limit?: number;
 }
 
 export interface DecisionQuery {
@@ -159,10 +207,56 @@ export class LumynClient {
   /** Decides a request; a repeat of a request_id returns the stored record (status `duplicate`). */
   async decide(request: object): Promise<Decided> {
     const response = await this.send("POST", "/v1/decide", request);
+    const approvalId = response.headers.get("lumyn-approval-id");
     return {
       record: (await response.json()) as DecisionRecord,
       status: (response.headers.get("lumyn-decision-status") ?? "stored") as Decided["status"],
+      ...(approvalId ? { approvalId } : {}),
     };
+  }
+
+  /** A stored decision as a decision pack (zip bytes) that `lumyn replay` checks offline. */
+  async pack(decisionId: string): Promise<Uint8Array> {
+    const response = await this.send("GET", `/v1/decisions/${encodeURIComponent(decisionId)}/pack`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  async listApprovals(query: ApprovalQuery = {}): Promise<Approval[]> {
+    return (await this.json<{ approvals: Approval[] }>("GET", `/v1/approvals${queryString(query)}`))
+      .approvals;
+  }
+
+  getApproval(approvalId: string): Promise<Approval> {
+    return this.json("GET", `/v1/approvals/${encodeURIComponent(approvalId)}`);
+  }
+
+  /** A vote as the key's holder; a retry with the same idempotency key answers the same. */
+  vote(
+    approvalId: string,
+    decision: "approve" | "reject",
+    vote: { justification: string; idempotencyKey: string },
+  ): Promise<Approval> {
+    return this.json("POST", `/v1/approvals/${encodeURIComponent(approvalId)}/${decision}`, {
+      justification: vote.justification,
+      idempotency_key: vote.idempotencyKey,
+    });
+  }
+
+  /** Redeems an approved approval right before acting; once only, before its deadline. */
+  consume(approvalId: string, inputsDigest?: string): Promise<Approval> {
+    return this.json(
+      "POST",
+      `/v1/approvals/${encodeURIComponent(approvalId)}/consume`,
+      inputsDigest ? { inputs_digest: inputsDigest } : {},
+    );
+  }
+
+  /** Waits (long poll, at most 60 s a call) until the approval is resolved or `timeoutSeconds` pass. */
+  waitForApproval(approvalId: string, timeoutSeconds = 30): Promise<Approval> {
+    return this.json(
+      "GET",
+      `/v1/approvals/${encodeURIComponent(approvalId)}/wait?timeout=${Math.max(1, Math.min(60, Math.round(timeoutSeconds)))}s`,
+    );
   }
 
   getDecision(decisionId: string): Promise<DecisionRecord> {
