@@ -204,12 +204,11 @@ else {
   const rates = (report.ring_later_caught as number[]).map(percent).join(", ");
   const pass =
     Number(report.ring_later_caught_overall) >= 0.8 && Number(report.benign_false_positive_rate) <= 0.01;
-  process.stdout.write(
-    [
-      `memory quality (seed ${report.seed}): ${report.requests} requests, ${report.rings} fraud rings of ${report.requests_per_ring}, first ${report.labelled_per_ring} of each labelled failure`,
-      `  later ring requests blocked or escalated by memory: ${percent(report.ring_later_caught_overall)} (per ring: ${rates})   target >= 80%`,
-      `  benign requests the policy allows, flagged by memory: ${report.benign_flagged_by_memory} of ${report.benign_allowed_by_policy} = ${percent(report.benign_false_positive_rate)}   target <= 1%`,
-      pass ? "PASS" : "FAIL",
-    ].join("\n") + "\n",
-  );
+  const lines = [
+    `memory quality (seed ${report.seed}): ${report.requests} requests, ${report.rings} fraud rings of ${report.requests_per_ring}, first ${report.labelled_per_ring} of each labelled failure`,
+    `  later ring requests blocked or escalated by memory: ${percent(report.ring_later_caught_overall)} (per ring: ${rates})   target >= 80%`,
+    `  benign requests the policy allows, flagged by memory: ${report.benign_flagged_by_memory} of ${report.benign_allowed_by_policy} = ${percent(report.benign_false_positive_rate)}   target <= 1%`,
+    pass ? "PASS" : "FAIL",
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
 }

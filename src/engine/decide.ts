@@ -12,7 +12,6 @@ import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { tenantOf } from "../core/tenant.ts";
 import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
 import { arbitrate, memorySnapshot, riskSignals, topScore } from "../memory/arbitrate.ts";
-import { fingerprint } from "../memory/fingerprint.ts";
 import type { Neighbours } from "../memory/index.ts";
 import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
 import { type DecisionRequest, validateRequest } from "../request/validate.ts";

@@ -10,7 +10,6 @@ import {
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
 import {
   POLICY_MODES,
-  type PolicyMode,
   REASON_CODE_PATTERN,
   STAGE_ALIASES,
   STAGES,

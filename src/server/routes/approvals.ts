@@ -7,13 +7,7 @@ import {
   evaluatorRequest,
   materialityOf,
 } from "../../approvals/gantral.ts";
-import {
-  type Actor,
-  APPROVAL_STATES,
-  type Approval,
-  type ApprovalState,
-  isOpen,
-} from "../../approvals/lifecycle.ts";
+import { type Actor, type Approval, type ApprovalState, isOpen } from "../../approvals/lifecycle.ts";
 import { approvalSettingsFor } from "../../approvals/service.ts";
 import type { JsonObject } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
