@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .action(async (decisionId: string, options: { workspace?: string; out?: string; pack?: boolean }) => {
       const pack = options.pack === true || options.out?.toLowerCase().endsWith(".zip") === true;
       checkWritableOutput(options.out);
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       try {
         const record = expect(await showDecision(store, decisionId));
         if (!pack) {
