@@ -127,17 +127,23 @@ export class Lumyn {
     let policyPath = options.policyPath;
     let store: Store;
     try {
-      if (!policyPath) {
-        ensureWorkspace(workspace);
-        policyPath = workspace.policyPath;
-      }
       const signingKeyPem = workspaceSigningKey(workspace);
+      // The store first: one that cannot be opened leaves no new workspace behind.
       store = await openStore(location, {
         ...(signingKeyPem ? { signingKeyPem } : {}),
         ...(options.migrate !== undefined ? { migrate: options.migrate } : {}),
         ...(options.store ? { sqlite: options.store } : {}),
       });
     } catch (error) {
+      return storageFailure(error, failureAt);
+    }
+    try {
+      if (!policyPath) {
+        ensureWorkspace(workspace);
+        policyPath = workspace.policyPath;
+      }
+    } catch (error) {
+      await store.close().catch(() => undefined);
       return storageFailure(error, failureAt);
     }
     let text: string;
