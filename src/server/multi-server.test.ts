@@ -34,13 +34,6 @@ rules:
       approval: { approver_roles: [finance], quorum: 1, timeout: 1h }
 `;
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the service, checked by the assertions.
-  readonly body: any;
-}
-
 async function call(server: ServeProcess, method: string, path: string, key: string, body?: unknown) {
   const response = await fetch(`${server.url}${path}`, {
     method,

@@ -123,11 +123,12 @@ export class PostgresStore implements Store {
   static async open(location: PostgresLocation, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const pool = createPool(location, options);
     try {
-      const client = await pool.connect();
+      const client = await checkout(pool);
       try {
         if (options.migrate !== false) await migrate(client, location.schema);
         else await requireCurrentSchema(client);
       } finally {
+        client.removeListener("error", ignore);
         client.release();
       }
       return new PostgresStore(location, pool, options);
@@ -141,10 +142,11 @@ export class PostgresStore implements Store {
   static async migrate(location: PostgresLocation): Promise<MigrationOutcome> {
     const pool = createPool(location, {});
     try {
-      const client = await pool.connect();
+      const client = await checkout(pool);
       try {
         return await migrate(client, location.schema);
       } finally {
+        client.removeListener("error", ignore);
         client.release();
       }
     } catch (error) {
@@ -175,7 +177,7 @@ export class PostgresStore implements Store {
     this.ensureOpen();
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await checkout(this.pool);
     } catch (error) {
       throw storageError(action, error);
     }
@@ -201,6 +203,7 @@ export class PostgresStore implements Store {
       }
       throw storageError(action, error);
     } finally {
+      client.removeListener("error", ignore);
       client.release(broken);
     }
   }
@@ -708,8 +711,21 @@ function createPool(location: PostgresLocation, options: PostgresStoreOptions): 
   });
   // An idle connection the server drops (restart, failover) is removed from the pool; the next query opens
   // a new one. Without a listener the error would end the process.
-  pool.on("error", () => undefined);
+  pool.on("error", ignore);
   return pool;
+}
+
+function ignore(): void {}
+
+/**
+ * A connection taken from the pool for a transaction. A connection that breaks between two of its queries
+ * emits an error that no query receives: it is ignored here (the next query fails and the transaction with
+ * it), since unhandled it would end the process.
+ */
+async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  client.on("error", ignore);
+  return client;
 }
 
 async function requireCurrentSchema(client: pg.PoolClient): Promise<void> {
