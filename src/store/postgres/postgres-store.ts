@@ -18,7 +18,7 @@ import type { DecisionRecord } from "../../engine/decide.ts";
 import type { Label, MemoryCase, ScopeCount } from "../../memory/index.ts";
 import type { StoreLocation } from "../location.ts";
 import { apiKeyOf, approvalRow, decisionRow, eventRow, parseStored } from "../sqlite/sqlite-store.ts";
-import type { ApprovalRow, ChainOptions, DecisionRow, EventRow } from "../sqlite/writer.ts";
+import type { ChainOptions, DecisionRow, EventRow } from "../sqlite/writer.ts";
 import {
   type ApiKey,
   type ApprovalChange,
@@ -183,16 +183,15 @@ export class PostgresStore implements Store {
     }
     let broken = false;
     try {
-      await client.query("BEGIN");
-      const head = await lockHead(client);
+      const head = await beginAndLockHead(client);
       const start = head.seq;
       const result = await work(client, head);
-      if (head.seq !== start) {
+      if (head.seq === start) await client.query("COMMIT");
+      else {
         const every = this.checkpointEvery;
         if (Math.floor(head.seq / every) > Math.floor(start / every)) await this.signHead(client, head);
-        await client.query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", [head.seq, head.hash]);
+        await client.query(`${headUpdate(head)}; COMMIT`);
       }
-      await client.query("COMMIT");
       return result;
     } catch (error) {
       try {
@@ -309,8 +308,12 @@ export class PostgresStore implements Store {
    */
   private async writeBatch(rows: readonly DecisionRow[]): Promise<RowOutcome[]> {
     try {
+      // Read outside the transaction, so the head is held for less: a request_id another process stores
+      // meanwhile makes the insert fail on the unique index, and the rows are written again one by one,
+      // each checked under the head's lock.
+      const taken = await takenRequests(this.pool, rows);
       return await this.transaction("store the decision", (client, head) =>
-        writeDecisions(client, head, rows),
+        writeDecisions(client, head, rows, taken),
       );
     } catch (error) {
       if (!ROW_ERROR.test(sqlState((error as Error).cause))) throw error;
@@ -321,7 +324,7 @@ export class PostgresStore implements Store {
         const before = { ...head };
         await client.query("SAVEPOINT decision_row");
         try {
-          outcomes.push(...(await writeDecisions(client, head, [row])));
+          outcomes.push(...(await writeDecisions(client, head, [row], await takenRequests(client, [row]))));
           await client.query("RELEASE SAVEPOINT decision_row");
         } catch (error) {
           if (!ROW_ERROR.test(sqlState(error))) throw error;
@@ -737,34 +740,56 @@ async function requireCurrentSchema(client: pg.PoolClient): Promise<void> {
   }
 }
 
-async function lockHead(client: pg.PoolClient): Promise<Head> {
-  const { rows } = await client.query<{ seq: string; hash: string }>(
-    "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-  );
-  const row = rows[0];
+/** Opens a transaction and locks the chain's head in it, in one round trip. */
+async function beginAndLockHead(client: pg.PoolClient): Promise<Head> {
+  const results = (await client.query(
+    "BEGIN; SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+  )) as unknown as pg.QueryResult<{ seq: string; hash: string }>[];
+  const row = results[1]?.rows[0];
   if (!row) throw new StorageError("the audit chain's head row is missing");
   return { seq: Number(row.seq), hash: row.hash };
 }
 
-/** Appends entries to the chain (in the caller's transaction), moving `head`. */
-async function appendChain(
-  client: pg.PoolClient,
-  head: Head,
-  entries: readonly { kind: ChainKind; id: string; entry: (seq: number) => string }[],
-): Promise<void> {
-  if (entries.length === 0) return;
-  const seqs: number[] = [];
-  const hashes: string[] = [];
-  for (const { entry } of entries) {
+const CHAIN_HASH = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * The statement that moves the head, with its values written in: it is sent with COMMIT in one round trip
+ * (a statement with parameters cannot share a message with another). Both values are ours and checked.
+ */
+function headUpdate(head: Head): string {
+  if (!Number.isSafeInteger(head.seq) || !CHAIN_HASH.test(head.hash))
+    throw new StorageError(`the audit chain's head is malformed: ${head.seq} ${head.hash}`);
+  return `UPDATE audit_head SET seq = ${head.seq}, hash = '${head.hash}' WHERE id = 1`;
+}
+
+interface ChainEntry {
+  readonly kind: ChainKind;
+  readonly id: string;
+  readonly entry: (seq: number) => string;
+}
+
+/** The chain rows that follow `head` for these entries, in order; moves `head` past them. */
+function chainEntries(head: Head, entries: readonly ChainEntry[]) {
+  const rows = { seqs: [] as number[], kinds: [] as string[], ids: [] as string[], hashes: [] as string[] };
+  for (const { kind, id, entry } of entries) {
     const seq = head.seq + 1;
     head.hash = chainHash(head.hash, entry(seq));
     head.seq = seq;
-    seqs.push(seq);
-    hashes.push(head.hash);
+    rows.seqs.push(seq);
+    rows.kinds.push(kind);
+    rows.ids.push(id);
+    rows.hashes.push(head.hash);
   }
+  return rows;
+}
+
+/** Appends entries to the chain (in the caller's transaction), moving `head`. */
+async function appendChain(client: pg.PoolClient, head: Head, entries: readonly ChainEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const rows = chainEntries(head, entries);
   await client.query(
     "INSERT INTO audit_chain (seq, kind, ref_id, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])",
-    [seqs, entries.map((e) => e.kind), entries.map((e) => e.id), hashes],
+    [rows.seqs, rows.kinds, rows.ids, rows.hashes],
   );
 }
 
@@ -791,36 +816,82 @@ async function insertEvents(client: pg.PoolClient, head: Head, events: readonly 
   );
 }
 
+interface TakenRequest {
+  readonly decisionId: string;
+  readonly inputsDigest: string;
+  readonly json: string;
+}
+
+function requestKey(tenantId: string, requestId: string): string {
+  return JSON.stringify([tenantId, requestId]);
+}
+
+/** The stored decisions that already hold the rows' (tenant, request_id) keys. */
+async function takenRequests(
+  db: pg.Pool | pg.PoolClient,
+  rows: readonly DecisionRow[],
+): Promise<Map<string, TakenRequest>> {
+  const taken = new Map<string, TakenRequest>();
+  const keyed = rows.filter((row) => row.requestId !== null);
+  if (keyed.length === 0) return taken;
+  const existing = await db.query({
+    name: "lumyn_taken_requests",
+    text: `SELECT tenant_id, request_id, decision_id, inputs_digest, record_json FROM decisions
+             WHERE (tenant_id, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    values: [keyed.map((row) => row.tenantId), keyed.map((row) => row.requestId)],
+  });
+  for (const row of existing.rows)
+    taken.set(requestKey(row.tenant_id, row.request_id), {
+      decisionId: row.decision_id,
+      inputsDigest: row.inputs_digest,
+      json: row.record_json,
+    });
+  return taken;
+}
+
 /**
- * Writes decisions in the caller's transaction (which holds the head, so no other writer checks or inserts a
- * request_id meanwhile): the rows whose (tenant, request_id) is taken, in the store or earlier in the batch,
- * are duplicates or conflicts; the rest are inserted with their reason codes, chain entries and approvals.
+ * Every table a batch of decisions writes, in one statement: the decisions, their reason codes, the approvals
+ * they open with those approvals' events, and the chain entries of all of them. (Foreign keys are checked at
+ * the end of the statement, so children may be inserted beside their parents.)
+ */
+const WRITE_DECISIONS = `WITH
+  decision_rows AS (
+    INSERT INTO decisions (decision_id, created_at, tenant_id, subject_id, action_type, verdict, policy_hash,
+      inputs_digest, request_id, record_json)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+      $8::text[], $9::text[], $10::text[])),
+  reason_rows AS (
+    INSERT INTO decision_reason_codes (decision_id, position, reason_code)
+    SELECT * FROM unnest($11::text[], $12::int[], $13::text[])),
+  approval_rows AS (
+    INSERT INTO approvals (approval_id, decision_id, tenant_id, state, version, deadline, created_at, updated_at,
+      approval_json)
+    SELECT * FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::text[],
+      $20::text[], $21::text[], $22::text[])),
+  event_rows AS (
+    INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json)
+    SELECT event_id, decision_id, type, created_at, data_json
+    FROM unnest($23::text[], $24::text[], $25::text[], $26::text[], $27::text[])
+      WITH ORDINALITY AS e (event_id, decision_id, type, created_at, data_json, n)
+    ORDER BY n)
+INSERT INTO audit_chain (seq, kind, ref_id, hash)
+SELECT * FROM unnest($28::bigint[], $29::text[], $30::text[], $31::text[])`;
+
+/**
+ * Writes decisions in the caller's transaction, which holds the head. The rows whose (tenant, request_id) is
+ * taken, in the store (`taken`) or earlier in the batch, are duplicates or conflicts; the rest are stored.
  */
 async function writeDecisions(
   client: pg.PoolClient,
   head: Head,
   rows: readonly DecisionRow[],
+  taken: Map<string, TakenRequest>,
 ): Promise<RowOutcome[]> {
-  const keyed = rows.filter((row) => row.requestId !== null);
-  const taken = new Map<string, { decisionId: string; inputsDigest: string; json: string }>();
-  const key = (tenantId: string, requestId: string): string => JSON.stringify([tenantId, requestId]);
-  if (keyed.length > 0) {
-    const existing = await client.query(
-      `SELECT tenant_id, request_id, decision_id, inputs_digest, record_json FROM decisions
-         WHERE (tenant_id, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-      [keyed.map((row) => row.tenantId), keyed.map((row) => row.requestId)],
-    );
-    for (const row of existing.rows)
-      taken.set(key(row.tenant_id, row.request_id), {
-        decisionId: row.decision_id,
-        inputsDigest: row.inputs_digest,
-        json: row.record_json,
-      });
-  }
   const outcomes: RowOutcome[] = [];
   const stored: DecisionRow[] = [];
   for (const row of rows) {
-    const previous = row.requestId === null ? undefined : taken.get(key(row.tenantId, row.requestId));
+    const key = row.requestId === null ? undefined : requestKey(row.tenantId, row.requestId);
+    const previous = key === undefined ? undefined : taken.get(key);
     if (previous) {
       outcomes.push(
         previous.inputsDigest === row.inputsDigest
@@ -829,79 +900,67 @@ async function writeDecisions(
       );
       continue;
     }
-    if (row.requestId !== null)
-      taken.set(key(row.tenantId, row.requestId), {
-        decisionId: row.decisionId,
-        inputsDigest: row.inputsDigest,
-        json: row.json,
-      });
+    if (key !== undefined)
+      taken.set(key, { decisionId: row.decisionId, inputsDigest: row.inputsDigest, json: row.json });
     stored.push(row);
     outcomes.push({ status: "stored" });
   }
   if (stored.length === 0) return outcomes;
-  const column = <T>(pick: (row: DecisionRow) => T): T[] => stored.map(pick);
-  await client.query(
-    `INSERT INTO decisions (decision_id, created_at, tenant_id, subject_id, action_type, verdict, policy_hash,
-       inputs_digest, request_id, record_json)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-         $8::text[], $9::text[], $10::text[])`,
-    [
-      column((r) => r.decisionId),
-      column((r) => r.createdAt),
-      column((r) => r.tenantId),
-      column((r) => r.subjectId),
-      column((r) => r.actionType),
-      column((r) => r.verdict),
-      column((r) => r.policyHash),
-      column((r) => r.inputsDigest),
-      column((r) => r.requestId),
-      column((r) => r.json),
-    ],
-  );
+  const approvals = stored.flatMap((row) => (row.approval ? [row.approval] : []));
+  const events = approvals.flatMap((approval) => approval.events);
   const reasons = stored.flatMap((row) =>
     row.reasonCodes.map((code, position) => [row.decisionId, position, code] as const),
   );
-  if (reasons.length > 0) {
-    await client.query(
-      "INSERT INTO decision_reason_codes (decision_id, position, reason_code) SELECT * FROM unnest($1::text[], $2::int[], $3::text[])",
-      [reasons.map((r) => r[0]), reasons.map((r) => r[1]), reasons.map((r) => r[2])],
-    );
-  }
-  await appendChain(
-    client,
-    head,
-    stored.map((row) => ({
-      kind: "decision",
+  const chain = chainEntries(head, [
+    ...stored.map((row) => ({
+      kind: "decision" as const,
       id: row.decisionId,
-      entry: (seq) => decisionEntry(seq, row.json),
+      entry: (seq: number) => decisionEntry(seq, row.json),
     })),
-  );
-  const approvals = stored.flatMap((row) => (row.approval ? [row.approval] : []));
-  if (approvals.length > 0) {
-    const pick = <T>(f: (a: ApprovalRow) => T): T[] => approvals.map(f);
-    await client.query(
-      `INSERT INTO approvals (approval_id, decision_id, tenant_id, state, version, deadline, created_at, updated_at,
-         approval_json)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
-           $8::text[], $9::text[])`,
-      [
-        pick((a) => a.approvalId),
-        pick((a) => a.decisionId),
-        pick((a) => a.tenantId),
-        pick((a) => a.state),
-        pick((a) => a.version),
-        pick((a) => a.deadline),
-        pick((a) => a.createdAt),
-        pick((a) => a.updatedAt),
-        pick((a) => a.json),
-      ],
-    );
-    await insertEvents(
-      client,
-      head,
-      approvals.flatMap((a) => a.events),
-    );
-  }
+    ...events.map((event) => ({
+      kind: "event" as const,
+      id: event.eventId,
+      entry: (seq: number) => eventEntry(seq, event),
+    })),
+  ]);
+  const of = <R, T>(list: readonly R[], pick: (item: R) => T): T[] => list.map(pick);
+  await client.query({
+    name: "lumyn_write_decisions",
+    text: WRITE_DECISIONS,
+    values: [
+      of(stored, (r) => r.decisionId),
+      of(stored, (r) => r.createdAt),
+      of(stored, (r) => r.tenantId),
+      of(stored, (r) => r.subjectId),
+      of(stored, (r) => r.actionType),
+      of(stored, (r) => r.verdict),
+      of(stored, (r) => r.policyHash),
+      of(stored, (r) => r.inputsDigest),
+      of(stored, (r) => r.requestId),
+      of(stored, (r) => r.json),
+      of(reasons, (r) => r[0]),
+      of(reasons, (r) => r[1]),
+      of(reasons, (r) => r[2]),
+      of(approvals, (a) => a.approvalId),
+      of(approvals, (a) => a.decisionId),
+      of(approvals, (a) => a.tenantId),
+      of(approvals, (a) => a.state),
+      of(approvals, (a) => a.version),
+      of(approvals, (a) => a.deadline),
+      of(approvals, (a) => a.createdAt),
+      of(approvals, (a) => a.updatedAt),
+      of(approvals, (a) => a.json),
+      of(events, (e) => e.eventId),
+      of(events, (e) => e.decisionId),
+      of(events, (e) => e.type),
+      of(events, (e) => e.createdAt),
+      of(events, (e) => e.dataJson),
+      chain.seqs,
+      chain.kinds,
+      chain.ids,
+      chain.hashes,
+    ],
+  });
   return outcomes;
 }
 
