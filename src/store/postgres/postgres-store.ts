@@ -308,12 +308,10 @@ export class PostgresStore implements Store {
    */
   private async writeBatch(rows: readonly DecisionRow[]): Promise<RowOutcome[]> {
     try {
-      // Read outside the transaction, so the head is held for less: a request_id another process stores
-      // meanwhile makes the insert fail on the unique index, and the rows are written again one by one,
-      // each checked under the head's lock.
-      const taken = await takenRequests(this.pool, rows);
-      return await this.transaction("store the decision", (client, head) =>
-        writeDecisions(client, head, rows, taken),
+      // The keys are looked up under the head's lock, which every writer takes first: idempotency holds
+      // without relying on the unique index (which a table partitioned by month cannot keep global).
+      return await this.transaction("store the decision", async (client, head) =>
+        writeDecisions(client, head, rows, await takenRequests(client, rows)),
       );
     } catch (error) {
       if (!ROW_ERROR.test(sqlState((error as Error).cause))) throw error;
@@ -828,13 +826,13 @@ function requestKey(tenantId: string, requestId: string): string {
 
 /** The stored decisions that already hold the rows' (tenant, request_id) keys. */
 async function takenRequests(
-  db: pg.Pool | pg.PoolClient,
+  client: pg.PoolClient,
   rows: readonly DecisionRow[],
 ): Promise<Map<string, TakenRequest>> {
   const taken = new Map<string, TakenRequest>();
   const keyed = rows.filter((row) => row.requestId !== null);
   if (keyed.length === 0) return taken;
-  const existing = await db.query({
+  const existing = await client.query({
     name: "lumyn_taken_requests",
     text: `SELECT tenant_id, request_id, decision_id, inputs_digest, record_json FROM decisions
              WHERE (tenant_id, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
