@@ -1,12 +1,5 @@
 import type { PoolClient } from "pg";
-import { POSTGRES_MIGRATIONS } from "./schema.ts";
-
-export interface MigrationOutcome {
-  /** Schema version before (0: no Lumyn tables). */
-  readonly from: number;
-  /** Schema version now. */
-  readonly to: number;
-}
+import { type MigrationOutcome, POSTGRES_MIGRATIONS } from "./schema.ts";
 
 /** A key for `pg_advisory_lock`, per schema: migrators of other schemas in the same database do not wait. */
 const LOCK_KEY_SQL = "hashtext('lumyn migrate ' || coalesce($1, current_schema(), ''))";

@@ -39,8 +39,8 @@ import {
   StorageError,
   type Store,
 } from "../store.ts";
-import { type MigrationOutcome, migrate, schemaVersion } from "./migrate.ts";
-import { POSTGRES_MIGRATIONS } from "./schema.ts";
+import { migrate, schemaVersion } from "./migrate.ts";
+import { type MigrationOutcome, POSTGRES_MIGRATIONS } from "./schema.ts";
 
 export interface PostgresStoreOptions extends ChainOptions {
   /** Apply pending migrations on open (default true); when false, a store behind the code refuses to open. */

@@ -1,3 +1,11 @@
+/** What applying the migrations did (kept apart from the client's types, which the library does not export). */
+export interface MigrationOutcome {
+  /** Schema version before (0: no Lumyn tables). */
+  readonly from: number;
+  /** Schema version now. */
+  readonly to: number;
+}
+
 /**
  * Schema migrations of the PostgreSQL store, applied in order; `lumyn_schema_migrations` records each one
  * applied. A migration is never edited once released: a change is a new entry. The tables are the embedded
