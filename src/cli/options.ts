@@ -15,13 +15,18 @@ export interface WorkspaceOptions {
   readonly store?: string;
 }
 
-export function addWorkspaceOption(command: Command): Command {
-  return command
-    .option("-w, --workspace <dir>", "workspace folder (database and default policy)", DEFAULT_WORKSPACE)
-    .option(
-      "--store <url>",
-      "the store: postgres://user:pass@host:5432/db or a SQLite file (default: LUMYN_STORE, else the workspace's lumyn.db)",
-    );
+/** `--workspace`, and `--store` for commands that open a store (all but a few, such as `keys signing`). */
+export function addWorkspaceOption(command: Command, { store = true }: { store?: boolean } = {}): Command {
+  command.option(
+    "-w, --workspace <dir>",
+    "workspace folder (database and default policy)",
+    DEFAULT_WORKSPACE,
+  );
+  if (!store) return command;
+  return command.option(
+    "--store <url>",
+    "the store: postgres://user:pass@host:5432/db or a SQLite file (default: LUMYN_STORE, else the workspace's lumyn.db)",
+  );
 }
 
 /** The store URL a command was given: `--store`, else `LUMYN_STORE`; undefined for the workspace's SQLite file. */
