@@ -110,10 +110,13 @@ describe("three lumyn serve processes on one PostgreSQL database", () => {
 
   after(async () => {
     await db?.end();
-    const codes = await Promise.all(servers.map((server) => server.stop()));
-    assert.deepEqual(codes, [0, 0, 0], servers.map((server) => server.stderr()).join("\n"));
-    await database?.drop();
-    rmSync(root, { recursive: true, force: true });
+    try {
+      const codes = await Promise.all(servers.map((server) => server.stop()));
+      assert.deepEqual(codes, [0, 0, 0], servers.map((server) => server.stderr()).join("\n"));
+    } finally {
+      await database?.drop();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it("stores one record for a request_id sent to two processes at once", async () => {

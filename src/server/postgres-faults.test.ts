@@ -31,9 +31,13 @@ describe("lumyn serve when PostgreSQL stops and starts again", () => {
   });
 
   after(async () => {
-    assert.equal(await server?.stop(), 0, server?.stderr());
-    cluster?.destroy();
-    rmSync(root, { recursive: true, force: true });
+    try {
+      assert.equal(await server?.stop(), 0, server?.stderr());
+    } finally {
+      // The cluster is a running PostgreSQL server: it goes even when the test failed.
+      cluster?.destroy();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   let sent = 0;

@@ -82,13 +82,20 @@ export async function createPrivateCluster(): Promise<PrivateCluster> {
     const result = spawnSync(command, argv, { encoding: "utf8", cwd: dir });
     if (result.status !== 0) throw new Error(`${program} failed: ${result.stderr || result.stdout}`);
   };
-  const port = await freePort();
   const data = join(dir, "data");
-  run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  let options = "";
   const start = (): void => run("pg_ctl", ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "start"]);
   const stop = (): void => run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
-  start();
+  let port: number;
+  try {
+    port = await freePort();
+    options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+    run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+    start();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     start,
