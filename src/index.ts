@@ -88,6 +88,9 @@ export {
   type PolicyOutcome,
 } from "./policy/policy.ts";
 export { type DecisionRequest, validateRequest } from "./request/validate.ts";
+export { hidePassword, parseStoreLocation, type StoreLocation } from "./store/location.ts";
+export { type OpenStoreOptions, openStore } from "./store/open-store.ts";
+export { PostgresStore, type PostgresStoreOptions } from "./store/postgres/postgres-store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 export {
   type ApiKey,

@@ -21,7 +21,9 @@ import { fingerprint, freeTexts, projectionOf, type TextEmbedder } from "./memor
 import { LABELS, type Label, type MemoryHit, MemoryIndex } from "./memory/index.ts";
 import { readMemory } from "./memory/load.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
-import { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
+import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
+import { openStore } from "./store/open-store.ts";
+import type { SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 import {
   type DecisionEvent,
   type DecisionPage,
@@ -58,7 +60,15 @@ export interface OpenOptions {
   readonly policyPath?: string;
   readonly redactionProfile?: RedactionProfile;
   readonly reasonCodeRegistry?: ReadonlySet<string>;
+  /** The embedded store's settings (when the store is a SQLite file). */
   readonly store?: SqliteStoreOptions;
+  /**
+   * Where the store is: a PostgreSQL URL (`postgres://…`) or a SQLite file (see src/store/location.ts); the
+   * workspace's `lumyn.db` when unset. The workspace still holds the policy and the signing key.
+   */
+  readonly storeUrl?: string;
+  /** PostgreSQL: apply pending migrations on open (default true). */
+  readonly migrate?: boolean;
   readonly textEmbedder?: TextEmbedder;
   readonly clock?: () => Date;
 }
@@ -105,23 +115,37 @@ export class Lumyn {
     return this.memory.size;
   }
 
-  /** Opens a workspace: its SQLite store and its policy (or the given policy file). */
+  /** Opens a workspace: its store (SQLite unless `storeUrl` says otherwise) and its policy (or the given file). */
   static async open(options: OpenOptions = {}): Promise<Result<Lumyn & { readonly workspace: Workspace }>> {
     const workspace = workspaceAt(options.workspace);
+    let location: StoreLocation = { kind: "sqlite", path: workspace.databasePath };
+    if (options.storeUrl !== undefined) {
+      const parsed = parseStoreLocation(options.storeUrl);
+      if (!parsed.ok) return parsed;
+      location = parsed.value;
+    }
+    const failureAt = location.kind === "sqlite" ? workspace.dir : undefined;
     let policyPath = options.policyPath;
-    let store: SqliteStore;
+    let store: Store;
+    try {
+      const signingKeyPem = workspaceSigningKey(workspace);
+      // The store first: one that cannot be opened leaves no new workspace behind.
+      store = await openStore(location, {
+        ...(signingKeyPem ? { signingKeyPem } : {}),
+        ...(options.migrate !== undefined ? { migrate: options.migrate } : {}),
+        ...(options.store ? { sqlite: options.store } : {}),
+      });
+    } catch (error) {
+      return storageFailure(error, failureAt);
+    }
     try {
       if (!policyPath) {
         ensureWorkspace(workspace);
         policyPath = workspace.policyPath;
       }
-      const signingKeyPem = workspaceSigningKey(workspace);
-      store = SqliteStore.open(workspace.databasePath, {
-        ...(signingKeyPem ? { signingKeyPem } : {}),
-        ...options.store,
-      });
     } catch (error) {
-      return storageFailure(error, workspace.dir);
+      await store.close().catch(() => undefined);
+      return storageFailure(error, failureAt);
     }
     let text: string;
     try {
@@ -159,8 +183,8 @@ export class Lumyn {
       // Deadlines are stored, not only held in memory: what fell due while nothing ran is resolved now.
       await lumyn.approvals.expireDue();
     } catch (error) {
-      await store.close();
-      return storageFailure(error, workspace.dir);
+      await store.close().catch(() => undefined);
+      return storageFailure(error, failureAt);
     }
     return ok(Object.assign(lumyn, { workspace }));
   }
@@ -467,8 +491,12 @@ function notFound<T>(decisionId: string): Result<T> {
   return fail("not_found", [{ code: "decision_not_found", message: `no decision with id '${decisionId}'` }]);
 }
 
-function storageFailure<T>(error: unknown, dir: string): Result<T> {
+function storageFailure<T>(error: unknown, dir: string | undefined): Result<T> {
   return fail("storage", [
-    { code: "storage", message: error instanceof Error ? error.message : String(error), file: dir },
+    {
+      code: "storage",
+      message: error instanceof Error ? error.message : String(error),
+      ...(dir !== undefined ? { file: dir } : {}),
+    },
   ]);
 }

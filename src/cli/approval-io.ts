@@ -12,7 +12,7 @@ export async function withApprovals<T>(
   options: WorkspaceOptions,
   work: (approvals: Approvals, store: Store) => Promise<T>,
 ): Promise<T> {
-  const store = openExistingStore(options);
+  const store = await openExistingStore(options);
   try {
     const approvals = new Approvals(store);
     await approvals.expireDue();

@@ -3,20 +3,42 @@ import type { Command } from "commander";
 import { LumynError } from "../core/problem.ts";
 import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
 import { Lumyn } from "../lumyn.ts";
-import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
+import { parseStoreLocation, type StoreLocation } from "../store/location.ts";
+import { openStore } from "../store/open-store.ts";
+import { StorageError, type Store } from "../store/store.ts";
 import { DATABASE_FILE, DEFAULT_WORKSPACE, workspaceAt } from "../workspace.ts";
 import { expect, usageError } from "./io.ts";
 
 export interface WorkspaceOptions {
   readonly workspace?: string;
+  /** Store URL (`--store`); LUMYN_STORE when absent. */
+  readonly store?: string;
 }
 
-export function addWorkspaceOption(command: Command): Command {
-  return command.option(
+/** `--workspace`, and `--store` for commands that open a store (all but a few, such as `keys signing`). */
+export function addWorkspaceOption(command: Command, { store = true }: { store?: boolean } = {}): Command {
+  command.option(
     "-w, --workspace <dir>",
     "workspace folder (database and default policy)",
     DEFAULT_WORKSPACE,
   );
+  if (!store) return command;
+  return command.option(
+    "--store <url>",
+    "the store: postgres://user:pass@host:5432/db or a SQLite file (default: LUMYN_STORE, else the workspace's lumyn.db)",
+  );
+}
+
+/** The store URL a command was given: `--store`, else `LUMYN_STORE`; undefined for the workspace's SQLite file. */
+export function storeUrl(options: WorkspaceOptions): string | undefined {
+  return options.store ?? (process.env.LUMYN_STORE || undefined);
+}
+
+/** Where the store is: the `--store` / LUMYN_STORE location, else the workspace's SQLite file. */
+export function storeLocation(options: WorkspaceOptions): StoreLocation {
+  const url = storeUrl(options);
+  if (url === undefined) return { kind: "sqlite", path: workspaceAt(options.workspace).databasePath };
+  return expect(parseStoreLocation(url));
 }
 
 export function redactionProfile(value: string | undefined): RedactionProfile | undefined {
@@ -31,9 +53,11 @@ export async function openLumyn(
   options: WorkspaceOptions & { policy?: string; redaction?: string },
 ): Promise<Lumyn> {
   const profile = redactionProfile(options.redaction);
+  const url = storeUrl(options);
   return expect(
     await Lumyn.open({
       ...(options.workspace ? { workspace: options.workspace } : {}),
+      ...(url !== undefined ? { storeUrl: url } : {}),
       ...(options.policy ? { policyPath: options.policy } : {}),
       ...(profile ? { redactionProfile: profile } : {}),
     }),
@@ -41,30 +65,37 @@ export async function openLumyn(
 }
 
 /**
- * The store of an existing workspace, for commands that only read: nothing is created and the workspace's
- * current policy is not needed (a stored record names its own policy).
+ * The store of an existing workspace, for commands that only read: no workspace is created and its current
+ * policy is not needed (a stored record names its own policy). A `--store` URL names the store instead.
  */
-export function openExistingStore(options: WorkspaceOptions): SqliteStore {
+export async function openExistingStore(options: WorkspaceOptions): Promise<Store> {
   const workspace = workspaceAt(options.workspace);
-  if (!existsSync(workspace.databasePath)) {
+  const location = storeLocation(options);
+  if (location.kind === "sqlite" && !existsSync(location.path)) {
     throw new LumynError({
       kind: "not_found",
       problems: [
         {
           code: "no_workspace",
-          message: `no Lumyn workspace at ${workspace.dir} (no ${DATABASE_FILE}); run \`lumyn init\` or pass --workspace`,
-          file: workspace.dir,
+          message:
+            storeUrl(options) === undefined
+              ? `no Lumyn workspace at ${workspace.dir} (no ${DATABASE_FILE}); run \`lumyn init\` or pass --workspace`
+              : `no store at ${location.path}; run \`lumyn migrate --store ${location.path}\` to create it`,
+          file: storeUrl(options) === undefined ? workspace.dir : location.path,
         },
       ],
     });
   }
+  return openSelectedStore(location);
+}
+
+/** Opens the store at a location (creating a SQLite file, migrating a PostgreSQL database); exit code 3 on failure. */
+export async function openSelectedStore(location: StoreLocation): Promise<Store> {
   try {
-    return SqliteStore.open(workspace.databasePath);
+    return await openStore(location);
   } catch (error) {
-    throw new LumynError({
-      kind: "storage",
-      problems: [{ code: "storage", message: (error as Error).message }],
-    });
+    if (!(error instanceof StorageError)) throw error;
+    throw new LumynError({ kind: "storage", problems: [{ code: "storage", message: error.message }] });
   }
 }
 

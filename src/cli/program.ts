@@ -14,6 +14,7 @@ import * as keys from "./commands/keys.ts";
 import * as label from "./commands/label.ts";
 import * as lint from "./commands/lint.ts";
 import * as memory from "./commands/memory.ts";
+import * as migrate from "./commands/migrate.ts";
 import * as policyDiff from "./commands/policy-diff.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
 import * as reject from "./commands/reject.ts";
@@ -47,6 +48,7 @@ function buildProgram(): Command {
     replay,
     backtest,
     verify,
+    migrate,
     serve,
     keys,
     approvals,

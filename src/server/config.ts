@@ -4,6 +4,7 @@ import { isJsonNumber, isJsonObject, type JsonValue, toDouble } from "../core/js
 import { parseJson } from "../core/parse-json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
+import { hidePassword } from "../store/location.ts";
 import { DEFAULT_WORKSPACE, readText } from "../workspace.ts";
 
 /**
@@ -15,6 +16,10 @@ export interface ServeConfig {
   readonly host: string;
   readonly port: number;
   readonly workspace: string;
+  /** Store URL (`postgres://…` or a SQLite file); the workspace's lumyn.db when unset. */
+  readonly store?: string;
+  /** PostgreSQL: apply pending migrations at start. */
+  readonly migrate: boolean;
   /** The workspace's policy.yml when unset. */
   readonly policy?: string;
   readonly auth: boolean;
@@ -42,6 +47,8 @@ interface SettingSpec {
   /** Key in the config file. */
   readonly key: string;
   readonly secret?: boolean;
+  /** How the value is shown (`--print-config`, messages) when parts of it are secret. */
+  readonly printable?: (value: string) => string;
   readonly path?: boolean;
   /** The value, or what was expected. */
   readonly parse: (raw: Raw) => { value: ServeConfig[Setting] } | { expected: string };
@@ -80,6 +87,9 @@ const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
   host: { env: "LUMYN_HOST", key: "host", parse: text },
   port: { env: "LUMYN_PORT", key: "port", parse: integer(0, 65_535) },
   workspace: { env: "LUMYN_WORKSPACE", key: "workspace", path: true, parse: text },
+  // Checked when the store is opened: a bad URL is a storage failure (exit code 3), like an unreachable one.
+  store: { env: "LUMYN_STORE", key: "store", printable: hidePassword, parse: text },
+  migrate: { env: "LUMYN_MIGRATE", key: "migrate", parse: flag },
   policy: { env: "LUMYN_POLICY_PATH", key: "policy", path: true, parse: text },
   auth: { env: "LUMYN_AUTH", key: "auth", parse: flag },
   signingSecret: { env: "LUMYN_SIGNING_SECRET", key: "signing_secret", secret: true, parse: text },
@@ -92,6 +102,7 @@ const DEFAULTS: Partial<ServeConfig> = {
   host: DEFAULT_HOST,
   port: DEFAULT_PORT,
   workspace: DEFAULT_WORKSPACE,
+  migrate: true,
   auth: true,
   bodyLimit: 1024 * 1024,
   logLevel: "info",
@@ -146,7 +157,7 @@ export function resolveServeConfig(
       const label = source === "flag" ? `--${kebab(name)}` : source === "env" ? spec.env : spec.key;
       problems.push({
         code: "config",
-        message: `${label}: ${spec.secret ? "the value" : JSON.stringify(raw)} is not allowed`,
+        message: `${label}: ${spec.secret ? "the value" : JSON.stringify(spec.printable ? spec.printable(String(raw)) : raw)} is not allowed`,
         expected: parsed.expected,
         ...where,
       });
@@ -218,7 +229,14 @@ export function printableConfig(resolved: ResolvedConfig): Record<string, unknow
   const settings: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SETTINGS) as [Setting, SettingSpec][]) {
     const value = resolved.config[name];
-    settings[spec.key] = value === undefined ? null : spec.secret ? "(hidden)" : value;
+    settings[spec.key] =
+      value === undefined
+        ? null
+        : spec.secret
+          ? "(hidden)"
+          : spec.printable
+            ? spec.printable(String(value))
+            : value;
   }
   const sources: Record<string, Source> = {};
   for (const [name, spec] of Object.entries(SETTINGS) as [Setting, SettingSpec][])

@@ -11,10 +11,14 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function runCli(args: readonly string[], options: { cwd?: string; input?: string } = {}): CliResult {
+export function runCli(
+  args: readonly string[],
+  options: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
+): CliResult {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const result = spawnSync(process.execPath, [CLI, ...args], {
     cwd: options.cwd,
+    ...(options.env ? { env: options.env } : {}),
     input: options.input ?? "",
     encoding: "utf8",
     timeout: 30_000,

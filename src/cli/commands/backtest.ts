@@ -76,7 +76,7 @@ async function backtestHistory(candidate: Policy, options: BacktestOptions, tall
     ...(until ? { until } : {}),
     ...(options.tenant ? { tenantId: options.tenant } : {}),
   };
-  const store = openExistingStore(options);
+  const store = await openExistingStore(options);
   try {
     const inWindow = (await store.stats({ by: "verdict", ...window })).total;
     const progress = progressBar(Math.min(inWindow, limit ?? inWindow));

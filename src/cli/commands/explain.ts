@@ -44,7 +44,7 @@ export function register(program: Command): void {
         );
         return;
       }
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       try {
         const { record, explanation } = expect(await explainDecision(store, target));
         const heading = `decision ${record.decision_id} at ${record.created_at}: ${record.verdict} ${record.reason_codes.join(", ")}`;

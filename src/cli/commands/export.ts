@@ -24,7 +24,7 @@ export function register(program: Command): void {
     .action(async (decisionId: string, options: { workspace?: string; out?: string; pack?: boolean }) => {
       const pack = options.pack === true || options.out?.toLowerCase().endsWith(".zip") === true;
       checkWritableOutput(options.out);
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       try {
         if (!pack) {
           emit(jsonText(expect(await showDecision(store, decisionId)), true), options.out);

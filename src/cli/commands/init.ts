@@ -7,9 +7,8 @@ import { STARTER_POLICY_TESTS } from "../../assets/starter-policy-tests.ts";
 import { stringify } from "../../core/json.ts";
 import policySchema from "../../schemas/policy.v1.schema.json" with { type: "json" };
 import testSchema from "../../schemas/policy-test.v1.schema.json" with { type: "json" };
-import { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import { workspaceAt, writeFileAtomic } from "../../workspace.ts";
-import { addWorkspaceOption } from "../options.ts";
+import { addWorkspaceOption, openSelectedStore, storeLocation } from "../options.ts";
 
 const POLICY_SCHEMA_PATH = "schemas/policy.v1.schema.json";
 const TEST_SCHEMA_PATH = "schemas/policy-test.v1.schema.json";
@@ -19,8 +18,11 @@ export function register(program: Command): void {
     program.command("init").description("create a workspace with a starter policy and example requests"),
   )
     .option("--force", "overwrite an existing policy and examples")
-    .action(async (options: { workspace?: string; force?: boolean }) => {
+    .action(async (options: { workspace?: string; store?: string; force?: boolean }) => {
       const workspace = workspaceAt(options.workspace);
+      // The store first: a bad or unreachable --store is reported before anything is written.
+      const location = storeLocation(options);
+      await (await openSelectedStore(location)).close();
       const examples = join(workspace.dir, "examples");
       mkdirSync(examples, { recursive: true });
       const written: string[] = [];
@@ -47,12 +49,11 @@ export function register(program: Command): void {
       for (const [name, example] of Object.entries(EXAMPLE_REQUESTS)) {
         write(join(examples, `${name}.json`), `${stringify(example.request as never, { indent: 2 })}\n`);
       }
-      await SqliteStore.open(workspace.databasePath).close();
       const show = (path: string): string => relative(process.cwd(), path) || path;
       for (const path of written) process.stdout.write(`wrote ${show(path)}\n`);
       for (const path of kept) process.stdout.write(`kept  ${show(path)} (exists; --force to overwrite)\n`);
       process.stdout.write(
-        `store ${show(workspace.databasePath)}\n\nnext: lumyn test --workspace ${show(workspace.dir)} --coverage\n      lumyn decide ${show(join(examples, "refund-small.json"))} --workspace ${show(workspace.dir)} --pretty\n`,
+        `store ${location.kind === "sqlite" ? show(location.path) : location.display}\n\nnext: lumyn test --workspace ${show(workspace.dir)} --coverage\n      lumyn decide ${show(join(examples, "refund-small.json"))} --workspace ${show(workspace.dir)} --pretty\n`,
       );
     });
 }

@@ -75,6 +75,7 @@ export function register(keys: Command): void {
       .description(
         "create the workspace's signing key; from then on the chain's head is signed every 1,000 entries and when a store closes",
       ),
+    { store: false },
   )
     .option(
       "--force",
@@ -106,6 +107,7 @@ export function register(keys: Command): void {
       .description(
         "print the public half of the signing key (PEM), for auditors to run lumyn verify --public-key",
       ),
+    { store: false },
   )
     .option("-o, --out <file>", "write it to this file")
     .action((options: { workspace?: string; out?: string }) => {

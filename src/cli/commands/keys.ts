@@ -1,11 +1,9 @@
 import type { Command } from "commander";
 import { didYouMean, LumynError } from "../../core/problem.ts";
 import { createApiKey, SCOPES, type Scope } from "../../server/api-keys.ts";
-import { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import type { ApiKey } from "../../store/store.ts";
-import { workspaceAt } from "../../workspace.ts";
 import { jsonText, usageError } from "../io.ts";
-import { addWorkspaceOption, openExistingStore } from "../options.ts";
+import { addWorkspaceOption, openExistingStore, openSelectedStore, storeLocation } from "../options.ts";
 import * as keysSigning from "./keys-signing.ts";
 
 /**
@@ -42,6 +40,7 @@ function registerCreate(keys: Command): void {
     .action(
       async (options: {
         workspace?: string;
+        store?: string;
         scopes: string;
         tenant?: string;
         roles?: string;
@@ -64,7 +63,7 @@ function registerCreate(keys: Command): void {
           roles: list(options.roles),
           ...(rateLimit !== undefined ? { rateLimitPerSecond: rateLimit } : {}),
         });
-        const store = SqliteStore.open(workspaceAt(options.workspace).databasePath);
+        const store = await openSelectedStore(storeLocation(options));
         try {
           await store.putApiKey(record);
         } finally {
@@ -86,7 +85,7 @@ function registerList(keys: Command): void {
   addWorkspaceOption(keys.command("list").description("every key: id, name, scopes, tenant, roles, state"))
     .option("--json", "print the keys as JSON")
     .action(async (options: { workspace?: string; json?: boolean }) => {
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       let all: ApiKey[];
       try {
         all = await store.listApiKeys();
@@ -110,7 +109,7 @@ function registerRevoke(keys: Command): void {
   addWorkspaceOption(
     keys.command("revoke").description("revoke a key from now on").argument("<key-id>"),
   ).action(async (keyId: string, options: { workspace?: string }) => {
-    const store = openExistingStore(options);
+    const store = await openExistingStore(options);
     let found: boolean;
     try {
       found = await store.revokeApiKey(keyId);

@@ -8,6 +8,8 @@ interface ServeFlags {
   readonly host?: string;
   readonly port?: string;
   readonly workspace?: string;
+  readonly store?: string;
+  readonly migrate?: boolean;
   readonly policy?: string;
   readonly auth?: boolean;
   readonly config?: string;
@@ -26,6 +28,11 @@ export function register(program: Command): void {
     .option("--host <address>", "address to listen on (default 127.0.0.1)")
     .option("--port <n>", "port to listen on, 0 for any free one (default 8787)")
     .option("-w, --workspace <dir>", "workspace folder: database and default policy (default .lumyn)")
+    .option(
+      "--store <url>",
+      "the store: postgres://user:pass@host:5432/db or a SQLite file (default: the workspace's lumyn.db)",
+    )
+    .option("--no-migrate", "do not apply pending PostgreSQL migrations at start (run `lumyn migrate` first)")
     .option("-p, --policy <file>", "policy file (default: the workspace policy)")
     .option("--no-auth", "serve without API keys (only on a loopback address)")
     .option("--config <file>", "JSON config file (default: lumyn.config.json here, when it exists)")
@@ -39,6 +46,8 @@ export function register(program: Command): void {
         ...(flags.host !== undefined ? { host: flags.host } : {}),
         ...(flags.port !== undefined ? { port: flags.port } : {}),
         ...(flags.workspace !== undefined ? { workspace: flags.workspace } : {}),
+        ...(flags.store !== undefined ? { store: flags.store } : {}),
+        ...(command.getOptionValueSource("migrate") === "cli" ? { migrate: false } : {}),
         ...(flags.policy !== undefined ? { policy: flags.policy } : {}),
         // --no-auth defines `auth` (true by default): only an explicit --no-auth is a flag.
         ...(command.getOptionValueSource("auth") === "cli" ? { auth: false } : {}),
@@ -60,6 +69,8 @@ export function register(program: Command): void {
       const lumyn = expect(
         await Lumyn.open({
           workspace: config.workspace,
+          ...(config.store !== undefined ? { storeUrl: config.store } : {}),
+          migrate: config.migrate,
           ...(config.policy !== undefined ? { policyPath: config.policy } : {}),
           ...(config.redaction !== undefined ? { redactionProfile: config.redaction } : {}),
           // The writer thread commits while the main thread keeps answering.

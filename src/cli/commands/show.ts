@@ -9,7 +9,7 @@ export function register(program: Command): void {
   )
     .option("--compact", "print compact JSON instead of indented")
     .action(async (decisionId: string, options: { workspace?: string; compact?: boolean }) => {
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       try {
         process.stdout.write(
           jsonText(expect(await showDecision(store, decisionId)), options.compact !== true),

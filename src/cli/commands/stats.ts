@@ -23,7 +23,7 @@ export function register(program: Command): void {
           throw usageError(`--by must be one of ${STATS_DIMENSIONS.join(", ")}, not '${options.by}'`);
         }
         const since = sinceTimestamp(options.since);
-        const store = openExistingStore(options);
+        const store = await openExistingStore(options);
         try {
           const stats = await store.stats({
             by: options.by as StatsDimension,

@@ -62,7 +62,7 @@ export function register(program: Command): void {
         : workspaceSigningKey(workspace) !== undefined
           ? createPublicKey(readSigningKey(workspace).privateKey)
           : undefined;
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       let report: ChainReport;
       try {
         report = await verifyStoreChain(store, key);

@@ -84,13 +84,13 @@ function storageError(action: string, error: unknown): StorageError {
   return new StorageError(`could not ${action}: ${detail}`, { cause: error });
 }
 
-function parseStored(text: string): JsonObject {
+export function parseStored(text: string): JsonObject {
   const parsed = parseJson(text, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
   if (!parsed.ok) throw new StorageError(`stored JSON is not valid: ${parsed.problems[0]?.message}`);
   return parsed.value as JsonObject;
 }
 
-function decisionRow(record: DecisionRecord, json: string): DecisionRow {
+export function decisionRow(record: DecisionRecord, json: string): DecisionRow {
   const request = record.request;
   const subject = request.subject as JsonObject | undefined;
   return {
@@ -108,7 +108,7 @@ function decisionRow(record: DecisionRecord, json: string): DecisionRow {
   };
 }
 
-function eventRow(event: NewDecisionEvent): EventRow {
+export function eventRow(event: NewDecisionEvent): EventRow {
   return {
     eventId: newDecisionId(),
     decisionId: event.decisionId,
@@ -128,7 +128,7 @@ function storedEvent(row: EventRow): DecisionEvent {
   };
 }
 
-function approvalRow(approval: Approval, events: readonly NewDecisionEvent[]): ApprovalRow {
+export function approvalRow(approval: Approval, events: readonly NewDecisionEvent[]): ApprovalRow {
   const rows = events.map(eventRow);
   return {
     approvalId: approval.approval_id,
@@ -863,7 +863,7 @@ function prepareStatements(db: DatabaseSync) {
 const API_KEY_COLUMNS =
   "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
 
-function apiKeyOf(row: Record<string, unknown>): ApiKey {
+export function apiKeyOf(row: Record<string, unknown>): ApiKey {
   return {
     keyId: String(row.key_id),
     keyHash: String(row.key_hash),
