@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option("--json", "print the webhook (with its secret) as JSON")
     .action(
       async (url: string, options: WorkspaceOptions & { name?: string; secret?: string; json?: boolean }) => {
-        const store = openExistingStore(options);
+        const store = await openExistingStore(options);
         try {
           const webhook = expect(
             await addWebhook(store, {
@@ -58,7 +58,7 @@ export function register(program: Command): void {
   )
     .option("--json", "print them as JSON")
     .action(async (options: WorkspaceOptions & { json?: boolean }) => {
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       try {
         const list = (await store.listWebhooks()).map((w) => ({
           webhook_id: w.webhookId,
@@ -84,7 +84,7 @@ export function register(program: Command): void {
   addWorkspaceOption(
     webhooks.command("remove").description("remove a webhook").argument("<webhook-id>"),
   ).action(async (webhookId: string, options: WorkspaceOptions) => {
-    const store = openExistingStore(options);
+    const store = await openExistingStore(options);
     try {
       if (!(await store.deleteWebhook(webhookId)))
         throw new LumynError({
@@ -105,7 +105,7 @@ export function register(program: Command): void {
       const limit = options.limit === undefined ? undefined : Number(options.limit);
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
         throw usageError(`--limit must be a positive whole number, not '${options.limit}'`);
-      const store = openExistingStore(options);
+      const store = await openExistingStore(options);
       try {
         const log = await store.listDeliveries({
           ...(options.webhook ? { webhookId: options.webhook } : {}),

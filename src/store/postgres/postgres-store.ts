@@ -29,15 +29,19 @@ import {
   type DecisionPage,
   type DecisionQuery,
   type DecisionScan,
+  type DeliveryAttempt,
   type LabelWrite,
   MAX_PAGE_SIZE,
   type NewDecisionEvent,
   type PolicySnapshot,
   type PutDecisionResult,
+  type SequencedEvent,
   type Stats,
   type StatsQuery,
   StorageError,
   type Store,
+  type Webhook,
+  type WebhookProgress,
 } from "../store.ts";
 import { migrate, schemaVersion } from "./migrate.ts";
 import { type MigrationOutcome, POSTGRES_MIGRATIONS } from "./schema.ts";
@@ -680,6 +684,132 @@ export class PostgresStore implements Store {
       [now, limit],
     );
     return rows.map((row) => parseStored(String(row.approval_json)) as unknown as Approval);
+  }
+
+  async putWebhook(webhook: Webhook): Promise<void> {
+    await this.write(
+      "store the webhook",
+      `INSERT INTO webhooks (webhook_id, url, secret, name, created_at, cursor_seq, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, 0)`,
+      [webhook.webhookId, webhook.url, webhook.secret, webhook.name, webhook.createdAt, webhook.cursorSeq],
+    );
+  }
+
+  async listWebhooks(): Promise<Webhook[]> {
+    const { rows } = await this.query(
+      `SELECT webhook_id, url, secret, name, created_at, cursor_seq, attempts, next_attempt_at FROM webhooks
+         ORDER BY created_at, webhook_id`,
+    );
+    return rows.map((row) => ({
+      webhookId: String(row.webhook_id),
+      url: String(row.url),
+      secret: String(row.secret),
+      name: String(row.name),
+      createdAt: String(row.created_at),
+      cursorSeq: Number(row.cursor_seq),
+      attempts: Number(row.attempts),
+      ...(row.next_attempt_at !== null ? { nextAttemptAt: String(row.next_attempt_at) } : {}),
+    }));
+  }
+
+  async deleteWebhook(webhookId: string): Promise<boolean> {
+    return (
+      (await this.write("remove the webhook", "DELETE FROM webhooks WHERE webhook_id = $1", [webhookId])) ===
+      1
+    );
+  }
+
+  async lastEventSeq(): Promise<number> {
+    const { rows } = await this.query("SELECT coalesce(max(seq), 0) AS seq FROM decision_events");
+    return Number(rows[0]?.seq ?? 0);
+  }
+
+  // Events are inserted under the chain head's lock (see transaction), so their sequence numbers commit in
+  // order: a reader never sees a number before a smaller one that is still to come.
+  async eventsAfter(seq: number, types: readonly string[], limit: number): Promise<SequencedEvent[]> {
+    const { rows } = await this.query(
+      `SELECT seq, event_id, decision_id, type, created_at, data_json FROM decision_events
+         WHERE seq > $1 AND type = ANY($2) ORDER BY seq LIMIT $3`,
+      [seq, [...types], limit],
+    );
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      event: {
+        eventId: String(row.event_id),
+        decisionId: String(row.decision_id),
+        type: String(row.type),
+        createdAt: String(row.created_at),
+        data: parseStored(String(row.data_json)),
+      },
+    }));
+  }
+
+  async claimWebhook(webhookId: string, holder: string, until: string, now: string): Promise<boolean> {
+    const changed = await this.write(
+      "lease the webhook",
+      `UPDATE webhooks SET lease_holder = $1, lease_until = $2
+         WHERE webhook_id = $3 AND (lease_until IS NULL OR lease_until <= $4 OR lease_holder = $1)`,
+      [holder, until, webhookId, now],
+    );
+    return changed === 1;
+  }
+
+  async recordDelivery(attempt: DeliveryAttempt, progress: WebhookProgress): Promise<void> {
+    // One statement, so the attempt and the progress are written together or not at all.
+    await this.write(
+      "log the delivery",
+      `WITH logged AS (
+         INSERT INTO webhook_deliveries (webhook_id, event_id, attempt, outcome, http_status, error, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+       )
+       UPDATE webhooks SET cursor_seq = $8, attempts = $9, next_attempt_at = $10 WHERE webhook_id = $11`,
+      [
+        attempt.webhookId,
+        attempt.eventId,
+        attempt.attempt,
+        attempt.outcome,
+        attempt.httpStatus ?? null,
+        attempt.error ?? null,
+        attempt.at,
+        progress.cursorSeq,
+        progress.attempts,
+        progress.nextAttemptAt ?? null,
+        progress.webhookId,
+      ],
+    );
+  }
+
+  async listDeliveries(query: {
+    readonly webhookId?: string;
+    readonly limit?: number;
+  }): Promise<DeliveryAttempt[]> {
+    const limit = Math.min(Math.max(query.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+    const filter = new Filter();
+    filter.add("webhook_id = ?", query.webhookId);
+    const { rows } = await this.query(
+      `SELECT webhook_id, event_id, attempt, outcome, http_status, error, at FROM webhook_deliveries
+         ${filter.where()} ORDER BY seq DESC LIMIT ${limit}`,
+      filter.params,
+    );
+    return rows.map((row) => ({
+      webhookId: String(row.webhook_id),
+      eventId: String(row.event_id),
+      attempt: Number(row.attempt),
+      outcome: String(row.outcome) as DeliveryAttempt["outcome"],
+      ...(row.http_status !== null ? { httpStatus: Number(row.http_status) } : {}),
+      ...(row.error !== null ? { error: String(row.error) } : {}),
+      at: String(row.at),
+    }));
+  }
+
+  /** One write statement outside the chain; returns how many rows it changed. */
+  private async write(action: string, sql: string, params: readonly unknown[]): Promise<number> {
+    this.ensureOpen();
+    try {
+      return (await this.pool.query(sql, params as unknown[])).rowCount ?? 0;
+    } catch (error) {
+      throw storageError(action, error);
+    }
   }
 
   async ping(): Promise<void> {

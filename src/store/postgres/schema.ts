@@ -144,4 +144,30 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX approvals_due ON approvals (state, deadline);
   CREATE INDEX approvals_tenant_created ON approvals (tenant_id, created_at);
   `,
+  `
+  -- Webhooks and the log of their delivery attempts (as the embedded store's migration 6).
+  CREATE TABLE webhooks (
+    webhook_id      TEXT COLLATE "C" PRIMARY KEY,
+    url             TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    created_at      TEXT COLLATE "C" NOT NULL,
+    cursor_seq      BIGINT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at TEXT COLLATE "C",
+    lease_holder    TEXT,
+    lease_until     TEXT COLLATE "C"
+  );
+  CREATE TABLE webhook_deliveries (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id  TEXT COLLATE "C" NOT NULL,
+    event_id    TEXT COLLATE "C" NOT NULL,
+    attempt     INTEGER NOT NULL,
+    outcome     TEXT NOT NULL,
+    http_status INTEGER,
+    error       TEXT,
+    at          TEXT COLLATE "C" NOT NULL
+  );
+  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, seq);
+  `,
 ];
