@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { POSTGRES_MIGRATIONS } from "../../store/postgres/schema.ts";
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.ts";
 import { runCli } from "../../testing/run-cli.ts";
+import { startServeProcess } from "../../testing/serve-process.ts";
 
 const UNREACHABLE = "postgres://lumyn:s3cret@127.0.0.1:1/lumyn";
 
@@ -69,6 +70,19 @@ describe("lumyn migrate and --store", () => {
       }
     }
     assert.equal(existsSync(join(root, "ws-never")), false);
+  });
+
+  it("refuses to serve a database behind the code with --no-migrate, until lumyn migrate", async () => {
+    const store = `${database.url}?schema=behind`;
+    const refused = runCli(["serve", "--no-auth", "--port", "0", "--no-migrate", "--store", store], {
+      cwd: root,
+    });
+    assert.equal(refused.code, 3);
+    assert.match(refused.stderr, /schema version 0, this Lumyn needs \d+: run `lumyn migrate`/);
+    assert.equal(runCli(["migrate", "--store", store], { cwd: root }).code, 0);
+    const server = await startServeProcess(["--no-auth", "--no-migrate", "--store", store], { cwd: root });
+    assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+    assert.equal(await server.stop(), 0);
   });
 
   it("prints the store with its password hidden, and --no-migrate as a flag", () => {
