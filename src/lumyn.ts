@@ -16,6 +16,7 @@ import {
 } from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
+import { measureVelocity, type VelocityCounters } from "./engine/velocity.ts";
 import { fingerprint, freeTexts, projectionOf, type TextEmbedder } from "./memory/fingerprint.ts";
 import { LABELS, type Label, type MemoryHit, MemoryIndex } from "./memory/index.ts";
 import { readMemory } from "./memory/load.ts";
@@ -57,6 +58,8 @@ export interface LumynOptions {
   readonly textEmbedder?: TextEmbedder;
   /** The time approvals are judged by (the system clock by default). */
   readonly clock?: () => Date;
+  /** Counters that answer velocity measures faster than the store's SQL (Redis); the store when absent. */
+  readonly velocityCounters?: VelocityCounters;
 }
 
 export interface OpenOptions {
@@ -69,6 +72,7 @@ export interface OpenOptions {
   readonly store?: SqliteStoreOptions;
   readonly textEmbedder?: TextEmbedder;
   readonly clock?: () => Date;
+  readonly velocityCounters?: VelocityCounters;
 }
 
 /** The outcome of a stored decision: the record, and whether it was newly stored or already there. */
@@ -93,6 +97,7 @@ export class Lumyn {
   readonly approvals: Approvals;
   private readonly redactionProfile: RedactionProfile;
   private readonly textEmbedder: TextEmbedder | undefined;
+  private velocityCounters: VelocityCounters | undefined;
   private readonly clock: () => Date;
   private readonly knownPolicies = new Map<string, Promise<void>>();
   private readonly filePolicy: Policy;
@@ -108,11 +113,17 @@ export class Lumyn {
     this.filePolicy = options.policy;
     this.registryDefault = options.registryDefault ?? false;
     this.reasonCodeRegistry = options.reasonCodeRegistry;
+    this.velocityCounters = options.velocityCounters;
     this.store = options.store;
     this.redactionProfile = options.redactionProfile ?? "default";
     this.textEmbedder = options.textEmbedder;
     this.clock = options.clock ?? (() => new Date());
     this.approvals = new Approvals(this.store, this.clock);
+  }
+
+  /** Answers velocity measures from these counters from now on (and feeds them every stored decision). */
+  useVelocityCounters(counters: VelocityCounters | undefined): void {
+    this.velocityCounters = counters;
   }
 
   /** The default policy: the registry's default version when it applies, else the policy the gateway was given. */
@@ -214,6 +225,7 @@ export class Lumyn {
       store,
       ...(options.textEmbedder ? { textEmbedder: options.textEmbedder } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.velocityCounters ? { velocityCounters: options.velocityCounters } : {}),
       ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}),
     });
     try {
@@ -240,15 +252,30 @@ export class Lumyn {
     request: JsonValue,
     options: Omit<DecideOptions, "redactionProfile"> = {},
   ): Promise<Result<StoredDecision>> {
-    const decideOptions = { redactionProfile: this.redactionProfile, ...options };
+    // One time for the record and for the velocity windows it is measured over.
+    const decideOptions = {
+      redactionProfile: this.redactionProfile,
+      ...options,
+      now: options.now ?? new Date(),
+    };
     const prepared = prepareDecision(request, this.policy, decideOptions);
     if (!prepared.ok) return prepared;
     // One policy for the whole decision, even when an activation lands while it waits for the store.
     const policy = this.policyFor(prepared.value.tenantId);
     let decision: Decision;
     try {
-      const memory = await this.consultMemory(prepared.value, policy);
-      decision = completeDecision(prepared.value, policy, memory, decideOptions);
+      const [memory, velocity] = await Promise.all([
+        this.consultMemory(prepared.value, policy),
+        measureVelocity(
+          policy.model.velocity,
+          prepared.value.tenantId,
+          prepared.value.redaction.request,
+          decideOptions.now,
+          this.store,
+          this.velocityCounters,
+        ),
+      ]);
+      decision = completeDecision(prepared.value, policy, memory, decideOptions, velocity);
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
       const failClosed = completeDecision(prepared.value, policy, undefined, decideOptions);
@@ -261,6 +288,12 @@ export class Lumyn {
       const result = await this.store.putDecision(decision.record, json, opening);
       switch (result.status) {
         case "stored":
+          if (this.velocityCounters && policy.model.velocity.length > 0)
+            await this.velocityCounters.observe(
+              policy.model.velocity,
+              prepared.value.tenantId,
+              decision.record,
+            );
           return ok({
             record: decision.record,
             status: "stored",

@@ -3,6 +3,9 @@ import type { ChainCheckpoint, ChainKind, ChainLink } from "../audit/chain.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { DecisionRecord } from "../engine/decide.ts";
 import type { Label, MemoryCase, ScopeCount } from "../memory/index.ts";
+import type { VelocityMeasure } from "../policy/model.ts";
+
+export type { VelocityMeasure };
 
 /**
  * Where decisions, events and policy snapshots live. Asynchronous from the start: the PostgreSQL backend is
@@ -174,14 +177,6 @@ export interface PolicyEvent {
   readonly detail: JsonObject;
   readonly createdAt: string;
 }
-
-/** Where a velocity measure's number comes from in a stored record. */
-export type VelocityMeasure =
-  | { readonly kind: "count" }
-  /** The amount in USD as `amount_usd` derives it (amount × `evidence.fx_rate_to_usd` unless in USD). */
-  | { readonly kind: "sum_amount_usd" }
-  /** A number at a path of the request, e.g. `["action", "amount", "value"]`. */
-  | { readonly kind: "sum_path"; readonly segments: readonly string[] };
 
 export interface VelocityQuery {
   readonly tenantId: string;
