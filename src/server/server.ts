@@ -107,16 +107,22 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   });
   const metrics = new ServiceMetrics();
-  const policySync = await PolicySync.start({
-    lumyn: options.lumyn,
-    log: app.log,
-    events: {
-      switched: (tenant) => metrics.policySwitched(tenant),
-      rejected: (tenant) => metrics.policyRejected(tenant),
-    },
-    ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
-    ...(options.policyPollMs ? { pollMs: options.policyPollMs } : {}),
-  });
+  let policySync: PolicySync;
+  try {
+    policySync = await PolicySync.start({
+      lumyn: options.lumyn,
+      log: app.log,
+      events: {
+        switched: (tenant) => metrics.policySwitched(tenant),
+        rejected: (tenant) => metrics.policyRejected(tenant),
+      },
+      ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+      ...(options.policyPollMs ? { pollMs: options.policyPollMs } : {}),
+    });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   app.addHook("onClose", () => policySync.close());
   const context: RouteContext = {
     lumyn: options.lumyn,
