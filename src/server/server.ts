@@ -13,6 +13,7 @@ import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import type { Lumyn } from "../lumyn.ts";
 import { PolicySync } from "../registry/policy-sync.ts";
+import { RedisVelocityCounters } from "../registry/redis-counters.ts";
 import { type ApiKey, StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
 import { bearerToken, RateLimiter } from "./auth.ts";
@@ -107,9 +108,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   });
   const metrics = new ServiceMetrics();
-  let policySync: PolicySync;
   try {
-    policySync = await PolicySync.start({
+    const policySync = await PolicySync.start({
       lumyn: options.lumyn,
       log: app.log,
       events: {
@@ -119,11 +119,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.policyPollMs ? { pollMs: options.policyPollMs } : {}),
     });
+    app.addHook("onClose", () => policySync.close());
+    if (options.redisUrl) {
+      const counters = await RedisVelocityCounters.connect(options.redisUrl, app.log);
+      options.lumyn.useVelocityCounters(counters);
+      app.addHook("onClose", async () => {
+        options.lumyn.useVelocityCounters(undefined);
+        counters.close();
+      });
+    }
   } catch (error) {
+    // Closing runs the hooks added so far: what was started stops.
     await app.close();
     throw error;
   }
-  app.addHook("onClose", () => policySync.close());
   const context: RouteContext = {
     lumyn: options.lumyn,
     metrics,
