@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { JsonObject } from "../../core/json.ts";
+import { formatProblem, type Problem } from "../../core/problem.ts";
 import { activeOf } from "../../registry/policy-registry.ts";
 import type { PolicyEvent } from "../../store/store.ts";
 import { jsonText } from "../io.ts";
@@ -20,7 +21,7 @@ function eventLine(event: PolicyEvent): string {
   const problems = Array.isArray(event.detail.problems) ? event.detail.problems : [];
   const what =
     event.type === "rejected"
-      ? `${problems.length} problem(s): ${problems.map((p) => (p as JsonObject).message).join("; ")}`
+      ? `${problems.length} problem(s): ${problems.map((p) => formatProblem(p as unknown as Problem)).join("; ")}`
       : [event.policyHash, event.detail.policy_id, event.detail.policy_version].filter(Boolean).join(" ");
   return `${event.createdAt}  ${event.tenantId}  ${event.type.padEnd(11)}  ${what}  (by ${String(event.detail.by)})`;
 }

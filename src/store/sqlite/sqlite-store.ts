@@ -727,9 +727,13 @@ export class SqliteStore implements Store {
     this.ensureOpen();
     const params: (string | number | null)[] = [query.tenantId, query.since, query.until];
     const filters: string[] = [];
-    if (query.groupBy.length > 0) {
+    const value = query.groupValue;
+    if (query.groupBy.join(".") === "subject.id" && typeof value === "string") {
+      // The subject has its own column: no record needs parsing to find the group.
+      filters.push("subject_id = ?");
+      params.push(value);
+    } else if (query.groupBy.length > 0) {
       filters.push("json_extract(record_json, ?) = ?");
-      const value = query.groupValue;
       params.push(
         requestJsonPath(query.groupBy),
         typeof value === "boolean" ? Number(value) : (value ?? null),
