@@ -252,6 +252,22 @@ export async function scenarioVelocityCost(config: Config): Promise<ScenarioResu
         );
       }
     }
+    // Each condition alone by SQL, to show which one costs what.
+    const alone: string[] = [];
+    for (const spec of policy.model.velocity) {
+      const times: number[] = [];
+      for (let i = 0; i < asks / 4; i++) {
+        const request = {
+          ...(requests[i] as JsonObject),
+          subject: { type: "agent", id: `agent-${i % 100}` },
+        };
+        const t0 = nowNs();
+        await measureVelocity([spec], "acme", request, now, store);
+        times.push(elapsedNs(t0));
+      }
+      alone.push(`${spec.name} ${((percentiles(times, [50])[0] as number) / 1e3).toFixed(0)} µs`);
+    }
+    log(`  SQL per condition alone, p50: ${alone.join(", ")}`);
     counters.close();
     await opened.value.close();
     const sqlP50 = median(sql.map(([p50]) => p50));
@@ -280,6 +296,7 @@ export async function scenarioVelocityCost(config: Config): Promise<ScenarioResu
       notes: [
         `${history} decisions over the last day, one tenant, 100 subjects; two conditions: DENY count of the subject in the last hour, and the tenant's refunds (amount_usd) today; ${asks} requests per repetition after a warm-up of as many, ${reps} repetitions, medians reported`,
         `values agree: ${JSON.stringify(bySql)}`,
+        `SQL per condition alone, p50: ${alone.join(", ")}`,
       ],
     };
   } finally {

@@ -100,9 +100,10 @@ export class PolicySync {
     const subscriber = new Redis(url, { ...settings, enableOfflineQueue: true });
     this.commands = commands;
     this.subscriber = subscriber;
-    for (const client of [commands, subscriber]) client.on("error", () => undefined);
-    await commands.connect();
-    await subscriber.connect();
+    // Errors are answered where they matter (a failed command, a lost connection), not as events.
+    subscriber.on("error", () => undefined);
+    await connectRedis(commands);
+    await connectRedis(subscriber);
     await this.enableKeyspaceNotifications(commands);
     const db = commands.options.db ?? 0;
     subscriber.on("message", () => this.reload());
@@ -208,10 +209,15 @@ export class PolicySync {
       if (text === null) return;
       const digest = sha256(text);
       if (this.handled.get(key) === digest) return;
-      this.handled.set(key, digest);
-      if (await this.handledBefore(tenantId, digest)) return;
+      if (await this.handledBefore(tenantId, digest)) {
+        this.handled.set(key, digest);
+        return;
+      }
+      // Another server holds the claim: the store shows its outcome at the next look, and should it have
+      // failed, the claim expires and this server tries.
       const claimed = await commands.set(`${CLAIM_PREFIX}${tenantId}:${digest}`, "1", "PX", CLAIM_MS, "NX");
       if (claimed !== "OK") return;
+      this.handled.set(key, digest);
       const change = await this.adopt(tenantId, key, digest, text);
       if (change) await this.announce(change);
     } catch (error) {
@@ -288,12 +294,33 @@ export async function announcePolicyChange(redisUrl: string, change: RegistryCha
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  client.on("error", () => undefined);
   try {
-    await client.connect();
+    await connectRedis(client);
     await client.publish(ANNOUNCE_CHANNEL, announcement(change));
   } finally {
     client.disconnect();
+  }
+}
+
+/**
+ * Connects a client created with `lazyConnect`, failing with the cause (e.g. `connect ECONNREFUSED …`)
+ * rather than the client's generic "Connection is closed". Later errors are handled where they matter.
+ */
+export async function connectRedis(client: Redis): Promise<void> {
+  let cause: Error | undefined;
+  client.on("error", (error: Error) => {
+    cause ??= error;
+  });
+  // No retry before the first connection: a failure to start is reported at once, and leaves no timer
+  // behind. Once connected, the client reconnects by itself as configured.
+  const retryStrategy = client.options.retryStrategy;
+  client.options.retryStrategy = () => null;
+  try {
+    await client.connect();
+  } catch (error) {
+    throw cause ?? error;
+  } finally {
+    client.options.retryStrategy = retryStrategy;
   }
 }
 

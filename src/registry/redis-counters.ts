@@ -7,7 +7,7 @@ import type { VelocityAsk, VelocityCounters } from "../engine/velocity.ts";
 import type { VelocitySpec } from "../policy/model.ts";
 import { groupValueOf } from "../policy/velocity.ts";
 import { StorageError } from "../store/store.ts";
-import type { SyncLog } from "./policy-sync.ts";
+import { connectRedis, type SyncLog } from "./policy-sync.ts";
 
 /** Counters are exact only for windows that start at or after this time (ms): what they cannot have missed. */
 const EXACT_FROM_KEY = "lumyn:velocity:exact-from";
@@ -54,9 +54,8 @@ export class RedisVelocityCounters implements VelocityCounters {
     clock: () => number = Date.now,
   ): Promise<RedisVelocityCounters> {
     const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-    client.on("error", () => undefined);
     try {
-      await client.connect();
+      await connectRedis(client);
       // Counting starts now: decisions already in the store were never counted.
       await client.set(EXACT_FROM_KEY, String(clock()), "NX");
     } catch (error) {

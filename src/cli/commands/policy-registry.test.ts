@@ -94,4 +94,42 @@ describe("lumyn policy publish / activate / rollback / history", () => {
     assert.notEqual(nothing.code, 0);
     assert.match(nothing.stderr, /nothing to roll back/);
   });
+
+  it("reports an unreachable or malformed Redis: serve exits 3 or 2, activate still activates and warns", () => {
+    const workspace = ["--workspace", join(root, "ws-redis")];
+    const unreachable = runCli([
+      "serve",
+      "--no-auth",
+      "--port",
+      "0",
+      "--redis",
+      "redis://127.0.0.1:1",
+      ...workspace,
+    ]);
+    assert.equal(unreachable.code, 3, unreachable.stderr);
+    assert.match(unreachable.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    const malformed = runCli(["serve", "--no-auth", "--redis", "http://example", ...workspace]);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /--redis: the value is not allowed \(expected a Redis URL/);
+    const published = runCli([
+      "policy",
+      "publish",
+      policyFile("holdall", "ESCALATE"),
+      "--json",
+      ...workspace,
+    ]);
+    const hash = JSON.parse(published.stdout).policy_hash as string;
+    const activated = runCli(["policy", "activate", hash, "--redis", "redis://127.0.0.1:1", ...workspace]);
+    assert.equal(activated.code, 0, activated.stderr);
+    assert.match(
+      activated.stderr,
+      /warning: could not announce on Redis .* servers switch at their next poll/,
+    );
+    const decided = runCli(["decide", requestFile("initech", "i-1"), ...workspace]);
+    assert.equal(
+      JSON.parse(decided.stdout).verdict,
+      "ESCALATE",
+      "the registry's default replaces policy.yml",
+    );
+  });
 });
