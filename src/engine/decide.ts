@@ -223,9 +223,11 @@ export function completeDecision(
   policy: Policy,
   memory: MemoryEvidence | undefined,
   options: DecideOptions = {},
-  velocity: VelocityValues = NO_VELOCITY,
+  measured?: VelocityValues,
 ): Decision {
   const persisted = prepared.redaction.request;
+  // Decided without a store (no history measured): every measure is 0, as over an empty history.
+  const velocity = measured ?? noHistory(policy);
   const { policyOutcome, final, consulted } = decideOutcome(
     persisted,
     prepared.derived,
@@ -263,6 +265,11 @@ export function completeDecision(
     policyOutcome,
     requestJson: prepared.requestJson,
   };
+}
+
+function noHistory(policy: Policy): VelocityValues {
+  const specs = policy.model.velocity;
+  return specs.length === 0 ? NO_VELOCITY : Object.fromEntries(specs.map((spec) => [spec.name, 0]));
 }
 
 /**

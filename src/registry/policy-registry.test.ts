@@ -8,6 +8,8 @@ import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import { explainDecision, Lumyn } from "../lumyn.ts";
 import { DEFAULT_POLICY_TENANT } from "../store/store.ts";
+import { call } from "../testing/http.ts";
+import { startTestServer } from "../testing/server.ts";
 import { activatePolicy, publishPolicy, rollbackPolicy } from "./policy-registry.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-registry-"));
@@ -166,5 +168,29 @@ describe("policy registry", () => {
     await withFile.value.close();
     assert.ok(fromFile.ok);
     assert.equal(fromFile.value.record.policy.policy_hash, STARTER_POLICY_HASH);
+  });
+
+  it("switches a running server without Redis at its next poll of the store, and answers over HTTP per tenant", async () => {
+    const server = await startTestServer({ auth: false, policyPollMs: 50 });
+    try {
+      const published = await publishPolicy(server.lumyn.store, "globex", verdictPolicy("deny-all", "DENY"), {
+        source: cli,
+      });
+      assert.ok(published.ok);
+      assert.ok((await activatePolicy(server.lumyn.store, "globex", published.value.policyHash, cli)).ok);
+      const deadline = Date.now() + 15_000;
+      let answer = await call(server, "POST", "/v1/decide", { body: requestOf("globex", "h-0") });
+      for (let n = 1; answer.body.verdict !== "DENY" && Date.now() < deadline; n++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        answer = await call(server, "POST", "/v1/decide", { body: requestOf("globex", `h-${n}`) });
+      }
+      assert.equal(answer.body.verdict, "DENY");
+      assert.equal(answer.body.policy.policy_hash, published.value.policyHash);
+      const other = await call(server, "POST", "/v1/decide", { body: requestOf("acme", "h-acme") });
+      assert.equal(other.body.verdict, "ALLOW");
+      assert.ok(server.logs().some((line) => line.msg === "policy switched" && line.tenant === "globex"));
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -648,6 +648,22 @@ export function storeConformance(backend: BackendUnderTest): void {
           await store.velocity({ ...bySubject, groupValue: "nobody", measure: { kind: "sum_amount_usd" } }),
           0,
         );
+        for (const [path, value] of [
+          [["evidence", "order_id"], "O-1"],
+          [["evidence", "customer_age_days"], 100],
+        ] as const) {
+          assert.equal(
+            await store.velocity({
+              tenantId: "acme",
+              groupBy: path,
+              groupValue: value,
+              measure: { kind: "count" },
+              ...window,
+            }),
+            3,
+            `grouped by ${path.join(".")} (a string, then a number, read from the request)`,
+          );
+        }
         assert.equal(
           await store.velocity({ ...bySubject, measure: { kind: "count" }, actionTypes: ["payout.create"] }),
           0,
