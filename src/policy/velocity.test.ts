@@ -7,6 +7,8 @@ import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import { redecideStored } from "../audit/backtest.ts";
 import { buildPack, readPack } from "../audit/pack.ts";
 import { replayPack } from "../audit/replay.ts";
+import { runCase } from "../authoring/run-tests.ts";
+import { parseTestSuite } from "../authoring/test-suite.ts";
 import { canonicalJson, type JsonObject, type JsonValue } from "../core/json.ts";
 import { decide } from "../engine/decide.ts";
 import { Lumyn } from "../lumyn.ts";
@@ -123,6 +125,46 @@ rules:
       without.value.record.determinism.inputs_digest,
     );
     assert.equal(without.value.record.determinism.velocity, undefined, "no velocity, no trace in the record");
+  });
+});
+
+describe("velocity conditions in policy test files", () => {
+  it("decide with the case's values (0 for the others), and refuse names the policy does not define", () => {
+    const policy = load(VELOCITY_POLICY);
+    const suite = parseTestSuite(
+      `policy: policy.yml
+cases:
+  - name: quiet subject
+    request: ${JSON.stringify(request("t-1"))}
+    expect: {verdict: ALLOW}
+  - name: subject with four denials
+    request: ${JSON.stringify(request("t-2"))}
+    velocity: {subject_denials_1h: 4}
+    expect: {verdict: DENY, reason_codes: [SUBJECT_VELOCITY]}
+  - name: unknown measure
+    request: ${JSON.stringify(request("t-3"))}
+    velocity: {nope: 1}
+    expect: {verdict: ALLOW}
+`,
+      "velocity.test.yml",
+    );
+    assert.ok(suite.ok, suite.ok ? "" : JSON.stringify(suite.problems));
+    const results = suite.value.cases.map((testCase) =>
+      runCase(policy, testCase, testCase.request as JsonValue),
+    );
+    assert.deepEqual(
+      results.map((result) => result.passed),
+      [true, true, false],
+    );
+    assert.match(
+      results[2]?.problems?.[0]?.message ?? "",
+      /velocity 'nope', which the policy does not define/,
+    );
+    const bad = parseTestSuite(
+      `policy: p.yml\ncases:\n  - {name: x, request: {}, velocity: {a: many}, expect: {verdict: ALLOW}}\n`,
+      "t.yml",
+    );
+    assert.ok(!bad.ok && bad.problems.some((problem) => problem.pointer === "/cases/0/velocity"));
   });
 });
 
