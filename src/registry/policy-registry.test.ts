@@ -189,6 +189,12 @@ describe("policy registry", () => {
       const other = await call(server, "POST", "/v1/decide", { body: requestOf("acme", "h-acme") });
       assert.equal(other.body.verdict, "ALLOW");
       assert.ok(server.logs().some((line) => line.msg === "policy switched" && line.tenant === "globex"));
+      const shown = await call(server, "GET", "/v1/policy?tenant_id=globex");
+      assert.deepEqual(
+        [shown.body.tenant_id, shown.body.policy_id, shown.body.policy_hash],
+        ["globex", "deny-all", published.value.policyHash],
+      );
+      assert.equal((await call(server, "GET", "/v1/policy")).body.policy_hash, STARTER_POLICY_HASH);
     } finally {
       await server.close();
     }
