@@ -186,7 +186,7 @@ export class PolicySync {
 
   private async scanKeys(): Promise<void> {
     const commands = this.commands;
-    if (!commands || commands.status !== "ready") return;
+    if (commands?.status !== "ready") return;
     try {
       let cursor = "0";
       do {
