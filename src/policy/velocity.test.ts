@@ -259,4 +259,19 @@ describe("velocity conditions: deciding over the store's history", () => {
       await lumyn.close();
     }
   });
+
+  it("fails closed when the history cannot be read: ABSTAIN, STORAGE_UNAVAILABLE, nothing stored", async () => {
+    const policyPath = join(root, "velocity-closed.yml");
+    writeFileSync(policyPath, VELOCITY_POLICY);
+    const opened = await Lumyn.open({ workspace: join(root, "ws-closed"), policyPath });
+    assert.ok(opened.ok);
+    await opened.value.close();
+    const decided = await opened.value.decide(request("closed-1"));
+    assert.ok(decided.ok);
+    assert.equal(decided.value.status, "unavailable");
+    assert.deepEqual(
+      [decided.value.record.verdict, decided.value.record.reason_codes],
+      ["ABSTAIN", ["STORAGE_UNAVAILABLE"]],
+    );
+  });
 });
