@@ -4,9 +4,10 @@
  *   node bench/run.ts [--quick] [--json] [--only 1,3] [--no-pin] [--cpu N] [--check]
  *
  * Every scenario runs on one core: on Linux the process re-executes itself under `taskset`, pinned to the least
- * busy CPU (the child processes of scenario 5 inherit it). Scenarios 6 and 12-14 are the exception: 6 measures
- * the writer thread, whose point is a second core, and 12-14 run server processes and a load generator side by
- * side; they widen the pinning to all CPUs while they run. Scenario 14 needs PostgreSQL (bench/postgres.ts). Each scenario warms
+ * busy CPU (the child processes of scenario 5 inherit it). Scenarios 6, 12-15 are the exception: 6 measures
+ * the writer thread, whose point is a second core, 12-14 run server processes and a load generator side by
+ * side, and 15 runs three servers; they widen the pinning to all CPUs while they run. Scenario 14 needs
+ * PostgreSQL (bench/postgres.ts). Each scenario warms
  * up, runs several repetitions and reports the median of the repetitions.
  */
 import { spawnSync } from "node:child_process";
@@ -17,6 +18,7 @@ import { parseArgs } from "node:util";
 import { closeHistory, scenarioBacktest, scenarioChainCost, scenarioVerify } from "./audit.ts";
 import { scenarioMemoryManyScopes, scenarioMemoryOneScope } from "./memory.ts";
 import { scenarioPostgresServers } from "./postgres.ts";
+import { scenarioPolicyPropagation, scenarioVelocityCost } from "./registry.ts";
 import {
   type Config,
   DEFAULT_CONFIG,
@@ -142,13 +144,13 @@ pinToOneCpu();
 
 const config: Config = options.quick ? QUICK_CONFIG : DEFAULT_CONFIG;
 const selected = new Set(
-  (options.only ?? "1,2,3,4,5,6,7,8,9,10,11,12,13,14")
+  (options.only ?? "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16")
     .split(",")
     .map((s) => Number(s.trim()))
-    .filter((n) => n >= 1 && n <= 14),
+    .filter((n) => n >= 1 && n <= 16),
 );
 if (selected.size === 0) {
-  process.stderr.write(`bench: --only names no scenario (1-14)\n${USAGE}\n`);
+  process.stderr.write(`bench: --only names no scenario (1-16)\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -181,6 +183,8 @@ const scenarios: Array<[number, () => ScenarioResult | Promise<ScenarioResult>]>
   [12, () => scenarioServeDecide(config)],
   [13, () => scenarioServeRead(config)],
   [14, () => scenarioPostgresServers(config)],
+  [15, () => scenarioPolicyPropagation(config)],
+  [16, () => scenarioVelocityCost(config)],
 ];
 
 const started = performance.now();

@@ -17,6 +17,7 @@ import {
 } from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
+import { measureVelocity, type VelocityCounters } from "./engine/velocity.ts";
 import { fingerprint, freeTexts, projectionOf, type TextEmbedder } from "./memory/fingerprint.ts";
 import { LABELS, type Label, type MemoryHit, MemoryIndex } from "./memory/index.ts";
 import { readMemory } from "./memory/load.ts";
@@ -25,6 +26,7 @@ import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
 import { openStore } from "./store/open-store.ts";
 import type { SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 import {
+  DEFAULT_POLICY_TENANT,
   type DecisionEvent,
   type DecisionPage,
   type DecisionQuery,
@@ -43,7 +45,15 @@ import {
 } from "./workspace.ts";
 
 export interface LumynOptions {
+  /** The default policy: for tenants without an active version in the registry (unless the registry has a default). */
   readonly policy: Policy;
+  /**
+   * Whether the registry's default version (tenant `*`), when there is one, replaces `policy` as the default
+   * (true for a workspace's own policy.yml; false when the caller chose a policy file).
+   */
+  readonly registryDefault?: boolean;
+  /** The reason codes policies may use (any when absent): what versions published through the gateway are held to. */
+  readonly reasonCodeRegistry?: ReadonlySet<string>;
   readonly store: Store;
   /** Redaction profile for requests that do not choose one (default: `default`). */
   readonly redactionProfile?: RedactionProfile;
@@ -51,6 +61,8 @@ export interface LumynOptions {
   readonly textEmbedder?: TextEmbedder;
   /** The time approvals are judged by (the system clock by default). */
   readonly clock?: () => Date;
+  /** Counters that answer velocity measures faster than the store's SQL (Redis); the store when absent. */
+  readonly velocityCounters?: VelocityCounters;
 }
 
 export interface OpenOptions {
@@ -71,6 +83,7 @@ export interface OpenOptions {
   readonly migrate?: boolean;
   readonly textEmbedder?: TextEmbedder;
   readonly clock?: () => Date;
+  readonly velocityCounters?: VelocityCounters;
 }
 
 /** The outcome of a stored decision: the record, and whether it was newly stored or already there. */
@@ -89,24 +102,83 @@ export interface StoredDecision {
  * store cannot be written it answers ABSTAIN with `STORAGE_UNAVAILABLE` and stores nothing.
  */
 export class Lumyn {
-  readonly policy: Policy;
   readonly store: Store;
+  readonly reasonCodeRegistry: ReadonlySet<string> | undefined;
   /** Approvals that ESCALATEs opened: votes, overrides, consumption, deadlines (see docs/approvals.md). */
   readonly approvals: Approvals;
   private readonly redactionProfile: RedactionProfile;
   private readonly textEmbedder: TextEmbedder | undefined;
+  private velocityCounters: VelocityCounters | undefined;
   private readonly clock: () => Date;
   private readonly knownPolicies = new Map<string, Promise<void>>();
+  private readonly filePolicy: Policy;
+  private readonly registryDefault: boolean;
+  /** Each tenant's active policy in the registry (`*`: the registry's default). Replaced whole on reload. */
+  private tenantPolicies: ReadonlyMap<string, Policy> = new Map();
+  /** Policies read from the registry, by hash: a version is parsed and compiled once. */
+  private readonly registryPolicies = new Map<string, Policy>();
   private memory = new MemoryIndex();
 
   /** Memory starts empty: call {@link Lumyn.loadMemory} to read the store's labelled cases ({@link Lumyn.open} does). */
   constructor(options: LumynOptions) {
-    this.policy = options.policy;
+    this.filePolicy = options.policy;
+    this.registryDefault = options.registryDefault ?? false;
+    this.reasonCodeRegistry = options.reasonCodeRegistry;
+    this.velocityCounters = options.velocityCounters;
     this.store = options.store;
     this.redactionProfile = options.redactionProfile ?? "default";
     this.textEmbedder = options.textEmbedder;
     this.clock = options.clock ?? (() => new Date());
     this.approvals = new Approvals(this.store, this.clock);
+  }
+
+  /** Answers velocity measures from these counters from now on (and feeds them every stored decision). */
+  useVelocityCounters(counters: VelocityCounters | undefined): void {
+    this.velocityCounters = counters;
+  }
+
+  /** The default policy: the registry's default version when it applies, else the policy the gateway was given. */
+  get policy(): Policy {
+    return (
+      (this.registryDefault ? this.tenantPolicies.get(DEFAULT_POLICY_TENANT) : undefined) ?? this.filePolicy
+    );
+  }
+
+  /** The policy a tenant's requests are decided under: its active registry version, else the default. */
+  policyFor(tenantId: string): Policy {
+    return this.tenantPolicies.get(tenantId) ?? this.policy;
+  }
+
+  /** Every tenant's active registry version (`*`: the registry's default), by tenant. */
+  activeVersions(): Map<string, string> {
+    return new Map([...this.tenantPolicies].map(([tenant, policy]) => [tenant, policy.hash]));
+  }
+
+  /**
+   * Reads the registry's active versions from the store and decides under them from now on. All or nothing:
+   * when a version cannot be read or loaded, the failure is returned and the policies in use stay as they were.
+   */
+  async reloadPolicies(): Promise<Result<Map<string, string>>> {
+    const active = await this.store.activePolicies();
+    const next = new Map<string, Policy>();
+    for (const [tenantId, hash] of active) {
+      let policy = this.registryPolicies.get(hash);
+      if (!policy) {
+        const loaded = await policyByHash(this.store, hash);
+        if (!loaded.ok) return loaded;
+        policy = loaded.value;
+        this.registryPolicies.set(hash, policy);
+      }
+      next.set(tenantId, policy);
+    }
+    this.tenantPolicies = next;
+    return ok(active);
+  }
+
+  /** The policy with this hash, if this gateway decides under it or has read it from the registry. */
+  loadedPolicy(policyHash: string): Policy | undefined {
+    if (this.filePolicy.hash === policyHash) return this.filePolicy;
+    return this.registryPolicies.get(policyHash);
   }
 
   /** Reads every labelled case of the store into memory, replacing what it held; returns how many. */
@@ -173,12 +245,20 @@ export class Lumyn {
     }
     const lumyn = new Lumyn({
       policy: policy.value,
+      registryDefault: options.policyPath === undefined,
+      ...(registry.value ? { reasonCodeRegistry: registry.value } : {}),
       store,
       ...(options.textEmbedder ? { textEmbedder: options.textEmbedder } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.velocityCounters ? { velocityCounters: options.velocityCounters } : {}),
       ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}),
     });
     try {
+      const registry = await lumyn.reloadPolicies();
+      if (!registry.ok) {
+        await store.close();
+        return registry;
+      }
       await lumyn.loadMemory();
       // Deadlines are stored, not only held in memory: what fell due while nothing ran is resolved now.
       await lumyn.approvals.expireDue();
@@ -197,25 +277,48 @@ export class Lumyn {
     request: JsonValue,
     options: Omit<DecideOptions, "redactionProfile"> = {},
   ): Promise<Result<StoredDecision>> {
-    const decideOptions = { redactionProfile: this.redactionProfile, ...options };
+    // One time for the record and for the velocity windows it is measured over.
+    const decideOptions = {
+      redactionProfile: this.redactionProfile,
+      ...options,
+      now: options.now ?? new Date(),
+    };
     const prepared = prepareDecision(request, this.policy, decideOptions);
     if (!prepared.ok) return prepared;
+    // One policy for the whole decision, even when an activation lands while it waits for the store.
+    const policy = this.policyFor(prepared.value.tenantId);
     let decision: Decision;
     try {
-      const memory = await this.consultMemory(prepared.value);
-      decision = completeDecision(prepared.value, this.policy, memory, decideOptions);
+      const [memory, velocity] = await Promise.all([
+        this.consultMemory(prepared.value, policy),
+        measureVelocity(
+          policy.model.velocity,
+          prepared.value.tenantId,
+          prepared.value.redaction.request,
+          decideOptions.now,
+          this.store,
+          this.velocityCounters,
+        ),
+      ]);
+      decision = completeDecision(prepared.value, policy, memory, decideOptions, velocity);
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
-      const failClosed = completeDecision(prepared.value, this.policy, undefined, decideOptions);
-      return unavailable(failClosed, this.policy);
+      const failClosed = completeDecision(prepared.value, policy, undefined, decideOptions);
+      return unavailable(failClosed, policy);
     }
     try {
-      await this.rememberPolicy(this.policy);
+      await this.rememberPolicy(policy);
       const json = recordJson(decision);
-      const opening = approvalOpening(decision.record, json, this.policy, options.now ?? this.clock());
+      const opening = approvalOpening(decision.record, json, policy, options.now ?? this.clock());
       const result = await this.store.putDecision(decision.record, json, opening);
       switch (result.status) {
         case "stored":
+          if (this.velocityCounters && policy.model.velocity.length > 0)
+            await this.velocityCounters.observe(
+              policy.model.velocity,
+              prepared.value.tenantId,
+              decision.record,
+            );
           return ok({
             record: decision.record,
             status: "stored",
@@ -243,7 +346,7 @@ export class Lumyn {
       }
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
-      return unavailable(decision, this.policy);
+      return unavailable(decision, policy);
     }
   }
 
@@ -266,14 +369,17 @@ export class Lumyn {
    * The nearest labelled failures and successes, in the tenant and (by default) the same action type; none
    * when memory is off or holds nothing in that scope (then no fingerprint is even computed).
    */
-  private async consultMemory(prepared: PreparedDecision): Promise<MemoryEvidence | undefined> {
-    const actionType = this.memoryScope(prepared.derived.action_type);
-    if (!this.policy.model.memory.enabled || !this.memory.has(prepared.tenantId, actionType))
-      return undefined;
+  private async consultMemory(
+    prepared: PreparedDecision,
+    policy: Policy,
+  ): Promise<MemoryEvidence | undefined> {
+    const actionType = memoryScope(policy, prepared.derived.action_type);
+    if (!policy.model.memory.enabled || !this.memory.has(prepared.tenantId, actionType)) return undefined;
     return this.neighboursOf(
+      policy,
       prepared.tenantId,
       actionType,
-      await this.fingerprintOf(prepared.redaction.request),
+      await this.fingerprintOf(policy, prepared.redaction.request),
     );
   }
 
@@ -281,8 +387,8 @@ export class Lumyn {
    * A request's fingerprint under the policy's `memory:` settings, with the text embedder's help when there
    * is one. An embedder that fails makes memory unavailable, and the decision fails closed.
    */
-  private async fingerprintOf(request: JsonObject): Promise<Int8Array> {
-    const config = this.policy.model.memory.fingerprint;
+  private async fingerprintOf(policy: Policy, request: JsonObject): Promise<Int8Array> {
+    const config = policy.model.memory.fingerprint;
     const texts = this.textEmbedder ? freeTexts(request, config) : [];
     if (!this.textEmbedder || texts.length === 0) return fingerprint(request, config);
     let vectors: readonly Float32Array[];
@@ -300,19 +406,15 @@ export class Lumyn {
     return fingerprint(request, config, new Map(texts.map((text, i) => [text, vectors[i] as Float32Array])));
   }
 
-  /** The action type memory compares within, or undefined to compare with all of the tenant's. */
-  private memoryScope(actionType: string): string | undefined {
-    return this.policy.model.memory.scope === "action_type" ? actionType : undefined;
-  }
-
   /** `extra`: how many more than top_k to find (to make room for a decision that is itself labelled). */
   private async neighboursOf(
+    policy: Policy,
     tenantId: string,
     actionType: string | undefined,
     query: Int8Array,
     extra = 0,
   ): Promise<MemoryEvidence> {
-    const neighbours = this.memory.search(tenantId, actionType, query, this.policy.model.memory.topK + extra);
+    const neighbours = this.memory.search(tenantId, actionType, query, policy.model.memory.topK + extra);
     const ids = [...neighbours.failure, ...neighbours.success].map((hit) => hit.decisionId);
     return {
       projection: projectionOf(this.textEmbedder),
@@ -354,12 +456,13 @@ export class Lumyn {
     }
     const record = await this.store.getDecision(decisionId);
     if (!record) return notFound(decisionId);
+    const tenantId = tenantOf(record.request);
     const memoryCase = {
       decisionId,
-      tenantId: tenantOf(record.request),
+      tenantId,
       actionType: String(record.request.action.type),
       label: label as Label,
-      vector: await this.fingerprintOf(record.request),
+      vector: await this.fingerprintOf(this.policyFor(tenantId), record.request),
     };
     const event = await this.store.putLabel({
       ...memoryCase,
@@ -377,15 +480,18 @@ export class Lumyn {
   async similar(decisionId: string): Promise<Result<{ record: DecisionRecord; evidence: MemoryEvidence }>> {
     const record = await this.store.getDecision(decisionId);
     if (!record) return notFound(decisionId);
-    const query = await this.fingerprintOf(record.request);
+    const tenantId = tenantOf(record.request);
+    const policy = this.policyFor(tenantId);
+    const query = await this.fingerprintOf(policy, record.request);
     const evidence = await this.neighboursOf(
-      tenantOf(record.request),
-      this.memoryScope(String(record.request.action.type)),
+      policy,
+      tenantId,
+      memoryScope(policy, String(record.request.action.type)),
       query,
       1,
     );
     const withoutItself = (hits: readonly MemoryHit[]) =>
-      hits.filter((hit) => hit.decisionId !== decisionId).slice(0, this.policy.model.memory.topK);
+      hits.filter((hit) => hit.decisionId !== decisionId).slice(0, policy.model.memory.topK);
     return ok({
       record,
       evidence: {
@@ -408,7 +514,7 @@ export class Lumyn {
   }
 
   explain(decisionId: string): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
-    return explainDecision(this.store, decisionId, this.policy);
+    return explainDecision(this.store, decisionId, (hash) => this.loadedPolicy(hash));
   }
 
   list(query: DecisionQuery = {}): Promise<DecisionPage> {
@@ -456,22 +562,23 @@ export async function packDecision(
 export async function explainDecision(
   store: Store,
   decisionId: string,
-  activePolicy?: Policy,
+  loaded?: (policyHash: string) => Policy | undefined,
 ): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
   const record = await store.getDecision(decisionId);
   if (!record) return notFound(decisionId);
-  const policy = await policyByHash(store, record.policy.policy_hash, activePolicy);
+  const known = loaded?.(record.policy.policy_hash);
+  const policy = known ? ok(known) : await policyByHash(store, record.policy.policy_hash);
   if (!policy.ok) return policy;
   return ok({ record, explanation: explainRecord(record, policy.value) });
 }
 
-/** The policy a record names: the active one when it is that, else its snapshot from the store. */
-async function policyByHash(
-  store: Store,
-  policyHash: string,
-  activePolicy?: Policy,
-): Promise<Result<Policy>> {
-  if (activePolicy?.hash === policyHash) return ok(activePolicy);
+/** The action type memory compares within, or undefined to compare with all of the tenant's. */
+function memoryScope(policy: Policy, actionType: string): string | undefined {
+  return policy.model.memory.scope === "action_type" ? actionType : undefined;
+}
+
+/** A policy by hash, from its snapshot in the store. */
+async function policyByHash(store: Store, policyHash: string): Promise<Result<Policy>> {
   const snapshot = await store.getPolicy(policyHash);
   if (!snapshot) {
     return fail("not_found", [

@@ -14,6 +14,7 @@ import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
 import { PROJECTION } from "../memory/fingerprint.ts";
 import type { MemoryHit, Neighbours } from "../memory/index.ts";
 import type { Policy } from "../policy/policy.ts";
+import { recordedVelocity } from "../policy/velocity.ts";
 import type { DecisionRequest } from "../request/validate.ts";
 
 /** One request decided before and again. */
@@ -23,6 +24,11 @@ export interface Redecision {
   readonly fromCodes: readonly string[];
   readonly to: Verdict;
   readonly toCodes: readonly string[];
+  /**
+   * The candidate's velocity measures the record did not see (it recorded no value under the same
+   * definition): conditions on them read nothing, as on a missing value.
+   */
+  readonly unmeasured?: readonly string[];
 }
 
 export interface BacktestChange extends Redecision {
@@ -35,6 +41,8 @@ export interface BacktestReport {
   readonly changed: number;
   /** Stored records that could not be read back (counted, not re-decided). */
   readonly unreadable: number;
+  /** Re-decided records that had no recorded value for some velocity measure of the candidate. */
+  readonly unmeasured: number;
   /** from → to → count, every verdict present. */
   readonly matrix: Readonly<Record<Verdict, Readonly<Record<Verdict, number>>>>;
   /** Decisions that gained (lost) each reason code, most first. */
@@ -74,6 +82,8 @@ interface StoredDecision {
   readonly reasonCodes: readonly string[];
   readonly request: DecisionRequest;
   readonly neighbours: Neighbours | undefined;
+  /** `determinism.velocity`: the measures the decision saw. */
+  readonly velocity?: JsonValue | undefined;
 }
 
 const NO_VECTOR = new Int8Array(0);
@@ -105,6 +115,8 @@ function readCanonical(json: string): StoredDecision | undefined {
   const digestAt = json.indexOf('"inputs_digest":"', json.indexOf('"determinism":{'));
   const afterDigest = json.indexOf('"', digestAt + 17) + 1;
   if (digestAt < 0 || afterDigest === 0) return undefined;
+  // Velocity values are read from the whole record (rare enough not to need a fast path here).
+  if (json.includes(',"velocity":{', afterDigest)) return undefined;
   let neighbours: Neighbours | undefined;
   if (json.startsWith(',"memory":{', afterDigest)) {
     const hitsAt = json.indexOf('"hits":[', afterDigest);
@@ -154,6 +166,7 @@ function readWhole(json: string): StoredDecision | undefined {
     reasonCodes: record.reason_codes.map(String),
     request: record.request as DecisionRequest,
     neighbours,
+    velocity: record.determinism.velocity,
   };
 }
 
@@ -171,13 +184,21 @@ export function redecideStored(recordJson: string, candidate: Policy): Redecisio
     neighbours: stored.neighbours,
     summaries: new Map(),
   };
-  const { final } = decideOutcome(stored.request, deriveFeatures(stored.request), candidate, memory);
+  const velocity = recordedVelocity(candidate.model.velocity, stored.velocity);
+  const { final } = decideOutcome(
+    stored.request,
+    deriveFeatures(stored.request),
+    candidate,
+    memory,
+    velocity.values,
+  );
   return {
     id: stored.id,
     from: stored.verdict,
     fromCodes: stored.reasonCodes,
     to: final.verdict,
     toCodes: final.reasonCodes,
+    ...(velocity.missing.length > 0 ? { unmeasured: velocity.missing } : {}),
   };
 }
 
@@ -206,6 +227,7 @@ export class BacktestTally {
   private total = 0;
   private changed = 0;
   private unreadable = 0;
+  private unmeasured = 0;
   private readonly matrix = emptyMatrix();
   private readonly gained = new Map<string, number>();
   private readonly lost = new Map<string, number>();
@@ -222,6 +244,7 @@ export class BacktestTally {
 
   add(item: Redecision): void {
     this.total++;
+    if (item.unmeasured && item.unmeasured.length > 0) this.unmeasured++;
     this.matrix[item.from][item.to]++;
     const before = new Set(item.fromCodes);
     const after = new Set(item.toCodes);
@@ -250,6 +273,7 @@ export class BacktestTally {
       total: this.total,
       changed: this.changed,
       unreadable: this.unreadable,
+      unmeasured: this.unmeasured,
       matrix: this.matrix,
       gained: sortedCounts(this.gained),
       lost: sortedCounts(this.lost),

@@ -14,6 +14,7 @@ import {
 } from "../engine/decide.ts";
 import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
 import { loadPolicy } from "../policy/policy.ts";
+import { recordedVelocity } from "../policy/velocity.ts";
 import {
   MEMORY_FILE,
   MEMORY_SCHEMA,
@@ -196,6 +197,7 @@ export function replayPack(contents: PackContents, file: string): Result<ReplayR
     );
   const memory = recordedMemory(record, contents, file);
   if (!memory.ok) return memory;
+  const velocity = recordedVelocity(policy.value.model.velocity, record.determinism.velocity);
 
   const checks: ReplayCheck[] = [
     {
@@ -229,12 +231,27 @@ export function replayPack(contents: PackContents, file: string): Result<ReplayR
           : `the request hashes to ${prepared.value.inputsDigest}, the record says ${record.determinism.inputs_digest}`,
     },
     memory.value.check,
+    ...(policy.value.model.velocity.length > 0
+      ? [
+          {
+            name: "velocity",
+            ok: velocity.missing.length === 0,
+            detail:
+              velocity.missing.length === 0
+                ? `the record's values of ${policy.value.model.velocity.map((spec) => spec.name).join(", ")} (no live history read)`
+                : `the record has no value for ${velocity.missing.join(", ")} under the policy's definition`,
+          },
+        ]
+      : []),
   ];
 
-  const replayed = completeDecision(prepared.value, policy.value, memory.value.evidence, {
-    decisionId: record.decision_id,
-    now: new Date(record.created_at),
-  }).record;
+  const replayed = completeDecision(
+    prepared.value,
+    policy.value,
+    memory.value.evidence,
+    { decisionId: record.decision_id, now: new Date(record.created_at) },
+    velocity.values,
+  ).record;
   const mismatches: ReplayMismatch[] = [];
   for (const field of REPLAYED_FIELDS) {
     const recorded = record[field] as JsonValue;

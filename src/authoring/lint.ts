@@ -25,12 +25,14 @@ export interface LintContext {
 function refKey(ref: ValueRef): string {
   if (ref.kind === "derived") return ref.name;
   if (ref.kind === "evidence_key") return `evidence\u0000${ref.key}`;
+  if (ref.kind === "velocity") return `velocity\u0001${ref.name}`;
   return ref.segments.join("\u0000");
 }
 
 function refName(ref: ValueRef): string {
   if (ref.kind === "derived") return ref.name;
   if (ref.kind === "evidence_key") return `evidence.${ref.key}`;
+  if (ref.kind === "velocity") return `velocity.${ref.name}`;
   return ref.segments.join(".");
 }
 

@@ -1,7 +1,7 @@
 import { canonicalJson, type JsonValue } from "../core/json.ts";
 import type { Problem } from "../core/problem.ts";
-import { type DecisionRecord, decide } from "../engine/decide.ts";
-import { deriveFeatures, evaluationInput } from "../engine/normalize.ts";
+import { completeDecision, type DecisionRecord, prepareDecision } from "../engine/decide.ts";
+import { deriveFeatures, evaluationInput, NO_MEMORY } from "../engine/normalize.ts";
 import { type RuleTrace, traceRule } from "../policy/evaluate.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { Expectation, TestCase } from "./test-suite.ts";
@@ -27,22 +27,39 @@ export interface CaseResult {
 
 const FIXED = { decisionId: "00000000000000000000000000", now: new Date(0) };
 
-/** Decides the case's request under the policy (no store) and compares the record with the expectation. */
+/**
+ * Decides the case's request under the policy (no store: velocity measures are the case's values, else 0)
+ * and compares the record with the expectation.
+ */
 export function runCase(policy: Policy, testCase: TestCase, request: JsonValue): CaseResult {
   const started = performance.now();
-  const decided = decide(request, policy, FIXED);
-  if (!decided.ok) {
+  const measures = new Set(policy.model.velocity.map((spec) => spec.name));
+  const unknown = Object.keys(testCase.velocity ?? {}).filter((name) => !measures.has(name));
+  const prepared = prepareDecision(request, policy, FIXED);
+  if (!prepared.ok || unknown.length > 0) {
     return {
       name: testCase.name,
       passed: false,
       mismatches: [],
-      problems: decided.problems,
+      problems: prepared.ok
+        ? unknown.map((name) => ({
+            code: "velocity",
+            message: `the case sets velocity '${name}', which the policy does not define`,
+            expected:
+              measures.size > 0
+                ? `one of ${[...measures].join(", ")}`
+                : "no velocity values (the policy has no velocity section)",
+          }))
+        : prepared.problems,
       traces: [],
       durationMs: performance.now() - started,
     };
   }
-  const { record } = decided.value;
-  const input = evaluationInput(record.request, deriveFeatures(record.request));
+  const velocity = Object.fromEntries(
+    policy.model.velocity.map((spec) => [spec.name, testCase.velocity?.[spec.name] ?? 0]),
+  );
+  const { record } = completeDecision(prepared.value, policy, undefined, FIXED, velocity);
+  const input = evaluationInput(record.request, deriveFeatures(record.request), NO_MEMORY, velocity);
   const traces = policy.model.rules.map((rule) => traceRule(rule, input));
   const mismatches = compare(testCase.expect, record);
   return {

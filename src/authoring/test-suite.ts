@@ -1,9 +1,11 @@
 import {
   escapePointerToken,
+  isJsonNumber,
   isJsonObject,
   type JsonObject,
   type JsonValue,
   setMember,
+  toDouble,
 } from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { VERDICTS, type Verdict } from "../core/verdict.ts";
@@ -32,6 +34,8 @@ export interface TestCase {
   /** The request with the suite's defaults merged in; `requestFile` names where it came from, if a file. */
   readonly request?: JsonValue;
   readonly requestFile?: string;
+  /** Values of the policy's velocity measures to decide with (the history a store would have measured). */
+  readonly velocity?: Readonly<Record<string, number>>;
   readonly expect: Expectation;
   readonly line?: number;
 }
@@ -46,7 +50,7 @@ export interface Expectation {
 }
 
 const SUITE_KEYS = ["policy", "defaults", "cases"];
-const CASE_KEYS = ["name", "request", "request_file", "expect"];
+const CASE_KEYS = ["name", "request", "request_file", "velocity", "expect"];
 const EXPECT_KEYS = ["verdict", "reason_codes", "matched_rules", "obligations", "queries"];
 
 /** Merges `overlay` into `base`: objects member by member, anything else replaced. */
@@ -133,14 +137,34 @@ export function parseTestSuite(text: string, file: string): Result<TestSuite> {
       }
       if (value.request_file !== undefined && typeof value.request_file !== "string")
         report(`${pointer}/request_file`, "request_file must be a path", "a path relative to the test file");
+      const velocity = value.velocity;
+      const velocityValid =
+        velocity === undefined ||
+        (isJsonObject(velocity) && Object.values(velocity).every((v) => isJsonNumber(v)));
+      if (!velocityValid)
+        report(
+          `${pointer}/velocity`,
+          "velocity must map measure names to numbers",
+          "{subject_denials_1h: 4}",
+        );
       const expect = parseExpectation(value.expect, `${pointer}/expect`, report, checkKeys);
-      if (!name || !expect) return;
+      if (!name || !expect || !velocityValid) return;
       cases.push({
         name,
         ...(value.request !== undefined
           ? { request: mergeDefaults(isJsonObject(defaults) ? defaults : {}, value.request) }
           : {}),
         ...(typeof value.request_file === "string" ? { requestFile: value.request_file } : {}),
+        ...(isJsonObject(velocity)
+          ? {
+              velocity: Object.fromEntries(
+                Object.entries(velocity).map(([measure, v]) => [
+                  measure,
+                  toDouble(v as Parameters<typeof toDouble>[0]),
+                ]),
+              ),
+            }
+          : {}),
         expect,
         ...(valuePositions.get(pointer) ? { line: valuePositions.get(pointer)?.line as number } : {}),
       });

@@ -15,7 +15,11 @@ import * as label from "./commands/label.ts";
 import * as lint from "./commands/lint.ts";
 import * as memory from "./commands/memory.ts";
 import * as migrate from "./commands/migrate.ts";
+import * as policyActivate from "./commands/policy-activate.ts";
 import * as policyDiff from "./commands/policy-diff.ts";
+import * as policyHistory from "./commands/policy-history.ts";
+import * as policyPublish from "./commands/policy-publish.ts";
+import * as policyRollback from "./commands/policy-rollback.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
 import * as reject from "./commands/reject.ts";
 import * as replay from "./commands/replay.ts";
@@ -58,9 +62,15 @@ function buildProgram(): Command {
     demo,
   ])
     command.register(program);
-  const policy = program.command("policy").description("work with policy files");
+  const policy = program
+    .command("policy")
+    .description("work with policy files and the per-tenant policy registry");
   policyValidate.register(policy);
   policyDiff.register(policy);
+  policyPublish.register(policy);
+  policyActivate.register(policy);
+  policyRollback.register(policy);
+  policyHistory.register(policy);
   return program;
 }
 

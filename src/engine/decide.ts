@@ -13,10 +13,18 @@ import { tenantOf } from "../core/tenant.ts";
 import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
 import { arbitrate, memorySnapshot, riskSignals, topScore } from "../memory/arbitrate.ts";
 import type { Neighbours } from "../memory/index.ts";
+import type { VelocityValues } from "../policy/evaluate.ts";
 import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
+import { velocityRecord } from "../policy/velocity.ts";
 import { type DecisionRequest, validateRequest } from "../request/validate.ts";
 import { VERSION } from "../version.ts";
-import { type DerivedFeatures, derivedJson, deriveFeatures, evaluationInput } from "./normalize.ts";
+import {
+  type DerivedFeatures,
+  derivedJson,
+  deriveFeatures,
+  evaluationInput,
+  NO_VELOCITY,
+} from "./normalize.ts";
 import { type Redaction, type RedactionProfile, redactForPersistence, requestedProfile } from "./redact.ts";
 
 export const RECORD_SCHEMA_VERSION = "decision_record.v1";
@@ -172,14 +180,15 @@ export interface DecidedOutcome {
 }
 
 /**
- * Evaluates a persisted request under a policy (memory's features available to rules) and lets memory
- * arbitrate. Decisions, replays and backtests all decide through here.
+ * Evaluates a persisted request under a policy (memory's features and the velocity measures' values
+ * available to rules) and lets memory arbitrate. Decisions, replays and backtests all decide through here.
  */
 export function decideOutcome(
   persisted: DecisionRequest,
   derived: DerivedFeatures,
   policy: Policy,
   memory: MemoryEvidence | undefined,
+  velocity: VelocityValues = NO_VELOCITY,
 ): DecidedOutcome {
   const consulted =
     memory !== undefined && memory.neighbours.failure.length + memory.neighbours.success.length > 0
@@ -187,7 +196,7 @@ export function decideOutcome(
       : undefined;
   const neighbours = consulted?.neighbours ?? NO_NEIGHBOURS;
   const features = { failure: topScore(neighbours.failure), success: topScore(neighbours.success) };
-  const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived, features));
+  const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived, features, velocity));
   const arbitration = consulted ? arbitrate(outcome, neighbours, policy.model.memory) : outcome;
   return {
     policyOutcome: outcome,
@@ -204,16 +213,27 @@ export function decideOutcome(
 /**
  * Evaluates a prepared request (memory's features available to rules), arbitrates with memory, records.
  * Memory that found no labelled neighbour changes nothing and leaves no trace in the record: a replay
- * without memory gives the same answer.
+ * without memory gives the same answer. The velocity measures' values (when the policy has any) are
+ * recorded in `determinism.velocity`, outside `inputs_digest`: they are history, not the request, so a
+ * retried request is still the same request.
  */
 export function completeDecision(
   prepared: PreparedDecision,
   policy: Policy,
   memory: MemoryEvidence | undefined,
   options: DecideOptions = {},
+  measured?: VelocityValues,
 ): Decision {
   const persisted = prepared.redaction.request;
-  const { policyOutcome, final, consulted } = decideOutcome(persisted, prepared.derived, policy, memory);
+  // Decided without a store (no history measured): every measure is 0, as over an empty history.
+  const velocity = measured ?? noHistory(policy);
+  const { policyOutcome, final, consulted } = decideOutcome(
+    persisted,
+    prepared.derived,
+    policy,
+    memory,
+    velocity,
+  );
   const record = buildRecord({
     request: persisted,
     policy,
@@ -221,6 +241,9 @@ export function completeDecision(
     inputsDigest: prepared.inputsDigest,
     decisionId: options.decisionId ?? newDecisionId(),
     createdAt: timestamp(options.now ?? new Date()),
+    ...(policy.model.velocity.length > 0
+      ? { velocity: velocityRecord(policy.model.velocity, velocity) }
+      : {}),
     ...(consulted
       ? {
           riskSignals: riskSignals(consulted.neighbours, consulted.summaries),
@@ -241,6 +264,11 @@ export function completeDecision(
     policyOutcome,
     requestJson: prepared.requestJson,
   };
+}
+
+function noHistory(policy: Policy): VelocityValues {
+  const specs = policy.model.velocity;
+  return specs.length === 0 ? NO_VELOCITY : Object.fromEntries(specs.map((spec) => [spec.name, 0]));
 }
 
 /**
@@ -292,6 +320,8 @@ export interface RecordParts {
   readonly uncertainty?: number;
   readonly riskSignals?: JsonObject;
   readonly memorySnapshot?: JsonObject;
+  /** The velocity measures the decision saw (see completeDecision). */
+  readonly velocity?: JsonObject;
 }
 
 export function buildRecord(parts: RecordParts): DecisionRecord {
@@ -327,6 +357,7 @@ export function buildRecord(parts: RecordParts): DecisionRecord {
       evaluation_order: [...EVALUATION_ORDER],
       inputs_digest: parts.inputsDigest,
       ...(parts.memorySnapshot ? { memory: parts.memorySnapshot } : {}),
+      ...(parts.velocity ? { velocity: parts.velocity } : {}),
     },
     extensions: {},
     trace: {},

@@ -7,9 +7,16 @@ import {
   toDouble,
 } from "../core/json.ts";
 import type { Verdict } from "../core/verdict.ts";
-import { type ConditionTrace, type GroupTrace, type RuleTrace, traceRule } from "../policy/evaluate.ts";
+import {
+  type ConditionTrace,
+  type GroupTrace,
+  type RuleTrace,
+  traceRule,
+  type VelocityValues,
+} from "../policy/evaluate.ts";
 import type { Condition } from "../policy/model.ts";
 import { outcomeOf, type Policy } from "../policy/policy.ts";
+import { recordedVelocity } from "../policy/velocity.ts";
 import type { DecisionRequest } from "../request/validate.ts";
 import type { DecisionRecord } from "./decide.ts";
 import { deriveFeatures, evaluationInput, type MemoryFeatures } from "./normalize.ts";
@@ -50,8 +57,9 @@ export function explainRequest(
   request: DecisionRequest,
   policy: Policy,
   memory?: MemoryFeatures,
+  velocity?: VelocityValues,
 ): Explanation {
-  const input = evaluationInput(request, deriveFeatures(request), memory);
+  const input = evaluationInput(request, deriveFeatures(request), memory, velocity);
   const rules = policy.model.rules.map((rule) => traceRule(rule, input));
   const matched = rules.filter((trace) => trace.matched);
   const { defaults } = policy.model;
@@ -92,6 +100,7 @@ export function explainRecord(record: DecisionRecord, policy: Policy): Explanati
     record.request,
     policy,
     memory ? { failure: memory.failureScore, success: memory.successScore } : undefined,
+    recordedVelocity(policy.model.velocity, record.determinism.velocity).values,
   );
   return {
     ...explanation,
@@ -152,6 +161,7 @@ function describeRead(condition: Condition): string {
   const ref = condition.ref;
   if (ref.kind === "derived") return ref.name;
   if (ref.kind === "evidence_key") return `evidence.${ref.key}`;
+  if (ref.kind === "velocity") return `velocity.${ref.name}`;
   return ref.segments.join(".");
 }
 

@@ -1,5 +1,5 @@
 import { float, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
-import type { EvaluationInput } from "../policy/evaluate.ts";
+import type { EvaluationInput, VelocityValues } from "../policy/evaluate.ts";
 import { pythonNumber } from "../policy/operators.ts";
 import type { DecisionRequest } from "../request/validate.ts";
 
@@ -61,10 +61,13 @@ export interface MemoryFeatures {
 
 export const NO_MEMORY: MemoryFeatures = { failure: 0, success: 0 };
 
+export const NO_VELOCITY: VelocityValues = {};
+
 export function evaluationInput(
   request: DecisionRequest,
   derived: DerivedFeatures,
   memory: MemoryFeatures = NO_MEMORY,
+  velocity: VelocityValues = NO_VELOCITY,
 ): EvaluationInput {
   return {
     request,
@@ -75,5 +78,6 @@ export function evaluationInput(
     amount_usd: derived.amount_usd,
     "memory.failure_similarity": memory.failure,
     "memory.success_similarity": memory.success,
+    velocity,
   };
 }

@@ -88,16 +88,20 @@ class CodeBuilder {
           : `ev[${JSON.stringify(ref.key)}]`;
       case "request_path":
         return ref.segments.reduce((code, segment) => `member(${code}, ${JSON.stringify(segment)})`, "rq");
+      case "velocity":
+        return `member(vl, ${JSON.stringify(ref.name)})`;
     }
   }
 
   condition(condition: Condition): string {
     const v = this.read(condition.ref);
     const { operator, operand } = condition;
+    // Velocity measures are always numbers (or missing, which no comparison accepts).
     const isDerivedNumber =
-      condition.ref.kind === "derived" &&
-      condition.ref.name !== "action_type" &&
-      condition.ref.name !== "amount_currency";
+      condition.ref.kind === "velocity" ||
+      (condition.ref.kind === "derived" &&
+        condition.ref.name !== "action_type" &&
+        condition.ref.name !== "amount_currency");
     if (condition.form === "flat") {
       switch (operator) {
         case "is":
@@ -190,7 +194,7 @@ export function compileEvaluator(model: PolicyModel): CompiledEvaluator {
     "const { member, eq, inList, between, contains, matches, flatIs, flatIn, compareJson, comparePython } = H;",
     "return function evaluate(input, out) {",
     "  const rq = input.request, ev = input.evidence, at = input.action_type, cur = input.amount_currency, val = input.amount_value, usd = input.amount_usd;",
-    '  const mfs = input["memory.failure_similarity"], mss = input["memory.success_similarity"];',
+    '  const mfs = input["memory.failure_similarity"], mss = input["memory.success_similarity"], vl = input.velocity;',
     "  let n = 0, x;",
     ...lines,
     "  return n;",

@@ -15,7 +15,12 @@ export interface EvaluationInput {
   /** Similarity to the nearest labelled failure / success (0 when memory is off or has none). */
   readonly "memory.failure_similarity": number;
   readonly "memory.success_similarity": number;
+  /** The values of the policy's velocity measures for this request (`velocity.<name>`). */
+  readonly velocity: VelocityValues;
 }
+
+/** Velocity measures by name, as a decision saw them. */
+export type VelocityValues = Readonly<Record<string, number>>;
 
 /** An own member of an object or array (never an inherited property such as `constructor`). */
 export function member(container: Value, key: string): Value {
@@ -34,6 +39,8 @@ export function readValue(ref: ValueRef, input: EvaluationInput): Value {
       for (const segment of ref.segments) value = member(value, segment);
       return value;
     }
+    case "velocity":
+      return member(input.velocity as JsonObject, ref.name);
   }
 }
 

@@ -23,7 +23,9 @@ export type ValueRef =
   /** A literal evidence key, as the reference's flat `evidence.<key>_<op>` reads it (dots are part of the key). */
   | { readonly kind: "evidence_key"; readonly key: string }
   /** A path into the request, e.g. `["subject", "roles"]`. */
-  | { readonly kind: "request_path"; readonly segments: readonly string[] };
+  | { readonly kind: "request_path"; readonly segments: readonly string[] }
+  /** A velocity measure the policy defines (`velocity.<name>`): a count or sum over recent decisions. */
+  | { readonly kind: "velocity"; readonly name: string };
 
 export const NESTED_OPERATORS = [
   "eq",
@@ -89,6 +91,31 @@ export interface PolicyDefaults {
   readonly approval?: ApprovalSettings;
 }
 
+/** Where a velocity measure's number comes from in each past decision. */
+export type VelocityMeasure =
+  | { readonly kind: "count" }
+  /** The amount in USD as `amount_usd` derives it (the amount in USD, else times `evidence.fx_rate_to_usd`). */
+  | { readonly kind: "sum_amount_usd" }
+  /** A number at a path of the request, e.g. `["action", "amount", "value"]`. */
+  | { readonly kind: "sum_path"; readonly segments: readonly string[] };
+
+/** How far back a velocity measure looks from the decision's time: a duration, or since 00:00 UTC that day. */
+export type VelocityWindow = { readonly kind: "duration"; readonly ms: number } | { readonly kind: "today" };
+
+/** One entry of the policy's `velocity:` section. */
+export interface VelocitySpec {
+  readonly name: string;
+  readonly measure: VelocityMeasure;
+  /** The request path decisions are grouped by (empty: the whole tenant; decisions never cross tenants). */
+  readonly groupBy: readonly string[];
+  readonly verdicts?: readonly string[];
+  readonly actionTypes?: readonly string[];
+  readonly window: VelocityWindow;
+  /** The entry as written: recorded beside the value it gave, so a backtest knows what the value measured. */
+  readonly definition: JsonObject;
+  readonly pointer: string;
+}
+
 /** A validated policy.v1 document. */
 export interface PolicyModel {
   readonly policyId: string;
@@ -98,4 +125,6 @@ export interface PolicyModel {
   readonly rules: readonly PolicyRule[];
   /** The `memory:` section, with defaults for what it does not say. */
   readonly memory: MemoryConfig;
+  /** The `velocity:` section (empty when absent). */
+  readonly velocity: readonly VelocitySpec[];
 }

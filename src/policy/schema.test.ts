@@ -46,6 +46,16 @@ const GOOD = [
   `${HEAD}rules:\n  - { id: T, stage: TRUST_PATHS, description: alias, then: { verdict: ALLOW, reason_codes: [OK], obligations: [{ type: log, severity: info }] } }\n`,
   `${HEAD.replace("default_reason_code: NO_MATCH }", "default_reason_code: NO_MATCH, approval: { approver_roles: [ops] } }")}rules:\n  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X], approval: { approver_roles: [finance, cfo], quorum: 2, timeout: 30m, on_timeout: ESCALATE, escalation_roles: [cfo], separation_of_duties: false } } }\n`,
 ];
+const velocity = (section: string): string =>
+  `${HEAD}velocity:\n${section}rules:\n  - { id: A, stage: ESCALATIONS, if: { velocity.m: { gt: 3 } }, then: { verdict: ESCALATE, reason_codes: [X] } }\n`;
+GOOD.push(
+  velocity(
+    "  m: { count: decisions, where: { verdict: [DENY], action_type: [a.b] }, group_by: subject.id, window: 1h }\n",
+  ),
+  velocity(
+    "  m: { sum: amount_usd, window: today }\n  n: { sum: action.amount.value, group_by: tenant.tenant_id, window: 7d }\n",
+  ),
+);
 const approval = (settings: string): string =>
   `${HEAD}rules:\n  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X], approval: ${settings} } }\n`;
 const BAD = [
@@ -76,6 +86,12 @@ const BAD = [
   `${HEAD}rules:\n  - { id: A, stage: HARD_BLOCKS, then: { verdict: MAYBE, reason_codes: [X] } }\n`,
   `${HEAD}rules:\n  - { id: A, stage: HARD_BLOCKS, then: { verdict: DENY, reason_codes: [X], obligations: [{ type: chek }] } }\n`,
   `${HEAD}rules:\n  - { id: A, stage: HARD_BLOCKS }\n`,
+  velocity("  m: { count: decisions, sum: amount_usd, window: 1h }\n"),
+  velocity("  m: { count: rows, window: 1h }\n"),
+  velocity("  m: { count: decisions, window: forever }\n"),
+  velocity("  m: { count: decisions, window: 1h, where: { verdict: [NOPE] } }\n"),
+  velocity("  m: { count: decisions }\n"),
+  velocity("  M: { count: decisions, window: 1h }\n"),
   `${HEAD.replace("mode: enforce", "mode: strict")}rules:\n  - { id: A, stage: HARD_BLOCKS, then: { verdict: DENY, reason_codes: [X] } }\n`,
 ];
 

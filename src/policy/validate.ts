@@ -36,6 +36,7 @@ import {
   type ValueRef,
 } from "./model.ts";
 import { compileRegex } from "./operators.ts";
+import { velocitySection } from "./velocity.ts";
 import type { Position } from "./yaml.ts";
 
 export interface ValidateOptions {
@@ -56,6 +57,7 @@ const TOP_LEVEL_KEYS = [
   "required_evidence",
   "extensions",
   "memory",
+  "velocity",
 ];
 const DEFAULTS_KEYS = ["mode", "default_verdict", "default_reason_code", "approval"];
 const RULE_KEYS = ["id", "stage", "description", "when", "if", "if_all", "if_any", "then"];
@@ -272,6 +274,11 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
       defaults = { mode, verdict, reasonCode, ...(approval ? { approval } : {}) };
   }
 
+  // Read before the rules: `velocity.<name>` in a condition reads a measure only when the section defines it.
+  const velocity =
+    document.velocity === undefined ? [] : velocitySection(document.velocity, { report, checkKeys });
+  const velocityNames = new Set((velocity ?? []).map((spec) => spec.name));
+
   const rules: PolicyRule[] = [];
   if (!Array.isArray(document.rules) || document.rules.length === 0) {
     report({
@@ -302,6 +309,7 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
         requireString,
         requireEnum,
         checkReasonCode,
+        velocityNames,
       });
       if (rule) rules.push(rule);
     });
@@ -311,11 +319,11 @@ export function validatePolicy(document: JsonValue, options: ValidateOptions = {
     document.memory === undefined
       ? DEFAULT_MEMORY_CONFIG
       : memorySection(document.memory, { report, checkKeys });
-  if (problems.length > 0 || !policyId || !policyVersion || !defaults || !memory)
+  if (problems.length > 0 || !policyId || !policyVersion || !defaults || !memory || !velocity)
     return fail("invalid_policy", problems);
   const stageOrder = (stage: Stage): number => STAGES.indexOf(stage);
   const ordered = [...rules].sort((a, b) => stageOrder(a.stage) - stageOrder(b.stage) || a.index - b.index);
-  return ok({ policyId, policyVersion, defaults, rules: ordered, memory });
+  return ok({ policyId, policyVersion, defaults, rules: ordered, memory, velocity });
 }
 
 interface Checks {
@@ -329,6 +337,8 @@ interface Checks {
     what: string,
   ) => T | undefined;
   checkReasonCode: (value: JsonValue | undefined, pointer: string) => string | undefined;
+  /** The measures of the policy's `velocity:` section. */
+  velocityNames: ReadonlySet<string>;
 }
 
 function validateRule(value: JsonValue, index: number, checks: Checks): PolicyRule | undefined {
@@ -600,7 +610,11 @@ function parseConditionKey(
 ): Condition[] | undefined {
   const { report } = checks;
   if (isNestedForm(key, operand)) {
-    const ref = resolvePath(key);
+    const velocityName = key.startsWith("velocity.") ? key.slice("velocity.".length) : undefined;
+    const ref: ValueRef | undefined =
+      velocityName !== undefined && checks.velocityNames.has(velocityName)
+        ? { kind: "velocity", name: velocityName }
+        : resolvePath(key);
     if (!ref) {
       report(
         {

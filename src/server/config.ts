@@ -28,6 +28,8 @@ export interface ServeConfig {
   readonly logLevel: string;
   /** Redaction profile for requests that name none (`default` when unset). */
   readonly redaction?: RedactionProfile;
+  /** `redis://…`: policy announcements, operator policy documents and velocity counters (none when unset). */
+  readonly redis?: string;
 }
 
 export type Setting = keyof ServeConfig;
@@ -83,6 +85,19 @@ const flag = (raw: Raw): { value: boolean } | { expected: string } => {
   return value === undefined ? { expected: "true or false (on/off, 1/0)" } : { value };
 };
 
+const redisUrl = (raw: Raw): { value: string } | { expected: string } => {
+  const expected = { expected: "a Redis URL: redis://[user:password@]host[:port][/db] or rediss://…" };
+  if (typeof raw !== "string") return expected;
+  try {
+    const url = new URL(raw);
+    return (url.protocol === "redis:" || url.protocol === "rediss:") && url.hostname !== ""
+      ? { value: raw }
+      : expected;
+  } catch {
+    return expected;
+  }
+};
+
 const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
   host: { env: "LUMYN_HOST", key: "host", parse: text },
   port: { env: "LUMYN_PORT", key: "port", parse: integer(0, 65_535) },
@@ -96,6 +111,8 @@ const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
   bodyLimit: { env: "LUMYN_BODY_LIMIT", key: "body_limit", parse: integer(1, 64 * 1024 * 1024) },
   logLevel: { env: "LUMYN_LOG_LEVEL", key: "log_level", parse: oneOf(LOG_LEVELS) },
   redaction: { env: "LUMYN_REDACTION_PROFILE", key: "redaction", parse: oneOf(REDACTION_PROFILES) },
+  // A secret: the URL may carry a password.
+  redis: { env: "LUMYN_REDIS", key: "redis", secret: true, parse: redisUrl },
 };
 
 const DEFAULTS: Partial<ServeConfig> = {

@@ -44,6 +44,19 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  private readonly policySwitches = new Counter({
+    name: "lumyn_policy_switches_total",
+    help: "Times this server switched a tenant's policy to another registry version (tenant * is the default)",
+    labelNames: ["tenant"] as const,
+    registers: [this.registry],
+  });
+  private readonly policyRejections = new Counter({
+    name: "lumyn_policy_rejected_total",
+    help: "Invalid policy documents written to Redis and rejected (the last good policy stayed active)",
+    labelNames: ["tenant"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "lumyn_" });
   }
@@ -57,6 +70,14 @@ export class ServiceMetrics {
   request(method: string, route: string, status: number, seconds: number): void {
     this.requests.inc({ method, route, status: String(status) });
     this.requestSeconds.observe({ method, route }, seconds);
+  }
+
+  policySwitched(tenant: string): void {
+    this.policySwitches.inc({ tenant });
+  }
+
+  policyRejected(tenant: string): void {
+    this.policyRejections.inc({ tenant });
   }
 
   storeError(operation: string): void {

@@ -46,6 +46,17 @@ export const STATS_QUERY = {
   },
 } as const;
 
+export const POLICY_QUERY = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    tenant_id: {
+      ...LIST_QUERY.properties.tenant_id,
+      description: "The tenant whose policy to show: its active registry version, else the default",
+    },
+  },
+} as const;
+
 export const LABEL_BODY = {
   type: "object",
   additionalProperties: false,
@@ -398,12 +409,17 @@ export function openApiDocument(): Record<string, unknown> {
       },
       "/v1/policy": {
         get: {
-          summary: "The active policy",
+          summary: "The active policy (of a tenant: its registry version, else the default)",
           description: scope("read"),
+          parameters: queryParameters(POLICY_QUERY),
           responses: {
             "200": json("the active policy's identity", {
               type: "object",
               properties: {
+                tenant_id: {
+                  type: "string",
+                  description: "present when a tenant was asked for, or the key is bound to one",
+                },
                 policy_id: { type: "string" },
                 policy_version: { type: "string" },
                 policy_hash: { type: "string" },

@@ -12,6 +12,8 @@ import pino from "pino";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import type { Lumyn } from "../lumyn.ts";
+import { PolicySync } from "../registry/policy-sync.ts";
+import { RedisVelocityCounters } from "../registry/redis-counters.ts";
 import { type ApiKey, StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
 import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
@@ -54,6 +56,10 @@ export interface ServerOptions {
   readonly keyCacheMs?: number;
   /** What `POST /v1/evaluate` answers for MEDIUM and LOW materiality when the policy cannot be evaluated. */
   readonly evaluatorFallback?: EvaluatorFallback;
+  /** `redis://…`: switch policies on announcements and adopt operators' policy documents (see docs/registry.md). */
+  readonly redisUrl?: string;
+  /** How often the store is read for policy activations no announcement brought (default 5 s). */
+  readonly policyPollMs?: number;
 }
 
 /** What the route modules share. */
@@ -105,6 +111,31 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   });
   const metrics = new ServiceMetrics();
+  try {
+    const policySync = await PolicySync.start({
+      lumyn: options.lumyn,
+      log: app.log,
+      events: {
+        switched: (tenant) => metrics.policySwitched(tenant),
+        rejected: (tenant) => metrics.policyRejected(tenant),
+      },
+      ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+      ...(options.policyPollMs ? { pollMs: options.policyPollMs } : {}),
+    });
+    app.addHook("onClose", () => policySync.close());
+    if (options.redisUrl) {
+      const counters = await RedisVelocityCounters.connect(options.redisUrl, app.log);
+      options.lumyn.useVelocityCounters(counters);
+      app.addHook("onClose", async () => {
+        options.lumyn.useVelocityCounters(undefined);
+        counters.close();
+      });
+    }
+  } catch (error) {
+    // Closing runs the hooks added so far: what was started stops.
+    await app.close();
+    throw error;
+  }
   const context: RouteContext = {
     lumyn: options.lumyn,
     metrics,

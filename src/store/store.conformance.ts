@@ -594,6 +594,170 @@ export function storeConformance(backend: BackendUnderTest): void {
         assert.deepEqual(await store.listWebhooks(), []);
       }));
 
+    it("keeps a policy registry per tenant: history in order, one active version, compare-and-set changes", () =>
+      withStore(async (store) => {
+        assert.deepEqual(await store.activePolicies(), new Map());
+        const detail = { by: "test" };
+        await store.appendPolicyEvent({
+          tenantId: "acme",
+          type: "published",
+          policyHash: "sha256:a",
+          detail,
+        });
+        assert.deepEqual(await store.activePolicies(), new Map(), "publishing activates nothing");
+        const activated = await store.appendPolicyEvent({
+          tenantId: "acme",
+          type: "activated",
+          policyHash: "sha256:a",
+          expectedActive: null,
+          detail,
+        });
+        assert.equal(activated?.policyHash, "sha256:a");
+        assert.equal(
+          await store.appendPolicyEvent({
+            tenantId: "acme",
+            type: "activated",
+            policyHash: "sha256:b",
+            expectedActive: null,
+            detail,
+          }),
+          undefined,
+          "a change computed from a stale active version loses and writes nothing",
+        );
+        await store.appendPolicyEvent({
+          tenantId: "acme",
+          type: "rejected",
+          detail: { by: "redis", problems: [{ code: "yaml" }] },
+        });
+        await store.appendPolicyEvent({
+          tenantId: "*",
+          type: "activated",
+          policyHash: "sha256:d",
+          expectedActive: null,
+          detail,
+        });
+        await store.appendPolicyEvent({
+          tenantId: "acme",
+          type: "rolled_back",
+          policyHash: "sha256:z",
+          expectedActive: "sha256:a",
+          detail,
+        });
+        assert.deepEqual(
+          await store.activePolicies(),
+          new Map([
+            ["*", "sha256:d"],
+            ["acme", "sha256:z"],
+          ]),
+          "a rejected document leaves the active version as it was",
+        );
+        const history = await store.listPolicyEvents("acme");
+        assert.deepEqual(
+          history.map((event) => [event.type, event.policyHash]),
+          [
+            ["published", "sha256:a"],
+            ["activated", "sha256:a"],
+            ["rejected", undefined],
+            ["rolled_back", "sha256:z"],
+          ],
+        );
+        assert.deepEqual(history[2]?.detail, { by: "redis", problems: [{ code: "yaml" }] });
+        assert.ok(history.every((event, i) => i === 0 || event.seq > (history[i - 1]?.seq ?? 0)));
+        assert.equal((await store.listPolicyEvents()).length, 5);
+      }));
+
+    it("measures velocity: counts and sums of a tenant's decisions per group, filtered, in a window", () =>
+      withStore(async (store) => {
+        const at = (minute: number) => new Date(Date.UTC(2026, 2, 1, 10, minute));
+        const put = async (
+          minute: number,
+          options: {
+            subject?: string;
+            verdict?: string;
+            amount?: number;
+            tenant?: string;
+            currency?: string;
+          },
+        ) => {
+          const record = makeRecord({
+            now: at(minute),
+            ...(options.amount !== undefined ? { amount: options.amount } : {}),
+            ...(options.tenant ? { tenant: options.tenant } : {}),
+          });
+          const request = record.request as JsonObject;
+          request.subject = { type: "agent", id: options.subject ?? "agent-1" };
+          if (options.currency) {
+            request.action = {
+              ...(request.action as JsonObject),
+              amount: { value: options.amount ?? 20, currency: options.currency },
+            };
+            request.evidence = { ...(request.evidence as JsonObject), fx_rate_to_usd: 2 };
+          }
+          await store.putDecision({ ...record, verdict: (options.verdict ?? "ALLOW") as never });
+        };
+        await put(0, { verdict: "DENY" });
+        await put(10, { verdict: "DENY", amount: 100 });
+        await put(20, { verdict: "ALLOW", amount: 50, currency: "EUR" });
+        await put(30, { verdict: "DENY", subject: "agent-2" });
+        await put(40, { verdict: "DENY", tenant: "globex" });
+        await put(59, { verdict: "DENY" });
+        const window = { since: at(5).toISOString(), until: at(59).toISOString() };
+        const bySubject = { tenantId: "acme", groupBy: ["subject", "id"], groupValue: "agent-1", ...window };
+        assert.equal(await store.velocity({ ...bySubject, measure: { kind: "count" } }), 2);
+        assert.equal(
+          await store.velocity({ ...bySubject, measure: { kind: "count" }, verdicts: ["DENY"] }),
+          1,
+          "only DENY, only in the window (the end is exclusive), only this subject and tenant",
+        );
+        assert.equal(
+          await store.velocity({ ...bySubject, measure: { kind: "sum_amount_usd" } }),
+          200,
+          "100 USD, and 50 EUR at 2 USD per EUR",
+        );
+        assert.equal(
+          await store.velocity({
+            ...bySubject,
+            measure: { kind: "sum_path", segments: ["action", "amount", "value"] },
+          }),
+          150,
+        );
+        assert.equal(
+          await store.velocity({
+            tenantId: "acme",
+            groupBy: [],
+            measure: { kind: "count" },
+            actionTypes: ["support.refund"],
+            ...window,
+          }),
+          3,
+          "the whole tenant when not grouped",
+        );
+        assert.equal(
+          await store.velocity({ ...bySubject, groupValue: "nobody", measure: { kind: "sum_amount_usd" } }),
+          0,
+        );
+        for (const [path, value] of [
+          [["evidence", "order_id"], "O-1"],
+          [["evidence", "customer_age_days"], 100],
+        ] as const) {
+          assert.equal(
+            await store.velocity({
+              tenantId: "acme",
+              groupBy: path,
+              groupValue: value,
+              measure: { kind: "count" },
+              ...window,
+            }),
+            3,
+            `grouped by ${path.join(".")} (a string, then a number, read from the request)`,
+          );
+        }
+        assert.equal(
+          await store.velocity({ ...bySubject, measure: { kind: "count" }, actionTypes: ["payout.create"] }),
+          0,
+        );
+      }));
+
     it("answers ping while open and refuses work once closed", async () => {
       const store = await backend.open();
       await store.ping();

@@ -3,6 +3,9 @@ import type { ChainCheckpoint, ChainKind, ChainLink } from "../audit/chain.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { DecisionRecord } from "../engine/decide.ts";
 import type { Label, MemoryCase, ScopeCount } from "../memory/index.ts";
+import type { VelocityMeasure } from "../policy/model.ts";
+
+export type { VelocityMeasure };
 
 /**
  * Where decisions, events and policy snapshots live. Asynchronous from the start: the PostgreSQL backend is
@@ -115,6 +118,25 @@ export interface Store {
   /** Delivery attempts, newest first. */
   listDeliveries(query: { readonly webhookId?: string; readonly limit?: number }): Promise<DeliveryAttempt[]>;
 
+  /**
+   * Appends to a tenant's policy registry history. An `activated` or `rolled_back` event makes its
+   * `policyHash` the tenant's active policy, only over the active policy it was computed from
+   * (`expectedActive`, null when the tenant had none): undefined, and nothing written, when another writer
+   * changed it first. `published` and `rejected` events change no active policy.
+   */
+  appendPolicyEvent(event: NewPolicyEvent): Promise<PolicyEvent | undefined>;
+  /** A tenant's registry history (every tenant's when absent), oldest first. */
+  listPolicyEvents(tenantId?: string): Promise<PolicyEvent[]>;
+  /** Each tenant's active policy hash (tenants with none are absent). */
+  activePolicies(): Promise<Map<string, string>>;
+
+  /**
+   * A velocity measure over stored decisions: how many (or the sum of a number) of the tenant's decisions in
+   * `[since, until)` share the group value and pass the filters. Rows whose summed number is missing count
+   * as nothing in a sum.
+   */
+  velocity(query: VelocityQuery): Promise<number>;
+
   /** Store reachable and writable enough to answer (for readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -183,6 +205,50 @@ export interface PolicySnapshot {
   readonly policyId: string;
   readonly policyVersion: string;
   readonly text: string;
+}
+
+/** The tenant key of the registry's default policy: it applies to every tenant without its own. */
+export const DEFAULT_POLICY_TENANT = "*";
+
+export const POLICY_EVENT_TYPES = ["published", "activated", "rolled_back", "rejected"] as const;
+export type PolicyEventType = (typeof POLICY_EVENT_TYPES)[number];
+
+export interface NewPolicyEvent {
+  readonly tenantId: string;
+  readonly type: PolicyEventType;
+  /** The version the event is about (absent for a `rejected` document that has no valid hash). */
+  readonly policyHash?: string;
+  /** For `activated` and `rolled_back`: the tenant's active hash this change was computed from. */
+  readonly expectedActive?: string | null;
+  /** Who or what made the change (`cli`, `redis`, …) and, for `rejected`, the problems. */
+  readonly detail: JsonObject;
+  readonly createdAt?: string;
+}
+
+export interface PolicyEvent {
+  readonly seq: number;
+  readonly tenantId: string;
+  readonly type: PolicyEventType;
+  readonly policyHash?: string;
+  readonly detail: JsonObject;
+  readonly createdAt: string;
+}
+
+export interface VelocityQuery {
+  readonly tenantId: string;
+  readonly measure: VelocityMeasure;
+  /** The request path decisions are grouped by (empty: the whole tenant). */
+  readonly groupBy: readonly string[];
+  /** The group's value: a string, number or boolean at `groupBy` in the current request. */
+  readonly groupValue?: string | number | boolean;
+  /** Only decisions with one of these verdicts (any when absent). */
+  readonly verdicts?: readonly string[];
+  /** Only decisions of one of these action types (any when absent). */
+  readonly actionTypes?: readonly string[];
+  /** Inclusive lower bound on `created_at` (ISO 8601). */
+  readonly since: string;
+  /** Exclusive upper bound on `created_at` (ISO 8601). */
+  readonly until: string;
 }
 
 export type PutDecisionResult =

@@ -142,7 +142,7 @@ function renderText(report: BacktestReport, candidate: Policy, source: string, g
   const cell = (text: string | number) => String(text).padStart(width);
   const lines = [
     `re-decided ${report.total} ${source} under ${candidate.model.policyId} ${candidate.model.policyVersion} (${candidate.hash})`,
-    `changed ${report.changed} (${percent}%)${report.unreadable > 0 ? `; ${report.unreadable} stored records could not be read and were skipped` : ""}`,
+    `changed ${report.changed} (${percent}%)${report.unreadable > 0 ? `; ${report.unreadable} stored records could not be read and were skipped` : ""}${report.unmeasured > 0 ? `; ${report.unmeasured} recorded no value for a velocity measure of the candidate (conditions on it read nothing)` : ""}`,
     "",
     `${"from \\ to".padEnd(10)}${VERDICTS.map(cell).join("")}`,
     ...VERDICTS.map(
@@ -186,6 +186,7 @@ function renderJson(report: BacktestReport, candidate: Policy, window: object, g
     total: report.total,
     changed: report.changed,
     unreadable: report.unreadable,
+    ...(report.unmeasured > 0 ? { unmeasured: report.unmeasured } : {}),
     matrix: report.matrix,
     reason_codes: {
       gained: Object.fromEntries(report.gained.map((g) => [g.code, g.count])),

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { LumynError } from "../../core/problem.ts";
 import { Lumyn } from "../../lumyn.ts";
 import { printableConfig, resolveServeConfig, type Setting } from "../../server/config.ts";
+import { StorageError } from "../../store/store.ts";
 import { expect, jsonText } from "../io.ts";
 
 interface ServeFlags {
@@ -17,6 +18,7 @@ interface ServeFlags {
   readonly logLevel?: string;
   readonly redaction?: string;
   readonly printConfig?: boolean;
+  readonly redis?: string;
 }
 
 export function register(program: Command): void {
@@ -39,6 +41,10 @@ export function register(program: Command): void {
     .option("--body-limit <bytes>", "largest request body accepted (default 1048576)")
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent (default info)")
     .option("--redaction <profile>", "redaction profile for requests that name none: default, strict, off")
+    .option(
+      "--redis <url>",
+      "Redis for policy hot reload and velocity counters, e.g. redis://127.0.0.1:6379 (see docs/registry.md)",
+    )
     .option("--print-config", "print the effective settings (secrets hidden) and exit")
     .action(async (flags: ServeFlags, command: Command) => {
       const debug = command.optsWithGlobals().debug === true;
@@ -54,6 +60,7 @@ export function register(program: Command): void {
         ...(flags.bodyLimit !== undefined ? { bodyLimit: flags.bodyLimit } : {}),
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
         ...(flags.redaction !== undefined ? { redaction: flags.redaction } : {}),
+        ...(flags.redis !== undefined ? { redis: flags.redis } : {}),
       };
       const resolved = expect(
         resolveServeConfig(
@@ -90,16 +97,23 @@ export function register(program: Command): void {
           bodyLimit: config.bodyLimit,
           log: { level: config.logLevel },
           debug,
+          ...(config.redis !== undefined ? { redisUrl: config.redis } : {}),
         });
       } catch (error) {
         await lumyn.close();
+        const unreachable = error instanceof StorageError;
         throw new LumynError({
-          kind: "usage",
-          problems: [{ code: "listen", message: `cannot serve: ${(error as Error).message}` }],
+          kind: unreachable ? "storage" : "usage",
+          problems: [
+            {
+              code: unreachable ? "unreachable" : "listen",
+              message: `cannot serve: ${(error as Error).message}`,
+            },
+          ],
         });
       }
       process.stderr.write(
-        `lumyn: serving ${server.url} (policy ${lumyn.policy.model.policyId} ${lumyn.policy.model.policyVersion}, auth ${config.auth ? "on" : "off"})\n`,
+        `lumyn: serving ${server.url} (policy ${lumyn.policy.model.policyId} ${lumyn.policy.model.policyVersion}${lumyn.activeVersions().size > 0 ? `, registry versions for ${[...lumyn.activeVersions().keys()].join(", ")}` : ""}, auth ${config.auth ? "on" : "off"}${config.redis ? ", Redis on" : ""})\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals): void => {

@@ -278,7 +278,10 @@ export function registerApprovalRoutes(
       return reply.type("application/json").send(JSON.stringify(answer));
     }
     const { record, approval } = decided.value;
-    const answer = evaluatorAnswer(record, approvalSettingsFor(lumyn.policy, record));
+    const answer = evaluatorAnswer(
+      record,
+      approvalSettingsFor(lumyn.loadedPolicy(record.policy.policy_hash) ?? lumyn.policy, record),
+    );
     return reply.type("application/json").send(
       JSON.stringify({
         ...answer,

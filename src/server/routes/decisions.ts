@@ -267,7 +267,7 @@ function decisionNotFound(reply: FastifyReply, decisionId: string): FastifyReply
  * The tenant a list or count is limited to: the key's tenant for a tenant-bound key (naming another is 403),
  * else the one asked for. `null` once a problem has been sent.
  */
-function tenantScope(
+export function tenantScope(
   request: FastifyRequest,
   reply: FastifyReply,
   asked: string | undefined,

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
+import { POLICY_QUERY } from "../openapi.ts";
 import { sendProblem } from "../problem.ts";
 import type { RouteContext } from "../server.ts";
+import { tenantScope } from "./decisions.ts";
 
 /** The service's own routes: health, readiness, metrics, the active policy and the API description. */
 export function registerServiceRoutes(app: FastifyInstance, { lumyn, metrics }: RouteContext): void {
@@ -32,17 +34,24 @@ export function registerServiceRoutes(app: FastifyInstance, { lumyn, metrics }: 
     return reply.type(metrics.registry.contentType).send(await metrics.text());
   });
 
-  app.get("/v1/policy", { config: { access: "read" } }, async (_request, reply) => {
-    const { model, hash } = lumyn.policy;
-    return reply.type("application/json").send(
-      JSON.stringify({
-        policy_id: model.policyId,
-        policy_version: model.policyVersion,
-        policy_hash: hash,
-        mode: model.defaults.mode,
-      }),
-    );
-  });
+  app.get<{ Querystring: { tenant_id?: string } }>(
+    "/v1/policy",
+    { config: { access: "read" }, schema: { querystring: POLICY_QUERY } },
+    async (request, reply) => {
+      const tenantId = tenantScope(request, reply, request.query.tenant_id);
+      if (tenantId === null) return reply;
+      const { model, hash } = tenantId === undefined ? lumyn.policy : lumyn.policyFor(tenantId);
+      return reply.type("application/json").send(
+        JSON.stringify({
+          ...(tenantId !== undefined ? { tenant_id: tenantId } : {}),
+          policy_id: model.policyId,
+          policy_version: model.policyVersion,
+          policy_hash: hash,
+          mode: model.defaults.mode,
+        }),
+      );
+    },
+  );
 
   app.get("/openapi.json", { config: { access: "any" } }, async (_request, reply) =>
     reply.type("application/json").send(JSON.stringify(app.swagger())),

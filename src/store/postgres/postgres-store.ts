@@ -33,6 +33,9 @@ import {
   type LabelWrite,
   MAX_PAGE_SIZE,
   type NewDecisionEvent,
+  type NewPolicyEvent,
+  type PolicyEvent,
+  type PolicyEventType,
   type PolicySnapshot,
   type PutDecisionResult,
   type SequencedEvent,
@@ -40,6 +43,8 @@ import {
   type StatsQuery,
   StorageError,
   type Store,
+  type VelocityMeasure,
+  type VelocityQuery,
   type Webhook,
   type WebhookProgress,
 } from "../store.ts";
@@ -802,6 +807,123 @@ export class PostgresStore implements Store {
     }));
   }
 
+  async appendPolicyEvent(event: NewPolicyEvent): Promise<PolicyEvent | undefined> {
+    this.ensureOpen();
+    const createdAt = event.createdAt ?? timestamp(new Date());
+    const changesActive = event.type === "activated" || event.type === "rolled_back";
+    let client: pg.PoolClient;
+    try {
+      client = await checkout(this.pool);
+    } catch (error) {
+      throw storageError("change the policy registry", error);
+    }
+    let broken = false;
+    try {
+      // One writer per tenant at a time (every process), so that reading the active version and appending
+      // over it is one step: the compare-and-set of activations.
+      await client.query("BEGIN");
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('lumyn-policy-registry:' || $1))", [
+        event.tenantId,
+      ]);
+      const latest = await client.query(
+        "SELECT active_hash FROM policy_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+        [event.tenantId],
+      );
+      const active = latest.rows[0] ? ((latest.rows[0].active_hash as string | null) ?? null) : null;
+      if (changesActive && active !== (event.expectedActive ?? null)) {
+        await client.query("ROLLBACK");
+        return undefined;
+      }
+      const inserted = await client.query(
+        `INSERT INTO policy_events (tenant_id, type, policy_hash, active_hash, detail_json, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
+        [
+          event.tenantId,
+          event.type,
+          event.policyHash ?? null,
+          changesActive ? (event.policyHash ?? null) : active,
+          canonicalJson(event.detail),
+          createdAt,
+        ],
+      );
+      await client.query("COMMIT");
+      return {
+        seq: Number(inserted.rows[0]?.seq),
+        tenantId: event.tenantId,
+        type: event.type,
+        ...(event.policyHash !== undefined ? { policyHash: event.policyHash } : {}),
+        detail: event.detail,
+        createdAt,
+      };
+    } catch (error) {
+      try {
+        await client.query("ROLLBACK");
+      } catch {
+        broken = true;
+      }
+      throw storageError("change the policy registry", error);
+    } finally {
+      client.removeListener("error", ignore);
+      client.release(broken);
+    }
+  }
+
+  async listPolicyEvents(tenantId?: string): Promise<PolicyEvent[]> {
+    const filter = new Filter();
+    filter.add("tenant_id = ?", tenantId);
+    const { rows } = await this.query(
+      `SELECT seq, tenant_id, type, policy_hash, detail_json, created_at FROM policy_events ${filter.where()} ORDER BY seq`,
+      filter.params,
+    );
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      tenantId: String(row.tenant_id),
+      type: String(row.type) as PolicyEventType,
+      ...(row.policy_hash !== null ? { policyHash: String(row.policy_hash) } : {}),
+      detail: parseStored(String(row.detail_json)),
+      createdAt: String(row.created_at),
+    }));
+  }
+
+  async activePolicies(): Promise<Map<string, string>> {
+    const { rows } = await this.query(
+      "SELECT DISTINCT ON (tenant_id) tenant_id, active_hash FROM policy_events ORDER BY tenant_id, seq DESC",
+    );
+    return new Map(
+      rows
+        .filter((row) => row.active_hash !== null)
+        .map((row) => [String(row.tenant_id), String(row.active_hash)]),
+    );
+  }
+
+  async velocity(query: VelocityQuery): Promise<number> {
+    const params: unknown[] = [query.tenantId, query.since, query.until];
+    const filters: string[] = [];
+    const value = query.groupValue;
+    if (query.groupBy.join(".") === "subject.id" && typeof value === "string") {
+      params.push(value);
+      filters.push(`subject_id = $${params.length}`);
+    } else if (query.groupBy.length > 0) {
+      // jsonb equality: the same JSON value (numbers by value, so 1 equals 1.0, as in the embedded store).
+      params.push(["request", ...query.groupBy], value === undefined ? null : JSON.stringify(value));
+      filters.push(`(record_json::jsonb #> $${params.length - 1}::text[]) = $${params.length}::jsonb`);
+    }
+    for (const [column, values] of [
+      ["verdict", query.verdicts],
+      ["action_type", query.actionTypes],
+    ] as const) {
+      if (values === undefined) continue;
+      params.push([...values]);
+      filters.push(`${column} = ANY($${params.length})`);
+    }
+    const { rows } = await this.query(
+      `SELECT ${velocityAggregate(query.measure, params)} AS value FROM decisions
+         WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3${filters.map((f) => ` AND ${f}`).join("")}`,
+      params,
+    );
+    return Number(rows[0]?.value ?? 0);
+  }
+
   /** One write statement outside the chain; returns how many rows it changed. */
   private async write(action: string, sql: string, params: readonly unknown[]): Promise<number> {
     this.ensureOpen();
@@ -1096,6 +1218,33 @@ const API_KEY_COLUMNS =
   "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
 
 /** A WHERE clause built from optional conditions; `?` in each condition becomes the next `$n`. */
+/** A number at a request path of the record, or NULL when it holds anything else (a string is never coerced). */
+function numberAt(path: string): string {
+  return `CASE WHEN jsonb_typeof(record_json::jsonb #> ${path}) = 'number' THEN (record_json::jsonb #>> ${path})::double precision END`;
+}
+
+/** The SQL of a velocity measure (as the embedded store's); paths are bound as parameters appended to `params`. */
+function velocityAggregate(measure: VelocityMeasure, params: unknown[]): string {
+  const path = (segments: readonly string[]): string => {
+    params.push(["request", ...segments]);
+    return `$${params.length}::text[]`;
+  };
+  switch (measure.kind) {
+    case "count":
+      return "count(*)";
+    case "sum_path":
+      return `coalesce(sum(${numberAt(path(measure.segments))}), 0)`;
+    case "sum_amount_usd": {
+      // As amount_usd derives it (engine/normalize.ts): the amount itself in USD, else times the FX rate.
+      const value = numberAt(path(["action", "amount", "value"]));
+      const rate = numberAt(path(["evidence", "fx_rate_to_usd"]));
+      const currency = path(["action", "amount", "currency"]);
+      return `coalesce(sum(CASE WHEN (record_json::jsonb #>> ${currency}) = 'USD' THEN ${value}
+        WHEN jsonb_typeof(record_json::jsonb #> ${currency}) = 'string' THEN ${value} * ${rate} END), 0)`;
+    }
+  }
+}
+
 class Filter {
   readonly params: unknown[] = [];
   private readonly conditions: string[] = [];

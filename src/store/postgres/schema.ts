@@ -170,4 +170,20 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, seq);
   `,
+  `
+  -- The policy registry (as the embedded store's migration 7): every version published, activated, rolled
+  -- back or rejected per tenant, each row with the tenant's active policy hash after it. Velocity conditions
+  -- grouped by subject read decisions by (tenant, subject, time).
+  CREATE TABLE policy_events (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   TEXT COLLATE "C" NOT NULL,
+    type        TEXT NOT NULL,
+    policy_hash TEXT,
+    active_hash TEXT,
+    detail_json TEXT NOT NULL,
+    created_at  TEXT COLLATE "C" NOT NULL
+  );
+  CREATE INDEX policy_events_tenant ON policy_events (tenant_id, seq);
+  CREATE INDEX decisions_tenant_subject_created ON decisions (tenant_id, subject_id, created_at);
+  `,
 ];

@@ -153,4 +153,19 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, seq);
   `,
+  `
+  -- The policy registry: per tenant ('*' is the default for tenants without their own), every version
+  -- published, activated, rolled back or rejected, in order. Each row also carries the tenant's active policy
+  -- hash after it, so the active policy is the latest row's and a change can be made compare-and-set.
+  CREATE TABLE policy_events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    policy_hash TEXT,
+    active_hash TEXT,
+    detail_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+  );
+  CREATE INDEX policy_events_tenant ON policy_events (tenant_id, seq);
+  `,
 ];

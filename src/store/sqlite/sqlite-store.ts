@@ -31,6 +31,9 @@ import {
   type LabelWrite,
   MAX_PAGE_SIZE,
   type NewDecisionEvent,
+  type NewPolicyEvent,
+  type PolicyEvent,
+  type PolicyEventType,
   type PolicySnapshot,
   type PutDecisionResult,
   type SequencedEvent,
@@ -38,6 +41,8 @@ import {
   type StatsQuery,
   StorageError,
   type Store,
+  type VelocityMeasure,
+  type VelocityQuery,
   type Webhook,
   type WebhookProgress,
 } from "../store.ts";
@@ -763,6 +768,103 @@ export class SqliteStore implements Store {
     return revoked === true;
   }
 
+  async appendPolicyEvent(event: NewPolicyEvent): Promise<PolicyEvent | undefined> {
+    this.ensureOpen();
+    const createdAt = event.createdAt ?? timestamp(new Date());
+    const detailJson = canonicalJson(event.detail);
+    const changesActive = event.type === "activated" || event.type === "rolled_back";
+    // Registry changes are rare and small: they run on this connection, and BEGIN IMMEDIATE makes the
+    // read of the current active policy and the write one step against any other writer of the file.
+    return this.read(() => {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const latest = this.statements.activePolicy.get(event.tenantId);
+        const active = latest?.active_hash === undefined ? null : (latest.active_hash as string | null);
+        if (changesActive && active !== (event.expectedActive ?? null)) {
+          this.db.exec("ROLLBACK");
+          return undefined;
+        }
+        const { lastInsertRowid } = this.statements.insertPolicyEvent.run(
+          event.tenantId,
+          event.type,
+          event.policyHash ?? null,
+          changesActive ? (event.policyHash ?? null) : active,
+          detailJson,
+          createdAt,
+        );
+        this.db.exec("COMMIT");
+        return {
+          seq: Number(lastInsertRowid),
+          tenantId: event.tenantId,
+          type: event.type,
+          ...(event.policyHash !== undefined ? { policyHash: event.policyHash } : {}),
+          detail: event.detail,
+          createdAt,
+        };
+      } catch (error) {
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
+        throw error;
+      }
+    });
+  }
+
+  async listPolicyEvents(tenantId?: string): Promise<PolicyEvent[]> {
+    this.ensureOpen();
+    const rows = this.read(() =>
+      tenantId === undefined
+        ? this.statements.allPolicyEvents.all()
+        : this.statements.tenantPolicyEvents.all(tenantId),
+    );
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      tenantId: String(row.tenant_id),
+      type: String(row.type) as PolicyEventType,
+      ...(row.policy_hash !== null ? { policyHash: String(row.policy_hash) } : {}),
+      detail: parseStored(String(row.detail_json)),
+      createdAt: String(row.created_at),
+    }));
+  }
+
+  async activePolicies(): Promise<Map<string, string>> {
+    this.ensureOpen();
+    const rows = this.read(() => this.statements.activePolicies.all());
+    return new Map(
+      rows
+        .filter((row) => row.active_hash !== null)
+        .map((row) => [String(row.tenant_id), String(row.active_hash)]),
+    );
+  }
+
+  async velocity(query: VelocityQuery): Promise<number> {
+    this.ensureOpen();
+    const params: (string | number | null)[] = [query.tenantId, query.since, query.until];
+    const filters: string[] = [];
+    const value = query.groupValue;
+    if (query.groupBy.join(".") === "subject.id" && typeof value === "string") {
+      // The subject has its own column: no record needs parsing to find the group.
+      filters.push("subject_id = ?");
+      params.push(value);
+    } else if (query.groupBy.length > 0) {
+      filters.push("json_extract(record_json, ?) = ?");
+      params.push(
+        requestJsonPath(query.groupBy),
+        typeof value === "boolean" ? Number(value) : (value ?? null),
+      );
+    }
+    for (const [column, values] of [
+      ["verdict", query.verdicts],
+      ["action_type", query.actionTypes],
+    ] as const) {
+      if (values === undefined) continue;
+      filters.push(`${column} IN (${values.map(() => "?").join(", ")})`);
+      params.push(...values);
+    }
+    const sql = `SELECT ${velocityAggregate(query.measure)} AS value FROM decisions
+      WHERE tenant_id = ? AND created_at >= ? AND created_at < ?${filters.map((f) => ` AND ${f}`).join("")}`;
+    const row = this.read(() => this.db.prepare(sql).get(...params));
+    return Number(row?.value ?? 0);
+  }
+
   async ping(): Promise<void> {
     this.ensureOpen();
     this.read(() => this.db.prepare("SELECT 1").get());
@@ -796,11 +898,52 @@ export class SqliteStore implements Store {
   }
 }
 
+/** A SQLite JSON path into a stored record's request; segments are validated names (letters, digits, `_`, `-`). */
+function requestJsonPath(segments: readonly string[]): string {
+  return `$.request${segments.map((segment) => `."${segment}"`).join("")}`;
+}
+
+/** A number at a path of the record, or NULL when it holds anything else (a string is never coerced). */
+function numberAt(path: string): string {
+  return `CASE WHEN json_type(record_json, '${path}') IN ('integer', 'real') THEN json_extract(record_json, '${path}') END`;
+}
+
+function velocityAggregate(measure: VelocityMeasure): string {
+  switch (measure.kind) {
+    case "count":
+      return "count(*)";
+    case "sum_path":
+      return `total(${numberAt(requestJsonPath(measure.segments))})`;
+    case "sum_amount_usd": {
+      // As amount_usd derives it (engine/normalize.ts): the amount itself in USD, else times the FX rate.
+      const value = numberAt("$.request.action.amount.value");
+      const rate = numberAt("$.request.evidence.fx_rate_to_usd");
+      return `total(CASE WHEN json_extract(record_json, '$.request.action.amount.currency') = 'USD' THEN ${value}
+        WHEN json_type(record_json, '$.request.action.amount.currency') = 'text' THEN ${value} * ${rate} END)`;
+    }
+  }
+}
+
 type Statements = ReturnType<typeof prepareStatements>;
 
 function prepareStatements(db: DatabaseSync) {
   return {
     getDecision: db.prepare("SELECT record_json FROM decisions WHERE decision_id = ?"),
+    activePolicy: db.prepare(
+      "SELECT active_hash FROM policy_events WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
+    ),
+    insertPolicyEvent: db.prepare(
+      "INSERT INTO policy_events (tenant_id, type, policy_hash, active_hash, detail_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    allPolicyEvents: db.prepare(
+      "SELECT seq, tenant_id, type, policy_hash, detail_json, created_at FROM policy_events ORDER BY seq",
+    ),
+    tenantPolicyEvents: db.prepare(
+      "SELECT seq, tenant_id, type, policy_hash, detail_json, created_at FROM policy_events WHERE tenant_id = ? ORDER BY seq",
+    ),
+    activePolicies: db.prepare(
+      "SELECT tenant_id, active_hash FROM policy_events WHERE seq IN (SELECT max(seq) FROM policy_events GROUP BY tenant_id) ORDER BY tenant_id",
+    ),
     getDecisionJson: db.prepare("SELECT record_json, tenant_id FROM decisions WHERE decision_id = ?"),
     getByRequest: db.prepare("SELECT record_json FROM decisions WHERE tenant_id = ? AND request_id = ?"),
     getPolicy: db.prepare(

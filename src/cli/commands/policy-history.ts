@@ -1,0 +1,65 @@
+import type { Command } from "commander";
+import type { JsonObject } from "../../core/json.ts";
+import { formatProblem, type Problem } from "../../core/problem.ts";
+import { activeOf } from "../../registry/policy-registry.ts";
+import type { PolicyEvent } from "../../store/store.ts";
+import { jsonText } from "../io.ts";
+import { addWorkspaceOption, openExistingStore } from "../options.ts";
+
+function eventJson(event: PolicyEvent): JsonObject {
+  return {
+    seq: event.seq,
+    tenant: event.tenantId,
+    type: event.type,
+    ...(event.policyHash ? { policy_hash: event.policyHash } : {}),
+    detail: event.detail,
+    created_at: event.createdAt,
+  };
+}
+
+function eventLine(event: PolicyEvent): string {
+  const problems = Array.isArray(event.detail.problems) ? event.detail.problems : [];
+  const what =
+    event.type === "rejected"
+      ? `${problems.length} problem(s): ${problems.map((p) => formatProblem(p as unknown as Problem)).join("; ")}`
+      : [event.policyHash, event.detail.policy_id, event.detail.policy_version].filter(Boolean).join(" ");
+  return `${event.createdAt}  ${event.tenantId}  ${event.type.padEnd(11)}  ${what}  (by ${String(event.detail.by)})`;
+}
+
+export function register(policy: Command): void {
+  addWorkspaceOption(
+    policy
+      .command("history")
+      .description(
+        "list the registry's versions, activations, rollbacks and rejected documents, oldest first",
+      ),
+  )
+    .option("--tenant <id>", "only this tenant (`*` for the default); every tenant by default")
+    .option("--json", "print {active: {tenant: hash}, events: [...]} as JSON")
+    .action(async (options: { workspace?: string; tenant?: string; json?: boolean }) => {
+      const store = await openExistingStore(options);
+      try {
+        const events = await store.listPolicyEvents(options.tenant);
+        const tenants = [...new Set(events.map((event) => event.tenantId))];
+        const active = Object.fromEntries(
+          tenants.flatMap((tenant) => {
+            const hash = activeOf(events.filter((event) => event.tenantId === tenant));
+            return hash ? [[tenant, hash]] : [];
+          }),
+        );
+        if (options.json) {
+          process.stdout.write(jsonText({ active, events: events.map(eventJson) }, true));
+          return;
+        }
+        if (events.length === 0) {
+          process.stdout.write("no policy versions published yet (lumyn policy publish FILE)\n");
+          return;
+        }
+        for (const event of events) process.stdout.write(`${eventLine(event)}\n`);
+        for (const [tenant, hash] of Object.entries(active))
+          process.stdout.write(`active for ${tenant}: ${hash}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { runCli } from "../../testing/run-cli.ts";
+
+const root = mkdtempSync(join(tmpdir(), "lumyn-cli-registry-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function policyFile(name: string, verdict: string): string {
+  const path = join(root, `${name}.yml`);
+  writeFileSync(
+    path,
+    `schema_version: policy.v1\npolicy_id: ${name}\npolicy_version: "1"\ndefaults: {mode: enforce, default_verdict: ${verdict}, default_reason_code: ${name.toUpperCase()}}\nrules:\n  - {id: NEVER, stage: ALLOW_PATHS, if: {evidence.never_is: 1}, then: {verdict: ALLOW, reason_codes: [NEVER]}}\n`,
+  );
+  return path;
+}
+
+function requestFile(tenant: string, requestId: string): string {
+  const path = join(root, `${requestId}.json`);
+  const request = EXAMPLE_REQUESTS["refund-small"]?.request as Record<string, unknown>;
+  writeFileSync(path, JSON.stringify({ ...request, request_id: requestId, tenant: { tenant_id: tenant } }));
+  return path;
+}
+
+const ws = ["--workspace", join(root, "ws")];
+
+describe("lumyn policy publish / activate / rollback / history", () => {
+  it("publishes versions, switches a tenant's decisions, rolls back and keeps the history", () => {
+    const deny = runCli([
+      "policy",
+      "publish",
+      policyFile("denyall", "DENY"),
+      "--tenant",
+      "globex",
+      "--json",
+      ...ws,
+    ]);
+    assert.equal(deny.code, 0, deny.stderr);
+    const denyHash = JSON.parse(deny.stdout).policy_hash as string;
+    const escalate = runCli([
+      "policy",
+      "publish",
+      policyFile("escalateall", "ESCALATE"),
+      "--tenant",
+      "globex",
+      ...ws,
+    ]);
+    assert.equal(escalate.code, 0, escalate.stderr);
+    assert.match(escalate.stdout, /^published escalateall 1 sha256:/);
+    const escalateHash = /sha256:[0-9a-f]{64}/.exec(escalate.stdout)?.[0] as string;
+
+    assert.equal(runCli(["policy", "activate", denyHash, "--tenant", "globex", ...ws]).code, 0);
+    const activated = runCli(["policy", "activate", escalateHash.slice(7, 20), "--tenant", "globex", ...ws]);
+    assert.equal(activated.code, 0, activated.stderr);
+    assert.match(activated.stdout, /^activated sha256:\S+ for tenant globex \(was sha256:/);
+
+    const decided = runCli(["decide", requestFile("globex", "g-1"), ...ws]);
+    assert.equal(JSON.parse(decided.stdout).verdict, "ESCALATE");
+    const other = runCli(["decide", requestFile("acme", "a-1"), ...ws]);
+    assert.equal(JSON.parse(other.stdout).verdict, "ALLOW", "a tenant without a version gets the default");
+
+    const rolledBack = runCli(["policy", "rollback", "--tenant", "globex", ...ws]);
+    assert.equal(rolledBack.code, 0, rolledBack.stderr);
+    const record = JSON.parse(runCli(["decide", requestFile("globex", "g-2"), ...ws]).stdout);
+    assert.deepEqual([record.verdict, record.policy.policy_hash], ["DENY", denyHash]);
+    const explained = runCli(["explain", JSON.parse(decided.stdout).decision_id, "--json", ...ws]);
+    assert.equal(explained.code, 0, explained.stderr);
+
+    const history = JSON.parse(runCli(["policy", "history", "--json", ...ws]).stdout);
+    assert.deepEqual(history.active, { globex: denyHash });
+    assert.deepEqual(
+      history.events.map((event: { type: string }) => event.type),
+      ["published", "published", "activated", "activated", "rolled_back"],
+    );
+    const text = runCli(["policy", "history", "--tenant", "globex", ...ws]);
+    assert.match(text.stdout, /active for globex: sha256:/);
+  });
+
+  it("refuses an invalid policy with file:line:col, exit 1, and publishes nothing", () => {
+    const workspace = ["--workspace", join(root, "ws-bad")];
+    const bad = runCli(["policy", "publish", policyFile("bad", "MAYBE"), ...workspace]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /bad\.yml:4:\d+/);
+    assert.equal(bad.stderr.includes("    at "), false, "no stack trace");
+    const history = runCli(["policy", "history", ...workspace]);
+    assert.match(history.stdout, /no policy versions published yet/);
+    const unknown = runCli(["policy", "activate", "abcdef", ...workspace]);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /no version 'abcdef' was published for tenant '\*'/);
+    const nothing = runCli(["policy", "rollback", ...workspace]);
+    assert.notEqual(nothing.code, 0);
+    assert.match(nothing.stderr, /nothing to roll back/);
+  });
+
+  it("reports an unreachable or malformed Redis: serve exits 3 or 2, activate still activates and warns", () => {
+    const workspace = ["--workspace", join(root, "ws-redis")];
+    const unreachable = runCli([
+      "serve",
+      "--no-auth",
+      "--port",
+      "0",
+      "--redis",
+      "redis://127.0.0.1:1",
+      ...workspace,
+    ]);
+    assert.equal(unreachable.code, 3, unreachable.stderr);
+    assert.match(unreachable.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    const malformed = runCli(["serve", "--no-auth", "--redis", "http://example", ...workspace]);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /--redis: the value is not allowed \(expected a Redis URL/);
+    const published = runCli([
+      "policy",
+      "publish",
+      policyFile("holdall", "ESCALATE"),
+      "--json",
+      ...workspace,
+    ]);
+    const hash = JSON.parse(published.stdout).policy_hash as string;
+    const activated = runCli(["policy", "activate", hash, "--redis", "redis://127.0.0.1:1", ...workspace]);
+    assert.equal(activated.code, 0, activated.stderr);
+    assert.match(
+      activated.stderr,
+      /warning: could not announce on Redis .* servers switch at their next poll/,
+    );
+    const decided = runCli(["decide", requestFile("initech", "i-1"), ...workspace]);
+    assert.equal(
+      JSON.parse(decided.stdout).verdict,
+      "ESCALATE",
+      "the registry's default replaces policy.yml",
+    );
+  });
+});

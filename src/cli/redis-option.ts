@@ -1,0 +1,27 @@
+import type { Command } from "commander";
+import type { RegistryChange } from "../registry/policy-registry.ts";
+import { announcePolicyChange, redactUrl } from "../registry/policy-sync.ts";
+
+export interface RedisOption {
+  readonly redis?: string;
+}
+
+export function redisOption(command: Command): Command {
+  return command.option(
+    "--redis <url>",
+    "announce the change on Redis so that servers switch at once (default: LUMYN_REDIS; without it servers switch at their next poll of the store)",
+  );
+}
+
+/** Announces a registry change on Redis when one is configured; a Redis that does not answer is reported only. */
+export async function announceChange(options: RedisOption, change: RegistryChange): Promise<void> {
+  const url = options.redis ?? process.env.LUMYN_REDIS;
+  if (!url) return;
+  try {
+    await announcePolicyChange(url, change);
+  } catch (error) {
+    process.stderr.write(
+      `lumyn: warning: could not announce on Redis at ${redactUrl(url)} (${(error as Error).message}); servers switch at their next poll of the store\n`,
+    );
+  }
+}

@@ -1,0 +1,62 @@
+import type { JsonObject } from "../core/json.ts";
+import type { VelocityValues } from "../policy/evaluate.ts";
+import type { VelocitySpec } from "../policy/model.ts";
+import { groupValueOf, velocityWindow } from "../policy/velocity.ts";
+import type { Store } from "../store/store.ts";
+import type { DecisionRecord } from "./decide.ts";
+import { NO_VELOCITY } from "./normalize.ts";
+
+/** One measure to take: the spec, the tenant, the request's group value and the window. */
+export interface VelocityAsk {
+  readonly spec: VelocitySpec;
+  readonly tenantId: string;
+  readonly groupValue: string | number | boolean | undefined;
+  readonly since: string;
+  readonly until: string;
+}
+
+/**
+ * Fast counters for velocity measures beside the store (Redis: see registry/redis-counters.ts). They answer
+ * from what they observed; when they cannot answer, the store's SQL does.
+ */
+export interface VelocityCounters {
+  /** The measure's value, or undefined when the counters cannot answer now. */
+  measure(ask: VelocityAsk): Promise<number | undefined>;
+  /** Counts a newly stored decision in the counters of the measures it falls in. Never throws. */
+  observe(specs: readonly VelocitySpec[], tenantId: string, record: DecisionRecord): Promise<void>;
+}
+
+/**
+ * The values of a policy's velocity measures for one request decided at `now`, from the counters when they
+ * answer, else from the store. A request without a value at a measure's `group_by` belongs to no group: 0.
+ */
+export async function measureVelocity(
+  specs: readonly VelocitySpec[],
+  tenantId: string,
+  request: JsonObject,
+  now: Date,
+  store: Store,
+  counters?: VelocityCounters,
+): Promise<VelocityValues> {
+  if (specs.length === 0) return NO_VELOCITY;
+  const values = await Promise.all(
+    specs.map(async (spec) => {
+      const groupValue = groupValueOf(spec, request);
+      if (spec.groupBy.length > 0 && groupValue === undefined) return 0;
+      const ask: VelocityAsk = { spec, tenantId, groupValue, ...velocityWindow(spec, now) };
+      const counted = counters ? await counters.measure(ask) : undefined;
+      if (counted !== undefined) return counted;
+      return store.velocity({
+        tenantId,
+        measure: spec.measure,
+        groupBy: spec.groupBy,
+        ...(groupValue !== undefined ? { groupValue } : {}),
+        ...(spec.verdicts ? { verdicts: spec.verdicts } : {}),
+        ...(spec.actionTypes ? { actionTypes: spec.actionTypes } : {}),
+        since: ask.since,
+        until: ask.until,
+      });
+    }),
+  );
+  return Object.fromEntries(specs.map((spec, i) => [spec.name, values[i] as number]));
+}

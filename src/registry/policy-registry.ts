@@ -1,0 +1,194 @@
+import type { JsonObject } from "../core/json.ts";
+import { fail, ok, type Problem, type Result } from "../core/problem.ts";
+import { loadPolicy, type Policy } from "../policy/policy.ts";
+import { DEFAULT_POLICY_TENANT, type PolicyEvent, type Store } from "../store/store.ts";
+
+/**
+ * The policy registry: per tenant, immutable versions (named by policy hash) published after full
+ * validation, one of them active. The history is the store's policy events; the active version and the
+ * versions a rollback returns to are computed from it, so every server reading the same store agrees.
+ */
+
+export interface RegistryChange {
+  readonly tenantId: string;
+  readonly policyHash: string;
+  /** The version active before the change (none when the tenant had none). */
+  readonly previous?: string;
+  /** False when nothing had to change (the version was already published, or already active). */
+  readonly changed: boolean;
+}
+
+export interface PublishOptions {
+  /** Named in error locations (a file, or e.g. `redis lumyn:policy:acme`). */
+  readonly file?: string;
+  readonly reasonCodeRegistry?: ReadonlySet<string>;
+  /** Who publishes and from where (`{by: "cli"}`, `{by: "redis", key, digest}`), kept in the history. */
+  readonly source: JsonObject;
+  /** Record an invalid document as a `rejected` event of the history (what an operator's write to Redis gets). */
+  readonly recordRejection?: boolean;
+}
+
+/** The tenant a registry command addresses: the default for tenants without their own when none is given. */
+export function registryTenant(tenantId: string | undefined): string {
+  return tenantId ?? DEFAULT_POLICY_TENANT;
+}
+
+/** Validates a policy document and stores it as a version of the tenant's registry; nothing is stored when invalid. */
+export async function publishPolicy(
+  store: Store,
+  tenantId: string,
+  text: string,
+  options: PublishOptions,
+): Promise<Result<RegistryChange & { readonly policy: Policy }>> {
+  const loaded = loadPolicy(text, {
+    ...(options.file ? { file: options.file } : {}),
+    ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}),
+  });
+  if (!loaded.ok) {
+    if (options.recordRejection) {
+      await store.appendPolicyEvent({
+        tenantId,
+        type: "rejected",
+        detail: { ...options.source, problems: loaded.problems.map(problemJson) },
+      });
+    }
+    return loaded;
+  }
+  const policy = loaded.value;
+  const events = await store.listPolicyEvents(tenantId);
+  const previous = activeOf(events);
+  const base = { tenantId, policyHash: policy.hash, ...(previous ? { previous } : {}), policy };
+  if (publishedHashes(events).has(policy.hash)) return ok({ ...base, changed: false });
+  await store.putPolicy({
+    policyHash: policy.hash,
+    policyId: policy.model.policyId,
+    policyVersion: policy.model.policyVersion,
+    text,
+  });
+  await store.appendPolicyEvent({
+    tenantId,
+    type: "published",
+    policyHash: policy.hash,
+    detail: {
+      ...options.source,
+      policy_id: policy.model.policyId,
+      policy_version: policy.model.policyVersion,
+    },
+  });
+  return ok({ ...base, changed: true });
+}
+
+/**
+ * Makes a published version the tenant's active one. `version` is its policy hash, with or without
+ * `sha256:`, or a prefix of it that names one published version.
+ */
+export async function activatePolicy(
+  store: Store,
+  tenantId: string,
+  version: string,
+  source: JsonObject,
+): Promise<Result<RegistryChange>> {
+  const events = await store.listPolicyEvents(tenantId);
+  const resolved = resolveVersion(events, tenantId, version);
+  if (!resolved.ok) return resolved;
+  const previous = activeOf(events);
+  const base = { tenantId, policyHash: resolved.value, ...(previous ? { previous } : {}) };
+  if (previous === resolved.value) return ok({ ...base, changed: false });
+  const written = await store.appendPolicyEvent({
+    tenantId,
+    type: "activated",
+    policyHash: resolved.value,
+    expectedActive: previous ?? null,
+    detail: source,
+  });
+  return written ? ok({ ...base, changed: true }) : raced(tenantId);
+}
+
+/** Returns the tenant to the version that was active before the current activation. */
+export async function rollbackPolicy(
+  store: Store,
+  tenantId: string,
+  source: JsonObject,
+): Promise<Result<RegistryChange>> {
+  const events = await store.listPolicyEvents(tenantId);
+  const stack = activationStack(events);
+  const current = stack.at(-1);
+  const target = stack.at(-2);
+  if (current === undefined || target === undefined) {
+    return fail("conflict", [
+      {
+        code: "nothing_to_roll_back",
+        message: `tenant '${tenantId}' has ${current ? "only one activated version" : "no active version"}: there is nothing to roll back to`,
+        expected: "an earlier activation (lumyn policy history shows them)",
+      },
+    ]);
+  }
+  const written = await store.appendPolicyEvent({
+    tenantId,
+    type: "rolled_back",
+    policyHash: target,
+    expectedActive: current,
+    detail: { ...source, from: current },
+  });
+  return written ? ok({ tenantId, policyHash: target, previous: current, changed: true }) : raced(tenantId);
+}
+
+/** The tenant's active version, from its history (the latest activation or rollback). */
+export function activeOf(events: readonly PolicyEvent[]): string | undefined {
+  return activationStack(events).at(-1);
+}
+
+/**
+ * The versions a tenant went through: each activation is pushed, each rollback pops back to the version
+ * below it. The top is the active version; the one below it is where a rollback goes.
+ */
+function activationStack(events: readonly PolicyEvent[]): string[] {
+  const stack: string[] = [];
+  for (const event of events) {
+    if (event.type === "activated" && event.policyHash) stack.push(event.policyHash);
+    else if (event.type === "rolled_back") stack.pop();
+  }
+  return stack;
+}
+
+function publishedHashes(events: readonly PolicyEvent[]): Set<string> {
+  return new Set(
+    events.flatMap((event) => (event.type === "published" && event.policyHash ? [event.policyHash] : [])),
+  );
+}
+
+function resolveVersion(events: readonly PolicyEvent[], tenantId: string, version: string): Result<string> {
+  const wanted = version.startsWith("sha256:") ? version : `sha256:${version}`;
+  const published = [...publishedHashes(events)];
+  const matches = published.filter((hash) => hash.startsWith(wanted));
+  if (matches.length === 1) return ok(matches[0] as string);
+  const problem: Problem =
+    matches.length === 0
+      ? {
+          code: "version_not_found",
+          message: `no version '${version}' was published for tenant '${tenantId}'`,
+          expected: published.length
+            ? `one of ${published.join(", ")}`
+            : "a version published first (lumyn policy publish FILE)",
+        }
+      : {
+          code: "ambiguous_version",
+          message: `'${version}' names ${matches.length} published versions of tenant '${tenantId}'`,
+          expected: "more characters of the policy hash",
+        };
+  return fail("not_found", [problem]);
+}
+
+function raced<T>(tenantId: string): Result<T> {
+  return fail("conflict", [
+    {
+      code: "registry_changed",
+      message: `tenant '${tenantId}''s active policy changed while this change was made; nothing was written`,
+      expected: "the command run again",
+    },
+  ]);
+}
+
+function problemJson(problem: Problem): JsonObject {
+  return Object.fromEntries(Object.entries(problem).filter(([, value]) => value !== undefined)) as JsonObject;
+}
