@@ -213,6 +213,24 @@ describe("Lumyn (decide with the embedded store)", () => {
     await failing.value.close();
   });
 
+  it("catches up with labels given through another process on the same store", async () => {
+    const workspace = join(root, "two-processes");
+    const first = await open({ workspace });
+    const second = await open({ workspace });
+    const decided = await first.decide({ ...small, request_id: "tp-1" } as JsonValue);
+    assert.ok(decided.ok && decided.value.record.verdict === "ALLOW");
+    assert.ok((await first.label(decided.value.record.decision_id, "failure")).ok);
+    const before = await second.decide({ ...small, request_id: "tp-2" } as JsonValue);
+    assert.ok(before.ok && before.value.record.verdict === "ALLOW", "the other process has not looked yet");
+    assert.equal(await second.refreshMemory(), 1);
+    assert.equal(await second.refreshMemory(), 0, "nothing new the second time");
+    const after = await second.decide({ ...small, request_id: "tp-3" } as JsonValue);
+    assert.ok(after.ok);
+    assert.equal(after.value.record.verdict, "DENY");
+    await first.close();
+    await second.close();
+  });
+
   it("lets rules read memory's similarity like any other value", async () => {
     const policyPath = join(root, "memory-rule.yml");
     writeFileSync(

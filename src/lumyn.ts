@@ -101,6 +101,9 @@ export interface StoredDecision {
  * A decision gateway: one policy and one store. `decide` returns only once the record is durable; when the
  * store cannot be written it answers ABSTAIN with `STORAGE_UNAVAILABLE` and stores nothing.
  */
+/** Label events read at a time when catching up with other processes' labels. */
+const MEMORY_REFRESH_BATCH = 500;
+
 export class Lumyn {
   readonly store: Store;
   readonly reasonCodeRegistry: ReadonlySet<string> | undefined;
@@ -118,6 +121,8 @@ export class Lumyn {
   /** Policies read from the registry, by hash: a version is parsed and compiled once. */
   private readonly registryPolicies = new Map<string, Policy>();
   private memory = new MemoryIndex();
+  /** The event log position up to which labels are in {@link memory}. */
+  private memorySeq = 0;
 
   /** Memory starts empty: call {@link Lumyn.loadMemory} to read the store's labelled cases ({@link Lumyn.open} does). */
   constructor(options: LumynOptions) {
@@ -183,8 +188,28 @@ export class Lumyn {
 
   /** Reads every labelled case of the store into memory, replacing what it held; returns how many. */
   async loadMemory(): Promise<number> {
+    // Read first: a label given while the cases load is then caught up by refreshMemory (an upsert again).
+    const seq = await this.store.lastEventSeq();
     this.memory = await readMemory(this.store);
+    this.memorySeq = seq;
     return this.memory.size;
+  }
+
+  /**
+   * Catches up with labels given through other processes on the same store (other servers, the CLI) since
+   * the last look, from the event log; returns how many decisions' cases it read again.
+   */
+  async refreshMemory(): Promise<number> {
+    let refreshed = 0;
+    for (;;) {
+      const labels = await this.store.eventsAfter(this.memorySeq, ["label"], MEMORY_REFRESH_BATCH);
+      if (labels.length === 0) return refreshed;
+      const ids = [...new Set(labels.map((sequenced) => sequenced.event.decisionId))];
+      for (const memoryCase of await this.store.memoryCases(ids)) this.memory.upsert(memoryCase);
+      refreshed += ids.length;
+      this.memorySeq = (labels.at(-1) as { seq: number }).seq;
+      if (labels.length < MEMORY_REFRESH_BATCH) return refreshed;
+    }
   }
 
   /** Opens a workspace: its store (SQLite unless `storeUrl` says otherwise) and its policy (or the given file). */

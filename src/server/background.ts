@@ -2,13 +2,13 @@ import type { FastifyBaseLogger } from "fastify";
 import { WebhookDispatcher } from "../approvals/webhooks.ts";
 import type { Lumyn } from "../lumyn.ts";
 
-/** How often overdue approvals are resolved and webhooks delivered. */
+/** How often overdue approvals are resolved, webhooks delivered and other processes' labels read. */
 const SWEEP_INTERVAL_MS = 1_000;
 
 /**
  * What a server does besides answering: approvals whose deadline passes are resolved (by whichever server
- * gets there first: the store's compare-and-set makes a timeout fire once), and approval transitions are
- * delivered to webhooks.
+ * gets there first: the store's compare-and-set makes a timeout fire once), approval transitions are
+ * delivered to webhooks, and labels given through other servers (or the CLI) join this server's memory.
  */
 export function startBackgroundWork(lumyn: Lumyn, log: FastifyBaseLogger): { stop(): Promise<void> } {
   const report = (what: string) => (error: unknown) =>
@@ -28,10 +28,23 @@ export function startBackgroundWork(lumyn: Lumyn, log: FastifyBaseLogger): { sto
       });
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
+  let refreshing: Promise<void> | undefined;
+  const refresher = setInterval(() => {
+    if (refreshing) return;
+    refreshing = lumyn
+      .refreshMemory()
+      .then(() => undefined, report("catching up with labels from other processes failed; retrying"))
+      .finally(() => {
+        refreshing = undefined;
+      });
+  }, SWEEP_INTERVAL_MS);
+  refresher.unref();
   return {
     async stop() {
       clearInterval(sweeper);
+      clearInterval(refresher);
       await sweeping;
+      await refreshing;
       await dispatcher.stop();
     },
   };

@@ -283,6 +283,7 @@ export function storeConformance(backend: BackendUnderTest): void {
           await store.memorySummaries([record.decision_id, "01NOPE"]),
           new Map([[record.decision_id, ""]]),
         );
+        assert.deepEqual(await store.memoryCases([record.decision_id, "01NOPE"]), cases);
       }));
 
     it("chains every stored decision and event, in one chain under concurrent writes", () =>

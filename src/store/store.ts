@@ -51,6 +51,8 @@ export interface Store {
    * there were.
    */
   loadMemory(visit: (memoryCase: MemoryCase) => void): Promise<number>;
+  /** The current labelled cases of these decisions, to catch up with labels given through other processes. */
+  memoryCases(decisionIds: readonly string[]): Promise<MemoryCase[]>;
   /** The summaries of labelled decisions (empty string when a label has none). */
   memorySummaries(decisionIds: readonly string[]): Promise<Map<string, string>>;
 

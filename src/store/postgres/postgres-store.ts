@@ -477,6 +477,24 @@ export class PostgresStore implements Store {
     }
   }
 
+  async memoryCases(decisionIds: readonly string[]): Promise<MemoryCase[]> {
+    const { rows } = await this.query(
+      `SELECT decision_id, tenant_id, action_type, label, fingerprint FROM memory_cases
+         WHERE decision_id = ANY($1::text[]) ORDER BY decision_id`,
+      [decisionIds],
+    );
+    return rows.map((row) => {
+      const bytes = row.fingerprint as Buffer;
+      return {
+        decisionId: String(row.decision_id),
+        tenantId: String(row.tenant_id),
+        actionType: String(row.action_type),
+        label: row.label as Label,
+        vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      };
+    });
+  }
+
   async memorySummaries(decisionIds: readonly string[]): Promise<Map<string, string>> {
     const { rows } = await this.query(
       "SELECT decision_id, summary FROM memory_cases WHERE decision_id = ANY($1::text[])",

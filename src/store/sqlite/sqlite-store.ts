@@ -474,6 +474,26 @@ export class SqliteStore implements Store {
     return count;
   }
 
+  async memoryCases(decisionIds: readonly string[]): Promise<MemoryCase[]> {
+    this.ensureOpen();
+    const cases: MemoryCase[] = [];
+    this.read(() => {
+      for (const id of decisionIds) {
+        const row = this.statements.memoryCase.get(id);
+        if (!row) continue;
+        const bytes = row.fingerprint as Uint8Array;
+        cases.push({
+          decisionId: String(row.decision_id),
+          tenantId: String(row.tenant_id),
+          actionType: String(row.action_type),
+          label: row.label as Label,
+          vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        });
+      }
+    });
+    return cases;
+  }
+
   async memorySummaries(decisionIds: readonly string[]): Promise<Map<string, string>> {
     this.ensureOpen();
     const summaries = new Map<string, string>();
@@ -957,6 +977,9 @@ function prepareStatements(db: DatabaseSync) {
       "SELECT decision_id, tenant_id, action_type, label, fingerprint FROM memory_cases",
     ),
     memorySummary: db.prepare("SELECT summary FROM memory_cases WHERE decision_id = ?"),
+    memoryCase: db.prepare(
+      "SELECT decision_id, tenant_id, action_type, label, fingerprint FROM memory_cases WHERE decision_id = ?",
+    ),
     chain: db.prepare(
       // Scalar subqueries per kind read faster than outer joins here (one index probe a row, not two).
       `SELECT c.seq, c.kind, c.ref_id, c.hash,
