@@ -302,13 +302,13 @@ export class Lumyn {
     request: JsonValue,
     options: Omit<DecideOptions, "redactionProfile"> = {},
   ): Promise<Result<StoredDecision>> {
-    // One time for the record and for the velocity windows it is measured over.
+    // One time for the record, the velocity windows it is measured over and the approval it may open.
     const decideOptions = {
       redactionProfile: this.redactionProfile,
       ...options,
-      now: options.now ?? new Date(),
+      now: options.now ?? this.clock(),
     };
-    const prepared = prepareDecision(request, this.policy, decideOptions);
+    const prepared = prepareDecision(request, decideOptions);
     if (!prepared.ok) return prepared;
     // One policy for the whole decision, even when an activation lands while it waits for the store.
     const policy = this.policyFor(prepared.value.tenantId);
@@ -334,7 +334,7 @@ export class Lumyn {
     try {
       await this.rememberPolicy(policy);
       const json = recordJson(decision);
-      const opening = approvalOpening(decision.record, json, policy, options.now ?? this.clock());
+      const opening = approvalOpening(decision.record, json, policy, decideOptions.now);
       const result = await this.store.putDecision(decision.record, json, opening);
       switch (result.status) {
         case "stored":

@@ -42,8 +42,11 @@ export function materialityOf(input: JsonValue): Materiality | undefined {
   return MATERIALITIES.find((m) => m === value);
 }
 
-/** The decision request for an evaluator input, in the tenant the caller is bound to. */
-export function evaluatorRequest(input: JsonValue, tenantId: string): Result<JsonObject> {
+/**
+ * The decision request for an evaluator input, in the tenant the caller is bound to (none for a caller bound
+ * to no tenant: the request is then the global tenant's, as any request without one).
+ */
+export function evaluatorRequest(input: JsonValue, tenantId: string | undefined): Result<JsonObject> {
   const problems: Problem[] = [];
   const section = (key: string, required: boolean): JsonObject => {
     const value = isJsonObject(input) ? input[key] : undefined;
@@ -144,7 +147,7 @@ export function evaluatorRequest(input: JsonValue, tenantId: string): Result<Jso
   return ok({
     schema_version: "decision_request.v1",
     request_id: `gantral:${instanceId}:${step ?? "evaluate"}`,
-    tenant: { tenant_id: tenantId },
+    ...(tenantId !== undefined ? { tenant: { tenant_id: tenantId } } : {}),
     subject: { type: "agent", id: actorId as string, roles: Array.isArray(roles) ? roles : [] },
     action: {
       type: domain as string,

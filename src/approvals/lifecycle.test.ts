@@ -249,8 +249,16 @@ describe("approval lifecycle", () => {
     ]);
     const expired = consume(forced, alice, "sha256:in", minutes(31));
     assert.deepEqual(refusal(expired), ["conflict", "expired"]);
-    assert.equal(expired.applied?.approval.state, "TIMED_OUT");
-    const cancelled = applied(cancel(open(), carol, "agent withdrew", minutes(1)));
+    assert.deepEqual(
+      [expired.applied?.approval.state, expired.applied?.approval.outcome],
+      ["TIMED_OUT", "DENY"],
+      "not used in time: the action may no longer happen",
+    );
+    assert.deepEqual(refusal(cancel(open(), carol, "not mine to stop", minutes(1))), [
+      "forbidden",
+      "not_a_canceller",
+    ]);
+    const cancelled = applied(cancel(open(), { id: "agent-7", roles: [] }, "agent withdrew", minutes(1)));
     assert.deepEqual([cancelled.state, cancelled.outcome], ["CANCELLED", "DENY"]);
   });
 

@@ -175,12 +175,15 @@ export function expire(approval: Approval, now: Date): Applied {
     }
     return resolve(approval, "TIMED_OUT", "DENY", { actor: TIMEOUT_ACTOR, at });
   }
-  if (approval.state === "APPROVED" || approval.state === "OVERRIDDEN")
-    return move(approval, "TIMED_OUT", {
+  if (approval.state === "APPROVED" || approval.state === "OVERRIDDEN") {
+    // Not used in time: the action may no longer happen, whatever was decided before.
+    const moved = move(approval, "TIMED_OUT", {
       actor: TIMEOUT_ACTOR,
       at,
       justification: "not used before the deadline",
     });
+    return { ...moved, approval: { ...moved.approval, outcome: "DENY" } };
+  }
   return { approval, transitions: [] };
 }
 
@@ -269,10 +272,23 @@ export function override(approval: Approval, actor: Actor, justification: string
   );
 }
 
-/** Withdraws an open approval (the action will not happen). */
+/**
+ * Withdraws an open approval (the action will not happen): the requester itself, or someone who could have
+ * rejected it (an approver role) or forced it (the override role).
+ */
 export function cancel(approval: Approval, actor: Actor, justification: string, now: Date): CommandResult {
   const checked = precheck(approval, actor, justification, now);
   if (checked) return checked;
+  const mayCancel =
+    actor.id === approval.requester_id ||
+    actor.roles.includes(OVERRIDE_ROLE) ||
+    actor.roles.some((role) => approval.approver_roles.includes(role));
+  if (!mayCancel)
+    return refuse(
+      "forbidden",
+      "not_a_canceller",
+      `${actor.id} neither requested this action nor holds an approver or the '${OVERRIDE_ROLE}' role`,
+    );
   return ok(
     resolve(approval, "CANCELLED", "DENY", { actor: actor.id, at: now.toISOString(), justification }),
   );

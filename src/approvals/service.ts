@@ -2,6 +2,7 @@ import { sha256 } from "../core/digest.ts";
 import { newDecisionId } from "../core/ids.ts";
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Result } from "../core/problem.ts";
+import { tenantOf } from "../core/tenant.ts";
 import type { DecisionRecord } from "../engine/decide.ts";
 import type { ApprovalSettings } from "../policy/approval.ts";
 import type { Policy } from "../policy/policy.ts";
@@ -53,7 +54,7 @@ export function approvalOpening(
     {
       approvalId: newDecisionId(),
       decisionId: record.decision_id,
-      tenantId: String((record.request.tenant as JsonObject | undefined)?.tenant_id ?? "default"),
+      tenantId: tenantOf(record.request),
       inputsDigest: record.determinism.inputs_digest,
       recordDigest: sha256(recordJson),
       policyHash: record.policy.policy_hash,

@@ -13,7 +13,7 @@ export interface DispatcherOptions {
   readonly clock?: () => Date;
   /** The first retry waits this long; each next one twice as long, up to {@link MAX_BACKOFF_MS}. */
   readonly retryBaseMs?: number;
-  /** Attempts at one event before it is abandoned (logged) and the webhook moves on. */
+  /** Attempts at one event before it is abandoned (in the delivery log) and the webhook moves on. */
   readonly maxAttempts?: number;
   readonly timeoutMs?: number;
   readonly leaseMs?: number;
@@ -21,6 +21,15 @@ export interface DispatcherOptions {
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 const BATCH = 50;
+
+/** A webhook URL as it may be shown: without its password or query string, which often carry tokens. */
+export function displayUrl(url: string): string {
+  const parsed = new URL(url);
+  const query = parsed.search ? "?…" : "";
+  parsed.search = "";
+  if (parsed.password) parsed.password = "***";
+  return `${parsed.toString()}${query}`;
+}
 
 /** A new webhook, starting after the events already logged; its secret is generated when none is given. */
 export async function addWebhook(
@@ -121,16 +130,27 @@ export class WebhookDispatcher {
     await this.running;
   }
 
-  private async deliverTo(webhook: Webhook): Promise<number> {
+  /** Takes or renews this process's lease on the webhook; false when another process holds it. */
+  private lease(webhookId: string): Promise<boolean> {
     const now = this.clock();
-    if (webhook.nextAttemptAt && now.getTime() < Date.parse(webhook.nextAttemptAt)) return 0;
     const until = new Date(now.getTime() + this.leaseMs).toISOString();
-    if (!(await this.store.claimWebhook(webhook.webhookId, this.holder, until, now.toISOString()))) return 0;
+    return this.store.claimWebhook(webhookId, this.holder, until, now.toISOString());
+  }
+
+  private async deliverTo(listed: Webhook): Promise<number> {
+    if (listed.nextAttemptAt && this.clock().getTime() < Date.parse(listed.nextAttemptAt)) return 0;
+    if (!(await this.lease(listed.webhookId))) return 0;
+    // Read again now that this process holds it: another may have moved it on since the list was read.
+    const webhook = (await this.store.listWebhooks()).find((w) => w.webhookId === listed.webhookId);
+    if (!webhook) return 0;
     const events = await this.store.eventsAfter(webhook.cursorSeq, WEBHOOK_EVENT_TYPES, BATCH);
     let failures = webhook.attempts;
     let cursor = webhook.cursorSeq;
     let made = 0;
     for (const sequenced of events) {
+      // Renewed before every delivery (each takes at most the timeout, well inside the lease), so that the
+      // lease cannot run out mid-pass and let another process deliver beside this one.
+      if (made > 0 && !(await this.lease(webhook.webhookId))) return made;
       const attempt = failures + 1;
       const answer = await this.post(webhook, sequenced, attempt);
       made++;

@@ -35,7 +35,7 @@ export function runCase(policy: Policy, testCase: TestCase, request: JsonValue):
   const started = performance.now();
   const measures = new Set(policy.model.velocity.map((spec) => spec.name));
   const unknown = Object.keys(testCase.velocity ?? {}).filter((name) => !measures.has(name));
-  const prepared = prepareDecision(request, policy, FIXED);
+  const prepared = prepareDecision(request, FIXED);
   if (!prepared.ok || unknown.length > 0) {
     return {
       name: testCase.name,

@@ -123,7 +123,6 @@ export interface MemoryEvidence {
 /** Validates, redacts, derives and digests a request: everything that does not depend on memory. */
 export function prepareDecision(
   requestValue: JsonValue,
-  policy: Policy,
   options: DecideOptions = {},
 ): Result<PreparedDecision> {
   const validated = validateRequest(requestValue);
@@ -281,7 +280,7 @@ export function decide(
   policy: Policy,
   options: DecideOptions = {},
 ): Result<Decision> {
-  const prepared = prepareDecision(requestValue, policy, options);
+  const prepared = prepareDecision(requestValue, options);
   if (!prepared.ok) return prepared;
   return ok(completeDecision(prepared.value, policy, undefined, options));
 }

@@ -3,8 +3,8 @@ import { newDecisionId, timestamp } from "../core/ids.ts";
 import type { ApiKey } from "../store/store.ts";
 
 /**
- * What a key may do. `admin` implies every other scope; `approve` is for the approval routes that will
- * plug in beside these.
+ * What a key may do. `admin` implies every other scope; `approve` is for voting on, overriding and
+ * cancelling approvals (with the key's roles).
  */
 export const SCOPES = ["decide", "read", "label", "approve", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -140,6 +140,74 @@ describe("HTTP service: approvals", () => {
     );
   });
 
+  it("keeps each tenant's approvals to its keys on every route, whichever way the request names its tenant", async () => {
+    const acmeAgent = await server.key({ scopes: ["decide", "read"], name: "agent-9", tenantId: "acme" });
+    const acmeApprover = await server.key({
+      scopes: ["approve", "read"],
+      name: "ann",
+      roles: ["finance"],
+      tenantId: "acme",
+    });
+    const globex = await server.key({
+      scopes: ["approve", "read", "decide"],
+      name: "gus",
+      roles: ["finance", "override"],
+      tenantId: "globex",
+    });
+    const { tenant: _none, ...request } = exampleRequest("refund-small", {
+      request_id: "iso-1",
+      subject: { type: "agent", id: "agent-9", tenant_id: "acme" },
+      action: { type: "support.refund", intent: "refund", amount: { value: 900, currency: "USD" } },
+    });
+    const decided = await call(server, "POST", "/v1/decide", { key: acmeAgent, body: request });
+    assert.equal(decided.status, 200, decided.text);
+    const id = decided.headers.get("lumyn-approval-id") as string;
+    const own = await call(server, "GET", `/v1/approvals/${id}`, { key: acmeApprover });
+    assert.equal(own.status, 200, own.text);
+    assert.equal(own.body.tenant_id, "acme", "the approval is the tenant's its record is");
+    const body = { justification: "x", idempotency_key: "g" };
+    for (const [method, path, payload] of [
+      ["GET", `/v1/approvals/${id}`, undefined],
+      ["GET", `/v1/approvals/${id}/wait?timeout=1s`, undefined],
+      ["GET", `/v1/approvals/${id}/events`, undefined],
+      ["POST", `/v1/approvals/${id}/approve`, body],
+      ["POST", `/v1/approvals/${id}/reject`, body],
+      ["POST", `/v1/approvals/${id}/override`, { justification: "x" }],
+      ["POST", `/v1/approvals/${id}/cancel`, { justification: "x" }],
+      ["POST", `/v1/approvals/${id}/consume`, {}],
+    ] as const)
+      assertProblem(
+        await call(server, method, path, { key: globex, body: payload }),
+        404,
+        "approval_not_found",
+      );
+    assertProblem(
+      await call(server, "GET", "/v1/approvals?tenant_id=acme", { key: globex }),
+      403,
+      "tenant_forbidden",
+    );
+    const listed = await call(server, "GET", "/v1/approvals", { key: globex });
+    assert.deepEqual(listed.body.approvals, [], "a tenant-bound key lists its tenant's approvals only");
+  });
+
+  it("lets the requester or an approver cancel, nobody else", async () => {
+    const { id } = await escalate("h-cancel");
+    assertProblem(
+      await call(server, "POST", `/v1/approvals/${id}/cancel`, {
+        key: bob,
+        body: { justification: "not mine" },
+      }),
+      403,
+      "not_a_canceller",
+    );
+    const cancelled = await call(server, "POST", `/v1/approvals/${id}/cancel`, {
+      key: alice,
+      body: { justification: "duplicate request" },
+    });
+    assert.equal(cancelled.status, 200, cancelled.text);
+    assert.deepEqual([cancelled.body.state, cancelled.body.outcome], ["CANCELLED", "DENY"]);
+  });
+
   it("long-polls and streams an approval until people resolve it", async () => {
     const { id } = await escalate("h-2");
     const waited = await call(server, "GET", `/v1/approvals/${id}/wait?timeout=1s`, { key: reader });

@@ -122,6 +122,15 @@ describe("lumyn approvals, approve, reject", () => {
     assert.match(listed.stdout, new RegExp(`${id}  http://127.0.0.1:9/hook  \\(ops\\)`));
     assert.ok(!listed.stdout.includes(secret) && !cli("webhooks", "list", "--json").stdout.includes(secret));
     assert.equal(cli("webhooks", "deliveries").stdout, "no deliveries\n");
+    const tokened = cli(
+      "webhooks",
+      "add",
+      "https://user:pw@hooks.example.com/in?token=abc",
+      "--secret",
+      "s".repeat(20),
+    );
+    assert.match(tokened.stdout, /→ https:\/\/user:\*\*\*@hooks\.example\.com\/in\?…/);
+    assert.ok(!cli("webhooks", "list").stdout.includes("token=abc"), "tokens in URLs are not shown");
     const bad = cli("webhooks", "add", "ftp://example.com/x");
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /must be http or https/);

@@ -110,7 +110,7 @@ async function backtestRequests(file: string, baseline: Policy, candidate: Polic
     if (line.trim() === "") continue;
     const where = `${file}:${lineNumber}`;
     const parsed = parseJson(line, { file: where });
-    const prepared = parsed.ok ? prepareDecision(parsed.value, baseline) : parsed;
+    const prepared = parsed.ok ? prepareDecision(parsed.value) : parsed;
     if (!prepared.ok) {
       stream.destroy();
       throw new LumynError({

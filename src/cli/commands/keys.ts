@@ -56,6 +56,11 @@ function registerCreate(keys: Command): void {
           );
         }
         if (options.tenant === "") throw usageError("--tenant must not be empty");
+        // A key's name is its holder's identity in approvals; `system:` is the engine's own (timeouts).
+        if (options.name?.startsWith("system:"))
+          throw usageError(
+            `--name '${options.name}' is reserved: names starting with 'system:' are the engine's`,
+          );
         const { key, record } = createApiKey({
           scopes,
           ...(options.name !== undefined ? { name: options.name } : {}),

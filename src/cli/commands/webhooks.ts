@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { addWebhook } from "../../approvals/webhooks.ts";
+import { addWebhook, displayUrl } from "../../approvals/webhooks.ts";
 import { LumynError } from "../../core/problem.ts";
 import { expect, jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, type WorkspaceOptions } from "../options.ts";
@@ -42,7 +42,7 @@ export function register(program: Command): void {
             );
             return;
           }
-          process.stdout.write(`added webhook ${webhook.webhookId} → ${webhook.url}\n`);
+          process.stdout.write(`added webhook ${webhook.webhookId} → ${displayUrl(webhook.url)}\n`);
           if (options.secret === undefined)
             process.stdout.write(
               `secret (shown once; deliveries carry X-Lumyn-Signature: sha256:<HMAC>): ${webhook.secret}\n`,
@@ -62,7 +62,7 @@ export function register(program: Command): void {
       try {
         const list = (await store.listWebhooks()).map((w) => ({
           webhook_id: w.webhookId,
-          url: w.url,
+          url: displayUrl(w.url),
           name: w.name,
           created_at: w.createdAt,
           cursor_seq: w.cursorSeq,

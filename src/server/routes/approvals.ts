@@ -239,20 +239,30 @@ export function registerApprovalRoutes(
       });
       const emit = (current: Approval) =>
         stream.write(`id: ${current.version}\nevent: approval\ndata: ${JSON.stringify(current)}\n\n`);
-      emit(approval);
-      // Until the approval reaches a terminal state (or the client leaves), every new version is an event.
-      while (
-        open &&
-        !shutdown.signal.aborted &&
-        !["REJECTED", "TIMED_OUT", "CANCELLED", "CONSUMED"].includes(approval.state)
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
-        const next = await lumyn.approvals.wait(approval.approval_id, 0);
-        if (!next.ok) break;
-        if (next.value.version !== approval.version) emit(next.value);
-        approval = next.value;
+      try {
+        emit(approval);
+        // Until the approval reaches a terminal state (or the client leaves), every new version is an event.
+        while (
+          open &&
+          !shutdown.signal.aborted &&
+          !["REJECTED", "TIMED_OUT", "CANCELLED", "CONSUMED"].includes(approval.state)
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
+          const next = await lumyn.approvals.wait(approval.approval_id, 0);
+          if (!next.ok) break;
+          if (next.value.version !== approval.version) emit(next.value);
+          approval = next.value;
+        }
+      } catch (error) {
+        // The stream is already answered: say so on it, and in the log, rather than leave the client hanging.
+        stream.write(`event: error\ndata: ${JSON.stringify({ code: "storage_unavailable" })}\n\n`);
+        request.log.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          "approval events ended",
+        );
+      } finally {
+        stream.end();
       }
-      stream.end();
       return reply;
     },
   );
@@ -262,8 +272,7 @@ export function registerApprovalRoutes(
     if (!bytes) return reply;
     const parsed = parseJsonBytes(bytes, { maxBytes: context.bodyLimit });
     if (!parsed.ok) return sendFailure(reply, parsed);
-    const tenantId = request.apiKey?.tenantId ?? "default";
-    const mapped = evaluatorRequest(parsed.value, tenantId);
+    const mapped = evaluatorRequest(parsed.value, request.apiKey?.tenantId);
     if (!mapped.ok) return sendFailure(reply, mapped);
     const decided = await lumyn.decide(mapped.value);
     const materiality = materialityOf(parsed.value) ?? "HIGH";

@@ -1235,7 +1235,6 @@ async function writeDecisions(
 const API_KEY_COLUMNS =
   "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
 
-/** A WHERE clause built from optional conditions; `?` in each condition becomes the next `$n`. */
 /** A number at a request path of the record, or NULL when it holds anything else (a string is never coerced). */
 function numberAt(path: string): string {
   return `CASE WHEN jsonb_typeof(record_json::jsonb #> ${path}) = 'number' THEN (record_json::jsonb #>> ${path})::double precision END`;
@@ -1263,6 +1262,7 @@ function velocityAggregate(measure: VelocityMeasure, params: unknown[]): string 
   }
 }
 
+/** A WHERE clause built from optional conditions; `?` in each condition becomes the next `$n`. */
 class Filter {
   readonly params: unknown[] = [];
   private readonly conditions: string[] = [];
