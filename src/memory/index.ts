@@ -226,12 +226,15 @@ class Scope {
   private write(slot: number, label: Label, vector: Int8Array, added: boolean): void {
     const { bytes } = this.arena;
     const base = this.columns.offset + slot;
-    // A new slot's column cells are still zero, so only the (few) non-zero coordinates need writing.
+    // A new slot's column cells are still zero, so only the (few) non-zero coordinates need writing. The
+    // norm is summed in the same pass (as fingerprint.ts norm() does), a million cases at start-up.
+    let squares = 0;
     for (let d = 0; d < DIMENSIONS; d++) {
       const value = vector[d] as number;
+      squares += value * value;
       if (value !== 0 || !added) bytes[base + d * this.capacity] = value;
     }
-    this.norms[slot] = norm(vector);
+    this.norms[slot] = Math.sqrt(squares);
     this.labels[slot] = LABEL_CODE[label];
   }
 
