@@ -15,10 +15,26 @@ import {
 import { newDecisionId, timestamp } from "../../core/ids.ts";
 import { canonicalJson } from "../../core/json.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
-import type { Label, MemoryCase, ScopeCount } from "../../memory/index.ts";
+import type { MemoryCase, ScopeCount } from "../../memory/index.ts";
 import type { StoreLocation } from "../location.ts";
-import { apiKeyOf, approvalRow, decisionRow, eventRow, parseStored } from "../sqlite/sqlite-store.ts";
-import type { ChainOptions, DecisionRow, EventRow } from "../sqlite/writer.ts";
+import type { DecisionRow, EventRow } from "../rows.ts";
+import {
+  API_KEY_COLUMNS,
+  apiKeyOf,
+  approvalRow,
+  DELIVERY_COLUMNS,
+  decisionRow,
+  deliveryOf,
+  eventRow,
+  memoryCaseOf,
+  parseStored,
+  policyEventOf,
+  sequencedEventOf,
+  storageError,
+  WEBHOOK_COLUMNS,
+  webhookOf,
+} from "../rows.ts";
+import type { ChainOptions } from "../sqlite/writer.ts";
 import {
   type ApiKey,
   type ApprovalChange,
@@ -35,7 +51,6 @@ import {
   type NewDecisionEvent,
   type NewPolicyEvent,
   type PolicyEvent,
-  type PolicyEventType,
   type PolicySnapshot,
   type PutDecisionResult,
   type SequencedEvent,
@@ -90,12 +105,6 @@ type RowOutcome =
 interface Head {
   seq: number;
   hash: string;
-}
-
-function storageError(action: string, error: unknown): StorageError {
-  if (error instanceof StorageError) return error;
-  const detail = error instanceof Error ? error.message || String(error) : String(error);
-  return new StorageError(`could not ${action}: ${detail}`, { cause: error });
 }
 
 function sqlState(error: unknown): string {
@@ -462,14 +471,7 @@ export class PostgresStore implements Store {
         [after],
       );
       for (const row of rows) {
-        const bytes = row.fingerprint as Buffer;
-        visit({
-          decisionId: String(row.decision_id),
-          tenantId: String(row.tenant_id),
-          actionType: String(row.action_type),
-          label: row.label as Label,
-          vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        });
+        visit(memoryCaseOf(row));
         count++;
       }
       if (rows.length < SCAN_PAGE) return count;
@@ -483,16 +485,7 @@ export class PostgresStore implements Store {
          WHERE decision_id = ANY($1::text[]) ORDER BY decision_id`,
       [decisionIds],
     );
-    return rows.map((row) => {
-      const bytes = row.fingerprint as Buffer;
-      return {
-        decisionId: String(row.decision_id),
-        tenantId: String(row.tenant_id),
-        actionType: String(row.action_type),
-        label: row.label as Label,
-        vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      };
-    });
+    return rows.map(memoryCaseOf);
   }
 
   async memorySummaries(decisionIds: readonly string[]): Promise<Map<string, string>> {
@@ -720,19 +713,9 @@ export class PostgresStore implements Store {
 
   async listWebhooks(): Promise<Webhook[]> {
     const { rows } = await this.query(
-      `SELECT webhook_id, url, secret, name, created_at, cursor_seq, attempts, next_attempt_at FROM webhooks
-         ORDER BY created_at, webhook_id`,
+      `SELECT ${WEBHOOK_COLUMNS} FROM webhooks ORDER BY created_at, webhook_id`,
     );
-    return rows.map((row) => ({
-      webhookId: String(row.webhook_id),
-      url: String(row.url),
-      secret: String(row.secret),
-      name: String(row.name),
-      createdAt: String(row.created_at),
-      cursorSeq: Number(row.cursor_seq),
-      attempts: Number(row.attempts),
-      ...(row.next_attempt_at !== null ? { nextAttemptAt: String(row.next_attempt_at) } : {}),
-    }));
+    return rows.map(webhookOf);
   }
 
   async deleteWebhook(webhookId: string): Promise<boolean> {
@@ -755,16 +738,7 @@ export class PostgresStore implements Store {
          WHERE seq > $1 AND type = ANY($2) ORDER BY seq LIMIT $3`,
       [seq, [...types], limit],
     );
-    return rows.map((row) => ({
-      seq: Number(row.seq),
-      event: {
-        eventId: String(row.event_id),
-        decisionId: String(row.decision_id),
-        type: String(row.type),
-        createdAt: String(row.created_at),
-        data: parseStored(String(row.data_json)),
-      },
-    }));
+    return rows.map(sequencedEventOf);
   }
 
   async claimWebhook(webhookId: string, holder: string, until: string, now: string): Promise<boolean> {
@@ -810,19 +784,10 @@ export class PostgresStore implements Store {
     const filter = new Filter();
     filter.add("webhook_id = ?", query.webhookId);
     const { rows } = await this.query(
-      `SELECT webhook_id, event_id, attempt, outcome, http_status, error, at FROM webhook_deliveries
-         ${filter.where()} ORDER BY seq DESC LIMIT ${limit}`,
+      `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries ${filter.where()} ORDER BY seq DESC LIMIT ${limit}`,
       filter.params,
     );
-    return rows.map((row) => ({
-      webhookId: String(row.webhook_id),
-      eventId: String(row.event_id),
-      attempt: Number(row.attempt),
-      outcome: String(row.outcome) as DeliveryAttempt["outcome"],
-      ...(row.http_status !== null ? { httpStatus: Number(row.http_status) } : {}),
-      ...(row.error !== null ? { error: String(row.error) } : {}),
-      at: String(row.at),
-    }));
+    return rows.map(deliveryOf);
   }
 
   async appendPolicyEvent(event: NewPolicyEvent): Promise<PolicyEvent | undefined> {
@@ -893,14 +858,7 @@ export class PostgresStore implements Store {
       `SELECT seq, tenant_id, type, policy_hash, detail_json, created_at FROM policy_events ${filter.where()} ORDER BY seq`,
       filter.params,
     );
-    return rows.map((row) => ({
-      seq: Number(row.seq),
-      tenantId: String(row.tenant_id),
-      type: String(row.type) as PolicyEventType,
-      ...(row.policy_hash !== null ? { policyHash: String(row.policy_hash) } : {}),
-      detail: parseStored(String(row.detail_json)),
-      createdAt: String(row.created_at),
-    }));
+    return rows.map(policyEventOf);
   }
 
   async activePolicies(): Promise<Map<string, string>> {
@@ -1231,9 +1189,6 @@ async function writeDecisions(
   });
   return outcomes;
 }
-
-const API_KEY_COLUMNS =
-  "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
 
 /** A number at a request path of the record, or NULL when it holds anything else (a string is never coerced). */
 function numberAt(path: string): string {

@@ -12,11 +12,26 @@ import {
   signingKeyFromPem,
 } from "../../audit/chain.ts";
 import { newDecisionId, timestamp } from "../../core/ids.ts";
-import { canonicalJson, type JsonObject } from "../../core/json.ts";
-import { parseJson } from "../../core/parse-json.ts";
-import { tenantOf } from "../../core/tenant.ts";
+import { canonicalJson } from "../../core/json.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
 import type { Label, MemoryCase, ScopeCount } from "../../memory/index.ts";
+import {
+  API_KEY_COLUMNS,
+  apiKeyOf,
+  approvalRow,
+  DELIVERY_COLUMNS,
+  decisionRow,
+  deliveryOf,
+  eventRow,
+  memoryCaseOf,
+  parseStored,
+  policyEventOf,
+  sequencedEventOf,
+  storageError,
+  storedEvent,
+  WEBHOOK_COLUMNS,
+  webhookOf,
+} from "../rows.ts";
 import {
   type ApiKey,
   type ApprovalChange,
@@ -33,7 +48,6 @@ import {
   type NewDecisionEvent,
   type NewPolicyEvent,
   type PolicyEvent,
-  type PolicyEventType,
   type PolicySnapshot,
   type PutDecisionResult,
   type SequencedEvent,
@@ -48,10 +62,8 @@ import {
 } from "../store.ts";
 import {
   type ApiKeyRow,
-  type ApprovalRow,
   type ChainOptions,
   type DecisionRow,
-  type EventRow,
   type LabelRow,
   openDatabase,
   type PolicyRow,
@@ -82,71 +94,6 @@ interface PendingWrite {
   readonly row: DecisionRow;
   readonly resolve: (result: PutDecisionResult) => void;
   readonly reject: (error: Error) => void;
-}
-
-function storageError(action: string, error: unknown): StorageError {
-  const detail = error instanceof Error ? error.message : String(error);
-  return new StorageError(`could not ${action}: ${detail}`, { cause: error });
-}
-
-export function parseStored(text: string): JsonObject {
-  const parsed = parseJson(text, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
-  if (!parsed.ok) throw new StorageError(`stored JSON is not valid: ${parsed.problems[0]?.message}`);
-  return parsed.value as JsonObject;
-}
-
-export function decisionRow(record: DecisionRecord, json: string): DecisionRow {
-  const request = record.request;
-  const subject = request.subject as JsonObject | undefined;
-  return {
-    decisionId: record.decision_id,
-    createdAt: record.created_at,
-    tenantId: tenantOf(request),
-    subjectId: typeof subject?.id === "string" ? subject.id : null,
-    actionType: String(request.action.type),
-    verdict: record.verdict,
-    policyHash: record.policy.policy_hash,
-    inputsDigest: record.determinism.inputs_digest,
-    requestId: typeof request.request_id === "string" ? request.request_id : null,
-    reasonCodes: record.reason_codes,
-    json,
-  };
-}
-
-export function eventRow(event: NewDecisionEvent): EventRow {
-  return {
-    eventId: newDecisionId(),
-    decisionId: event.decisionId,
-    type: event.type,
-    createdAt: event.createdAt ?? timestamp(new Date()),
-    dataJson: canonicalJson(event.data),
-  };
-}
-
-function storedEvent(row: EventRow): DecisionEvent {
-  return {
-    eventId: row.eventId,
-    decisionId: row.decisionId,
-    type: row.type,
-    createdAt: row.createdAt,
-    data: parseStored(row.dataJson),
-  };
-}
-
-export function approvalRow(approval: Approval, events: readonly NewDecisionEvent[]): ApprovalRow {
-  const rows = events.map(eventRow);
-  return {
-    approvalId: approval.approval_id,
-    decisionId: approval.decision_id,
-    tenantId: approval.tenant_id,
-    state: approval.state,
-    version: approval.version,
-    deadline: approval.deadline,
-    createdAt: approval.created_at,
-    updatedAt: rows.at(-1)?.createdAt ?? timestamp(new Date()),
-    json: canonicalJson(approval as unknown as JsonObject),
-    events: rows,
-  };
 }
 
 function putResult(outcome: RowOutcome): PutDecisionResult {
@@ -480,15 +427,7 @@ export class SqliteStore implements Store {
     this.read(() => {
       for (const id of decisionIds) {
         const row = this.statements.memoryCase.get(id);
-        if (!row) continue;
-        const bytes = row.fingerprint as Uint8Array;
-        cases.push({
-          decisionId: String(row.decision_id),
-          tenantId: String(row.tenant_id),
-          actionType: String(row.action_type),
-          label: row.label as Label,
-          vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        });
+        if (row) cases.push(memoryCaseOf(row));
       }
     });
     return cases;
@@ -665,16 +604,7 @@ export class SqliteStore implements Store {
 
   async listWebhooks(): Promise<Webhook[]> {
     this.ensureOpen();
-    return this.read(() => this.statements.listWebhooks.all()).map((row) => ({
-      webhookId: String(row.webhook_id),
-      url: String(row.url),
-      secret: String(row.secret),
-      name: String(row.name),
-      createdAt: String(row.created_at),
-      cursorSeq: Number(row.cursor_seq),
-      attempts: Number(row.attempts),
-      ...(row.next_attempt_at !== null ? { nextAttemptAt: String(row.next_attempt_at) } : {}),
-    }));
+    return this.read(() => this.statements.listWebhooks.all()).map(webhookOf);
   }
 
   deleteWebhook(webhookId: string): Promise<boolean> {
@@ -691,17 +621,7 @@ export class SqliteStore implements Store {
     if (types.length === 0) return [];
     const sql = `SELECT seq, event_id, decision_id, type, created_at, data_json FROM decision_events
       WHERE seq > ? AND type IN (${types.map(() => "?").join(", ")}) ORDER BY seq LIMIT ?`;
-    const rows = this.read(() => this.db.prepare(sql).all(seq, ...types, limit));
-    return rows.map((row) => ({
-      seq: Number(row.seq),
-      event: {
-        eventId: String(row.event_id),
-        decisionId: String(row.decision_id),
-        type: String(row.type),
-        createdAt: String(row.created_at),
-        data: parseStored(String(row.data_json)),
-      },
-    }));
+    return this.read(() => this.db.prepare(sql).all(seq, ...types, limit)).map(sequencedEventOf);
   }
 
   claimWebhook(webhookId: string, holder: string, until: string, now: string): Promise<boolean> {
@@ -735,15 +655,7 @@ export class SqliteStore implements Store {
         ? this.statements.deliveriesOf.all(query.webhookId, limit)
         : this.statements.deliveries.all(limit),
     );
-    return rows.map((row) => ({
-      webhookId: String(row.webhook_id),
-      eventId: String(row.event_id),
-      attempt: Number(row.attempt),
-      outcome: String(row.outcome) as DeliveryAttempt["outcome"],
-      ...(row.http_status !== null ? { httpStatus: Number(row.http_status) } : {}),
-      ...(row.error !== null ? { error: String(row.error) } : {}),
-      at: String(row.at),
-    }));
+    return rows.map(deliveryOf);
   }
 
   private async writeWebhook(action: string, change: WebhookWrite): Promise<boolean> {
@@ -835,14 +747,7 @@ export class SqliteStore implements Store {
         ? this.statements.allPolicyEvents.all()
         : this.statements.tenantPolicyEvents.all(tenantId),
     );
-    return rows.map((row) => ({
-      seq: Number(row.seq),
-      tenantId: String(row.tenant_id),
-      type: String(row.type) as PolicyEventType,
-      ...(row.policy_hash !== null ? { policyHash: String(row.policy_hash) } : {}),
-      detail: parseStored(String(row.detail_json)),
-      createdAt: String(row.created_at),
-    }));
+    return rows.map(policyEventOf);
   }
 
   async activePolicies(): Promise<Map<string, string>> {
@@ -1009,37 +914,14 @@ function prepareStatements(db: DatabaseSync) {
       `SELECT approval_json FROM approvals
        WHERE state IN ('WAITING_FOR_HUMAN', 'APPROVED', 'OVERRIDDEN') AND deadline <= ? ORDER BY deadline LIMIT ?`,
     ),
-    listWebhooks: db.prepare(
-      `SELECT webhook_id, url, secret, name, created_at, cursor_seq, attempts, next_attempt_at FROM webhooks
-       ORDER BY created_at, webhook_id`,
-    ),
+    listWebhooks: db.prepare(`SELECT ${WEBHOOK_COLUMNS} FROM webhooks ORDER BY created_at, webhook_id`),
     lastEventSeq: db.prepare("SELECT max(seq) AS seq FROM decision_events"),
-    deliveries: db.prepare(
-      "SELECT webhook_id, event_id, attempt, outcome, http_status, error, at FROM webhook_deliveries ORDER BY seq DESC LIMIT ?",
-    ),
+    deliveries: db.prepare(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries ORDER BY seq DESC LIMIT ?`),
     deliveriesOf: db.prepare(
-      `SELECT webhook_id, event_id, attempt, outcome, http_status, error, at FROM webhook_deliveries
-       WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?`,
+      `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?`,
     ),
     findApiKey: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`),
     listApiKeys: db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id`),
-  };
-}
-
-const API_KEY_COLUMNS =
-  "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
-
-export function apiKeyOf(row: Record<string, unknown>): ApiKey {
-  return {
-    keyId: String(row.key_id),
-    keyHash: String(row.key_hash),
-    name: String(row.name),
-    scopes: JSON.parse(String(row.scopes_json)) as string[],
-    ...(row.tenant_id !== null ? { tenantId: String(row.tenant_id) } : {}),
-    roles: JSON.parse(String(row.roles_json)) as string[],
-    ...(row.rate_limit_per_second !== null ? { rateLimitPerSecond: Number(row.rate_limit_per_second) } : {}),
-    createdAt: String(row.created_at),
-    ...(row.revoked_at !== null ? { revokedAt: String(row.revoked_at) } : {}),
   };
 }
 

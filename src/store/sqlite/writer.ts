@@ -14,6 +14,7 @@ import {
   signingKeyFromPem,
 } from "../../audit/chain.ts";
 import { timestamp } from "../../core/ids.ts";
+import type { ApprovalRow, DecisionRow, EventRow } from "../rows.ts";
 import { MIGRATIONS } from "./schema.ts";
 
 /**
@@ -22,23 +23,7 @@ import { MIGRATIONS } from "./schema.ts";
  * idempotency check and the insert of a batch happen in one transaction.
  */
 
-/** A decision as the writer stores it: plain data, so that it can cross to a worker thread. */
-export interface DecisionRow {
-  readonly decisionId: string;
-  readonly createdAt: string;
-  readonly tenantId: string;
-  readonly subjectId: string | null;
-  readonly actionType: string;
-  readonly verdict: string;
-  readonly policyHash: string;
-  readonly inputsDigest: string;
-  readonly requestId: string | null;
-  readonly reasonCodes: readonly string[];
-  /** The record's canonical JSON. */
-  readonly json: string;
-  /** The approval this decision opens, stored with it. */
-  readonly approval?: ApprovalRow;
-}
+export type { ApprovalRow, DecisionRow, EventRow };
 
 /** A change to webhooks, as the writer applies it (plain data, to cross to a worker thread). */
 export type WebhookWrite =
@@ -73,20 +58,6 @@ export type WebhookWrite =
       readonly nextAttemptAt: string | null;
     };
 
-/** An approval as the writer stores it, with the events of the change that made this version. */
-export interface ApprovalRow {
-  readonly approvalId: string;
-  readonly decisionId: string;
-  readonly tenantId: string;
-  readonly state: string;
-  readonly version: number;
-  readonly deadline: string;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly json: string;
-  readonly events: readonly EventRow[];
-}
-
 export type RowOutcome =
   | { readonly status: "stored" }
   | { readonly status: "duplicate"; readonly json: string }
@@ -111,14 +82,6 @@ export interface LabelRow {
   readonly severity: number | null;
   readonly projection: string;
   readonly fingerprint: Uint8Array;
-}
-
-export interface EventRow {
-  readonly eventId: string;
-  readonly decisionId: string;
-  readonly type: string;
-  readonly createdAt: string;
-  readonly dataJson: string;
 }
 
 /** An API key as the writer stores it (scopes and roles already JSON). */

@@ -1,0 +1,214 @@
+/**
+ * What the stores share: rows as the writers take them, stored rows back into values, and how a failure is
+ * reported. Every backend keeps the same tables (src/store/sqlite/schema.ts, src/store/postgres/schema.ts),
+ * so a stored row reads the same from either.
+ */
+import type { Approval } from "../approvals/lifecycle.ts";
+import { newDecisionId, timestamp } from "../core/ids.ts";
+import { canonicalJson, type JsonObject } from "../core/json.ts";
+import { parseJson } from "../core/parse-json.ts";
+import { tenantOf } from "../core/tenant.ts";
+import type { DecisionRecord } from "../engine/decide.ts";
+import type { Label, MemoryCase } from "../memory/index.ts";
+import {
+  type ApiKey,
+  type DecisionEvent,
+  type DeliveryAttempt,
+  type NewDecisionEvent,
+  type PolicyEvent,
+  type PolicyEventType,
+  type SequencedEvent,
+  StorageError,
+  type Webhook,
+} from "./store.ts";
+
+/** A decision as the writer stores it: plain data, so that it can cross to a worker thread. */
+export interface DecisionRow {
+  readonly decisionId: string;
+  readonly createdAt: string;
+  readonly tenantId: string;
+  readonly subjectId: string | null;
+  readonly actionType: string;
+  readonly verdict: string;
+  readonly policyHash: string;
+  readonly inputsDigest: string;
+  readonly requestId: string | null;
+  readonly reasonCodes: readonly string[];
+  /** The record's canonical JSON. */
+  readonly json: string;
+  /** The approval this decision opens, stored with it. */
+  readonly approval?: ApprovalRow;
+}
+
+/** An approval as the writer stores it, with the events of the change that made this version. */
+export interface ApprovalRow {
+  readonly approvalId: string;
+  readonly decisionId: string;
+  readonly tenantId: string;
+  readonly state: string;
+  readonly version: number;
+  readonly deadline: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly json: string;
+  readonly events: readonly EventRow[];
+}
+
+export interface EventRow {
+  readonly eventId: string;
+  readonly decisionId: string;
+  readonly type: string;
+  readonly createdAt: string;
+  readonly dataJson: string;
+}
+
+/** What a failed store operation throws: what it was doing, and why (a StorageError passes through). */
+export function storageError(action: string, error: unknown): StorageError {
+  if (error instanceof StorageError) return error;
+  const detail = error instanceof Error ? error.message || String(error) : String(error);
+  return new StorageError(`could not ${action}: ${detail}`, { cause: error });
+}
+
+export function parseStored(text: string): JsonObject {
+  const parsed = parseJson(text, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
+  if (!parsed.ok) throw new StorageError(`stored JSON is not valid: ${parsed.problems[0]?.message}`);
+  return parsed.value as JsonObject;
+}
+
+export function decisionRow(record: DecisionRecord, json: string): DecisionRow {
+  const request = record.request;
+  const subject = request.subject as JsonObject | undefined;
+  return {
+    decisionId: record.decision_id,
+    createdAt: record.created_at,
+    tenantId: tenantOf(request),
+    subjectId: typeof subject?.id === "string" ? subject.id : null,
+    actionType: String(request.action.type),
+    verdict: record.verdict,
+    policyHash: record.policy.policy_hash,
+    inputsDigest: record.determinism.inputs_digest,
+    requestId: typeof request.request_id === "string" ? request.request_id : null,
+    reasonCodes: record.reason_codes,
+    json,
+  };
+}
+
+export function eventRow(event: NewDecisionEvent): EventRow {
+  return {
+    eventId: newDecisionId(),
+    decisionId: event.decisionId,
+    type: event.type,
+    createdAt: event.createdAt ?? timestamp(new Date()),
+    dataJson: canonicalJson(event.data),
+  };
+}
+
+export function storedEvent(row: EventRow): DecisionEvent {
+  return {
+    eventId: row.eventId,
+    decisionId: row.decisionId,
+    type: row.type,
+    createdAt: row.createdAt,
+    data: parseStored(row.dataJson),
+  };
+}
+
+export function approvalRow(approval: Approval, events: readonly NewDecisionEvent[]): ApprovalRow {
+  const rows = events.map(eventRow);
+  return {
+    approvalId: approval.approval_id,
+    decisionId: approval.decision_id,
+    tenantId: approval.tenant_id,
+    state: approval.state,
+    version: approval.version,
+    deadline: approval.deadline,
+    createdAt: approval.created_at,
+    updatedAt: rows.at(-1)?.createdAt ?? timestamp(new Date()),
+    json: canonicalJson(approval as unknown as JsonObject),
+    events: rows,
+  };
+}
+
+export const API_KEY_COLUMNS =
+  "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
+
+export function apiKeyOf(row: Record<string, unknown>): ApiKey {
+  return {
+    keyId: String(row.key_id),
+    keyHash: String(row.key_hash),
+    name: String(row.name),
+    scopes: JSON.parse(String(row.scopes_json)) as string[],
+    ...(row.tenant_id !== null ? { tenantId: String(row.tenant_id) } : {}),
+    roles: JSON.parse(String(row.roles_json)) as string[],
+    ...(row.rate_limit_per_second !== null ? { rateLimitPerSecond: Number(row.rate_limit_per_second) } : {}),
+    createdAt: String(row.created_at),
+    ...(row.revoked_at !== null ? { revokedAt: String(row.revoked_at) } : {}),
+  };
+}
+
+/** A labelled case from a `memory_cases` row (the fingerprint is a view on the row's bytes). */
+export function memoryCaseOf(row: Record<string, unknown>): MemoryCase {
+  const bytes = row.fingerprint as Uint8Array;
+  return {
+    decisionId: String(row.decision_id),
+    tenantId: String(row.tenant_id),
+    actionType: String(row.action_type),
+    label: row.label as Label,
+    vector: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  };
+}
+
+export const WEBHOOK_COLUMNS =
+  "webhook_id, url, secret, name, created_at, cursor_seq, attempts, next_attempt_at";
+
+export function webhookOf(row: Record<string, unknown>): Webhook {
+  return {
+    webhookId: String(row.webhook_id),
+    url: String(row.url),
+    secret: String(row.secret),
+    name: String(row.name),
+    createdAt: String(row.created_at),
+    cursorSeq: Number(row.cursor_seq),
+    attempts: Number(row.attempts),
+    ...(row.next_attempt_at !== null ? { nextAttemptAt: String(row.next_attempt_at) } : {}),
+  };
+}
+
+export const DELIVERY_COLUMNS = "webhook_id, event_id, attempt, outcome, http_status, error, at";
+
+export function deliveryOf(row: Record<string, unknown>): DeliveryAttempt {
+  return {
+    webhookId: String(row.webhook_id),
+    eventId: String(row.event_id),
+    attempt: Number(row.attempt),
+    outcome: String(row.outcome) as DeliveryAttempt["outcome"],
+    ...(row.http_status !== null ? { httpStatus: Number(row.http_status) } : {}),
+    ...(row.error !== null ? { error: String(row.error) } : {}),
+    at: String(row.at),
+  };
+}
+
+/** An event with its place in the log, from a `decision_events` row. */
+export function sequencedEventOf(row: Record<string, unknown>): SequencedEvent {
+  return {
+    seq: Number(row.seq),
+    event: {
+      eventId: String(row.event_id),
+      decisionId: String(row.decision_id),
+      type: String(row.type),
+      createdAt: String(row.created_at),
+      data: parseStored(String(row.data_json)),
+    },
+  };
+}
+
+export function policyEventOf(row: Record<string, unknown>): PolicyEvent {
+  return {
+    seq: Number(row.seq),
+    tenantId: String(row.tenant_id),
+    type: String(row.type) as PolicyEventType,
+    ...(row.policy_hash !== null ? { policyHash: String(row.policy_hash) } : {}),
+    detail: parseStored(String(row.detail_json)),
+    createdAt: String(row.created_at),
+  };
+}
