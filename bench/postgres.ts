@@ -15,8 +15,8 @@ import { fileURLToPath } from "node:url";
 import autocannon, { type Result } from "autocannon";
 import pg from "pg";
 import { median } from "./harness.ts";
-import { starterRequests } from "./requests.ts";
 import { type Config, log, onAllCpus, type ScenarioResult } from "./scenarios.ts";
+import { decideRequests } from "./server.ts";
 
 const CLI = fileURLToPath(new URL("../dist/bin/main.js", import.meta.url));
 const CONNECTIONS = 32;
@@ -83,12 +83,7 @@ export async function scenarioPostgresServers(config: Config): Promise<ScenarioR
     );
     servers.push(...started.map((server) => server.child));
 
-    const runId = Date.now().toString(36);
-    let seq = 0;
-    const bodies = starterRequests(256, 4).map(
-      (request) =>
-        JSON.stringify({ ...request, request_id: "\u0000" }).split('"\\u0000"') as [string, string],
-    );
+    const requests = decideRequests();
     const fire = (durationSeconds: number): Promise<Result> =>
       autocannon({
         // Connections are spread over the URLs in turn: half on each server.
@@ -96,17 +91,7 @@ export async function scenarioPostgresServers(config: Config): Promise<ScenarioR
         connections: CONNECTIONS,
         duration: durationSeconds,
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        requests: [
-          {
-            method: "POST",
-            path: "/v1/decide",
-            setupRequest: (request) => {
-              const n = seq++;
-              const [head, tail] = bodies[n & 255] as [string, string];
-              return { ...request, body: `${head}"bench-${runId}-${n}"${tail}` };
-            },
-          },
-        ],
+        requests,
       });
 
     const { value: reps, cpus } = await onAllCpus(async () => {

@@ -126,33 +126,37 @@ async function measure(
   };
 }
 
-/** Scenario 12: POST /v1/decide, each request a new request_id, every answer durable before it is sent. */
-export function scenarioServeDecide(config: Config): Promise<ScenarioResult> {
+/**
+ * `POST /v1/decide` for autocannon, each request a new request_id (for as many runs as share a process).
+ * Each body has a placeholder id and is split around it: sending one only splices in a counter.
+ */
+export function decideRequests(): autocannon.Request[] {
   const runId = Date.now().toString(36);
   let seq = 0;
-  // Each request with a placeholder id, split around it: sending one only splices in a counter.
   const bodies = starterRequests(256, 4).map(
     (request) => JSON.stringify({ ...request, request_id: "\u0000" }).split('"\\u0000"') as [string, string],
   );
+  return [
+    {
+      method: "POST",
+      path: "/v1/decide",
+      setupRequest: (request) => {
+        const n = seq++;
+        const [head, tail] = bodies[n & 255] as [string, string];
+        return { ...request, body: `${head}"bench-${runId}-${n}"${tail}` };
+      },
+    },
+  ];
+}
+
+/** Scenario 12: POST /v1/decide, each request a new request_id, every answer durable before it is sent. */
+export function scenarioServeDecide(config: Config): Promise<ScenarioResult> {
   return measure(
     config,
     12,
     `HTTP POST /v1/decide (auth, SQLite FULL sync), ${CONNECTIONS} connections`,
     { label: "10k/s", opsPerSec: 10_000 },
-    async () => ({
-      durationSeconds: 0,
-      requests: [
-        {
-          method: "POST",
-          path: "/v1/decide",
-          setupRequest: (request) => {
-            const n = seq++;
-            const [head, tail] = bodies[n & 255] as [string, string];
-            return { ...request, body: `${head}"bench-${runId}-${n}"${tail}` };
-          },
-        },
-      ],
-    }),
+    async () => ({ durationSeconds: 0, requests: decideRequests() }),
   );
 }
 

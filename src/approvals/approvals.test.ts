@@ -9,24 +9,15 @@ import { verifyStoreChain } from "../audit/chain.ts";
 import { digestJson, sha256 } from "../core/digest.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import { Lumyn } from "../lumyn.ts";
+import { bigRefundPolicy } from "../testing/approval-policy.ts";
 import { type Actor, TIMEOUT_ACTOR, TRANSITIONS } from "./lifecycle.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-approvals-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const POLICY = `schema_version: policy.v1
-policy_id: refunds-with-approval
-policy_version: "1"
-defaults: { mode: enforce, default_verdict: ALLOW, default_reason_code: SMALL_REFUND }
-rules:
-  - id: BIG_REFUND
-    stage: ESCALATIONS
-    if: { amount_usd: { gt: 500 } }
-    then:
-      verdict: ESCALATE
-      reason_codes: [BIG_REFUND]
-      approval: { approver_roles: [finance], quorum: 2, timeout: 30m, on_timeout: ESCALATE, escalation_roles: [cfo] }
-`;
+const POLICY = bigRefundPolicy(
+  "{ approver_roles: [finance], quorum: 2, timeout: 30m, on_timeout: ESCALATE, escalation_roles: [cfo] }",
+);
 
 let workspaces = 0;
 function workspace(): { dir: string; policyPath: string } {

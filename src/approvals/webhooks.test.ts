@@ -9,21 +9,13 @@ import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import { signBody } from "../core/digest.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import { Lumyn } from "../lumyn.ts";
+import { bigRefundPolicy } from "../testing/approval-policy.ts";
 import { addWebhook, WebhookDispatcher } from "./webhooks.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-webhooks-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const POLICY = `schema_version: policy.v1
-policy_id: refunds
-policy_version: "1"
-defaults: { mode: enforce, default_verdict: ALLOW, default_reason_code: SMALL }
-rules:
-  - id: BIG
-    stage: ESCALATIONS
-    if: { amount_usd: { gt: 500 } }
-    then: { verdict: ESCALATE, reason_codes: [BIG], approval: { approver_roles: [finance] } }
-`;
+const POLICY = bigRefundPolicy("{ approver_roles: [finance] }");
 
 interface Received {
   readonly body: string;

@@ -5,24 +5,13 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
 import type { JsonObject } from "../../core/json.ts";
+import { bigRefundPolicy } from "../../testing/approval-policy.ts";
 import { runCli } from "../../testing/run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-cli-approvals-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const POLICY = `schema_version: policy.v1
-policy_id: refunds
-policy_version: "1"
-defaults: { mode: enforce, default_verdict: ALLOW, default_reason_code: SMALL_REFUND }
-rules:
-  - id: BIG_REFUND
-    stage: ESCALATIONS
-    if: { amount_usd: { gt: 500 } }
-    then:
-      verdict: ESCALATE
-      reason_codes: [BIG_REFUND]
-      approval: { approver_roles: [finance], quorum: 1, timeout: 2h }
-`;
+const POLICY = bigRefundPolicy("{ approver_roles: [finance], quorum: 1, timeout: 2h }");
 
 describe("lumyn approvals, approve, reject", () => {
   it("opens an approval on decide, lists it, takes a vote, waits with an exit code that says the outcome", () => {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -7,32 +6,15 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
-import { CLI, runCli } from "../../testing/run-cli.ts";
+import { runCli } from "../../testing/run-cli.ts";
+import { startServeProcess } from "../../testing/serve-process.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-cli-serve-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** Starts `lumyn serve` and resolves with its URL once it listens. */
-function serve(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.stderr?.on("data", (chunk) => {
-      stderr += String(chunk);
-      const url = /serving (http:\/\/\S+)/.exec(stderr)?.[1];
-      if (url) resolve({ child, url, stderr: () => stderr, exited });
-    });
-    exited.then((code) => reject(new Error(`lumyn serve exited with ${code}: ${stderr}`)));
-  });
-}
+/** Starts `lumyn serve` in the tests' folder and resolves with its URL once it listens. */
+const serve = (args: readonly string[], env: NodeJS.ProcessEnv = {}) =>
+  startServeProcess(args, { cwd: root, env });
 
 describe("lumyn serve", () => {
   it("prints the effective settings with their sources, flags over environment over config file, secrets hidden", () => {

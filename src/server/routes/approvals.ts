@@ -17,7 +17,7 @@ import { APPROVALS_QUERY, CONSUME_BODY, JUSTIFICATION_BODY, VOTE_BODY, WAIT_QUER
 import { sendFailure, sendProblem } from "../problem.ts";
 import type { RouteContext } from "../server.ts";
 import { compileJsonSchema, schemaProblems } from "../validation.ts";
-import { requestBody } from "./decisions.ts";
+import { requestBody, tenantScope } from "./decisions.ts";
 
 interface IdParams {
   readonly id: string;
@@ -104,16 +104,8 @@ export function registerApprovalRoutes(
     "/v1/approvals",
     { config: { access: "read" }, schema: { querystring: APPROVALS_QUERY } },
     async (request, reply) => {
-      const bound = request.apiKey?.tenantId;
-      const asked = request.query.tenant_id;
-      if (bound !== undefined && asked !== undefined && asked !== bound)
-        return sendProblem(
-          reply,
-          403,
-          "tenant_forbidden",
-          `this key is bound to tenant '${bound}', not '${asked}'`,
-        );
-      const tenantId = bound ?? asked;
+      const tenantId = tenantScope(request, reply, request.query.tenant_id);
+      if (tenantId === null) return reply;
       const approvals = await lumyn.approvals.list({
         ...(request.query.state ? { state: request.query.state } : {}),
         ...(request.query.role ? { role: request.query.role } : {}),
