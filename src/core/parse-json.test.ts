@@ -43,6 +43,29 @@ describe("parseJson", () => {
     }
   });
 
+  it("finds unpaired surrogates wherever they come from: escapes of either case, raw text, keys", () => {
+    const refused: [string, string][] = [
+      ['{"a": ["x", "\\uDC00"]}', "/a/1"],
+      ['{"\\ud800": 1}', "/\ud800"],
+      ['{"a": {"b": "\ud800"}}', "/a/b"],
+    ];
+    for (const [text, pointer] of refused) {
+      const parsed = parseJson(text);
+      assert.ok(!parsed.ok, text);
+      assert.deepEqual([parsed.problems[0]?.code, parsed.problems[0]?.pointer], ["invalid_string", pointer]);
+    }
+    assert.ok(parseJson('{"a": "\\ud83d\\ude00 \\\\ud800"}').ok, "a pair, and an escaped backslash");
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), fc.boolean(), (text, escaped) => {
+        const document = escaped
+          ? JSON.stringify({ k: text })
+          : `{"k": ${JSON.stringify(text).replace(/\\u(d[89a-f][0-9a-f]{2})/g, (_, hex) => String.fromCharCode(Number.parseInt(hex, 16)))}}`;
+        assert.equal(parseJson(document).ok, text.isWellFormed(), document);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("refuses invalid UTF-8 instead of replacing it", () => {
     const parsed = parseJsonBytes(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]));
     assert.ok(!parsed.ok);

@@ -55,7 +55,9 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): Result<
   } catch (error) {
     return fail("invalid_json", [syntaxProblem(text, error, options.file)]);
   }
-  const surrogate = findUnpairedSurrogate(value as JsonValue, "");
+  const surrogate = mayHoldUnpairedSurrogate(text)
+    ? findUnpairedSurrogate(value as JsonValue, "")
+    : undefined;
   if (surrogate !== undefined) {
     return fail("invalid_json", [
       {
@@ -147,6 +149,17 @@ function checkDepth(text: string, maxDepth: number, file: string | undefined): P
     } else if (c === 125 || c === 93) depth--;
   }
   return undefined;
+}
+
+/** A `\u` escape of a surrogate (D800–DFFF). */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * Whether parsing this text can yield a string with an unpaired surrogate: only a surrogate in the text
+ * itself or an escaped one can. Most documents have neither, and then the walk over every key is skipped.
+ */
+function mayHoldUnpairedSurrogate(text: string): boolean {
+  return !text.isWellFormed() || SURROGATE_ESCAPE.test(text);
 }
 
 function findUnpairedSurrogate(value: JsonValue, pointer: string): string | undefined {

@@ -42,6 +42,42 @@ for (const writer of ["inline", "thread"] as const)
       await reopened.close();
     });
 
+    it("reads what it wrote as soon as the write resolves, though reads of a turn share a snapshot", async () => {
+      const store = SqliteStore.open(freshPath(), { writer });
+      let polling = true;
+      // A read every turn keeps a snapshot open when each write's reply arrives.
+      const poller = (async () => {
+        while (polling) {
+          await store.getDecisionJson("no-such-decision");
+          await new Promise(setImmediate);
+        }
+      })();
+      try {
+        for (let i = 0; i < 200; i++) {
+          const record = makeRecord({ requestId: `fresh-${i}` });
+          await store.putDecision(record);
+          assert.ok(await store.getDecisionJson(record.decision_id), `decision ${i} not visible`);
+        }
+      } finally {
+        polling = false;
+        await poller;
+        await store.close();
+      }
+    });
+
+    it("sees another connection's writes from the next turn of the event loop", async () => {
+      const path = freshPath();
+      const store = SqliteStore.open(path, { writer });
+      const other = SqliteStore.open(path, { writer: "inline" });
+      const record = makeRecord({ requestId: "elsewhere" });
+      assert.equal(await store.getDecisionJson(record.decision_id), undefined);
+      await other.putDecision(record);
+      await new Promise(setImmediate);
+      assert.ok(await store.getDecisionJson(record.decision_id));
+      await other.close();
+      await store.close();
+    });
+
     it("commits concurrent writes together (group commit) and stores every one", async () => {
       const path = freshPath();
       const store = SqliteStore.open(path, { maxBatch: 64, writer });
