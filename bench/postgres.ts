@@ -15,8 +15,8 @@ import { fileURLToPath } from "node:url";
 import autocannon, { type Result } from "autocannon";
 import pg from "pg";
 import { median } from "./harness.ts";
+import { decideRequests } from "./load.ts";
 import { type Config, log, onAllCpus, type ScenarioResult } from "./scenarios.ts";
-import { decideRequests } from "./server.ts";
 
 const CLI = fileURLToPath(new URL("../dist/bin/main.js", import.meta.url));
 const CONNECTIONS = 32;

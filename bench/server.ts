@@ -1,15 +1,15 @@
 /**
  * Scenarios 12 and 13: the HTTP service under load. `lumyn serve` (the built CLI, auth on, the embedded store
- * with its writer thread, logging at info to a file) runs in its own process; autocannon drives it from this
- * one over loopback, so client and server compete for the machine's cores as they would on a real host.
+ * with its writer thread, logging at info to a file) runs in its own process; a load generator (load.ts)
+ * drives it from another over loopback, so client and server compete for the machine's cores.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon, { type Result } from "autocannon";
 import { median } from "./harness.ts";
+import { fire, type Load, type LoadResult, latencyNote, loadGenerator } from "./load.ts";
 import { starterRequests } from "./requests.ts";
 import { type Config, log, onAllCpus, type ScenarioResult } from "./scenarios.ts";
 
@@ -57,21 +57,6 @@ async function stopService(service: Service): Promise<void> {
   rmSync(service.dir, { recursive: true, force: true });
 }
 
-interface Load {
-  readonly durationSeconds: number;
-  readonly requests: autocannon.Request[];
-}
-
-function fire(service: Service, load: Load): Promise<Result> {
-  return autocannon({
-    url: service.url,
-    connections: CONNECTIONS,
-    duration: load.durationSeconds,
-    headers: { authorization: `Bearer ${service.key}`, "content-type": "application/json" },
-    requests: load.requests,
-  });
-}
-
 /** Runs a warm-up, then repetitions; reports the median repetition's throughput and latencies. */
 async function measure(
   config: Config,
@@ -84,13 +69,12 @@ async function measure(
     const service = await startService();
     try {
       const load = await prepare(service);
-      const seconds = config.quick ? 2 : 5;
-      await fire(service, { ...load, durationSeconds: config.quick ? 1 : 3 });
-      const reps: Result[] = [];
+      await fire(service, load, CONNECTIONS, config.quick ? 1 : 3);
+      const reps: LoadResult[] = [];
       for (let r = 0; r < (config.quick ? 2 : 3); r++) {
-        const rep = await fire(service, { ...load, durationSeconds: seconds });
+        const rep = await fire(service, load, CONNECTIONS, config.quick ? 2 : 5);
         log(
-          `  ${name}: ${Math.round(rep.requests.average)}/s, p50 ${rep.latency.p50} ms, p99 ${rep.latency.p99} ms, max ${rep.latency.max} ms, errors ${rep.errors}, non-2xx ${rep.non2xx}`,
+          `  ${name}: ${Math.round(rep.requestsPerSec)}/s, p50 ${rep.p50Ms} ms, p99 ${rep.p99Ms} ms, max ${rep.maxMs} ms, errors ${rep.errors}, non-2xx ${rep.non2xx} (${rep.generator})`,
         );
         reps.push(rep);
       }
@@ -100,9 +84,9 @@ async function measure(
     }
   });
   const reps = value;
-  const opsPerSec = median(reps.map((rep) => rep.requests.average));
-  const p99Ms = median(reps.map((rep) => rep.latency.p99));
-  const failures = reps.reduce((n, rep) => n + rep.errors + rep.timeouts + rep.non2xx, 0);
+  const opsPerSec = median(reps.map((rep) => rep.requestsPerSec));
+  const p99Ms = median(reps.map((rep) => rep.p99Ms));
+  const failures = reps.reduce((n, rep) => n + rep.errors + rep.non2xx, 0);
   const checks = [
     { label: `>= ${target.label}`, pass: opsPerSec >= target.opsPerSec },
     { label: "0 errors", pass: failures === 0 },
@@ -112,41 +96,18 @@ async function measure(
     id,
     name,
     opsPerSec,
-    p50Ns: median(reps.map((rep) => rep.latency.p50)) * 1e6,
+    p50Ns: median(reps.map((rep) => rep.p50Ms)) * 1e6,
     p99Ns: p99Ms * 1e6,
-    repOpsPerSec: reps.map((rep) => rep.requests.average),
-    latency: "per HTTP request, measured by autocannon in the client process (1 ms resolution)",
+    repOpsPerSec: reps.map((rep) => rep.requestsPerSec),
+    latency: latencyNote(),
     target: checks.map((check) => check.label).join(", "),
     checks,
     pass: checks.every((check) => check.pass),
     notes: [
-      `${CONNECTIONS} connections from a separate process over loopback, ${reps.length} repetitions of ${reps[0]?.duration ?? 0} s after a warm-up; ran on ${cpus}`,
-      `max latency per repetition (ms): ${reps.map((rep) => rep.latency.max).join(" ")}; errors ${reps.reduce((n, rep) => n + rep.errors, 0)}, timeouts ${reps.reduce((n, rep) => n + rep.timeouts, 0)}, non-2xx ${reps.reduce((n, rep) => n + rep.non2xx, 0)}`,
+      `${CONNECTIONS} connections from ${loadGenerator()} in a separate process over loopback, ${reps.length} repetitions of ${(reps[0]?.seconds ?? 0).toFixed(1)} s after a warm-up; ran on ${cpus}`,
+      `max latency per repetition (ms): ${reps.map((rep) => rep.maxMs).join(" ")}; errors ${reps.reduce((n, rep) => n + rep.errors, 0)}, non-2xx ${reps.reduce((n, rep) => n + rep.non2xx, 0)}`,
     ],
   };
-}
-
-/**
- * `POST /v1/decide` for autocannon, each request a new request_id (for as many runs as share a process).
- * Each body has a placeholder id and is split around it: sending one only splices in a counter.
- */
-export function decideRequests(): autocannon.Request[] {
-  const runId = Date.now().toString(36);
-  let seq = 0;
-  const bodies = starterRequests(256, 4).map(
-    (request) => JSON.stringify({ ...request, request_id: "\u0000" }).split('"\\u0000"') as [string, string],
-  );
-  return [
-    {
-      method: "POST",
-      path: "/v1/decide",
-      setupRequest: (request) => {
-        const n = seq++;
-        const [head, tail] = bodies[n & 255] as [string, string];
-        return { ...request, body: `${head}"bench-${runId}-${n}"${tail}` };
-      },
-    },
-  ];
 }
 
 /** Scenario 12: POST /v1/decide, each request a new request_id, every answer durable before it is sent. */
@@ -156,13 +117,12 @@ export function scenarioServeDecide(config: Config): Promise<ScenarioResult> {
     12,
     `HTTP POST /v1/decide (auth, SQLite FULL sync), ${CONNECTIONS} connections`,
     { label: "10k/s", opsPerSec: 10_000 },
-    async () => ({ durationSeconds: 0, requests: decideRequests() }),
+    async () => ({ kind: "decide" }),
   );
 }
 
 /** Scenario 13: GET /v1/decisions/{id} over 256 stored decisions. */
 export function scenarioServeRead(config: Config): Promise<ScenarioResult> {
-  let seq = 0;
   return measure(
     config,
     13,
@@ -178,15 +138,7 @@ export function scenarioServeRead(config: Config): Promise<ScenarioResult> {
         });
         ids.push(((await response.json()) as { decision_id: string }).decision_id);
       }
-      return {
-        durationSeconds: 0,
-        requests: [
-          {
-            method: "GET",
-            setupRequest: (request) => ({ ...request, path: `/v1/decisions/${ids[seq++ & 255]}` }),
-          },
-        ],
-      };
+      return { kind: "read", ids };
     },
   );
 }
