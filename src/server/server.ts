@@ -1,13 +1,7 @@
 import { isIP } from "node:net";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, {
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import pino from "pino";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
@@ -162,26 +156,37 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.decorateRequest("apiKey", undefined);
   const limiter = new RateLimiter();
   const keys = new KeyCache(options.keyCacheMs);
-  app.addHook("onRequest", async (request, reply) => {
+  // Callback hooks, not async ones: with the key cached, a request is admitted without a promise.
+  app.addHook("onRequest", (request, reply, done) => {
     const access = request.routeOptions.config.access ?? "any";
-    if (access === "public" || !auth) return;
-    const key = await authenticate(request, reply, access, options.lumyn, metrics, keys);
-    if (!key) return reply;
-    request.apiKey = key;
-    if (key.rateLimitPerSecond !== undefined) {
-      const wait = limiter.take(key.keyId, key.rateLimitPerSecond);
-      if (wait > 0) {
-        reply.header("retry-after", String(Math.ceil(wait)));
-        return sendProblem(
-          reply,
-          429,
-          "rate_limited",
-          `this key may make ${key.rateLimitPerSecond} requests per second; try again in ${Math.ceil(wait)} s`,
-        );
-      }
+    if (access === "public" || !auth) return done();
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined) {
+      reply.header("www-authenticate", 'Bearer realm="lumyn"');
+      sendProblem(reply, 401, "auth_required", "this route needs an API key: Authorization: Bearer <key>");
+      return;
     }
+    const admitted = (key: ApiKey | undefined): void => {
+      if (!admit(reply, access, key, limiter)) return;
+      request.apiKey = key;
+      done();
+    };
+    if (!token.startsWith(KEY_PREFIX)) return admitted(undefined);
+    const keyHash = hashApiKey(token);
+    const cached = keys.get(keyHash);
+    if (cached) return admitted(cached);
+    options.lumyn.store.findApiKey(keyHash).then(
+      (key) => {
+        if (key) keys.put(keyHash, key);
+        admitted(key);
+      },
+      () => {
+        metrics.storeError("find_api_key");
+        sendProblem(reply, 503, "storage_unavailable", "the key store cannot be read");
+      },
+    );
   });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     const route = request.routeOptions.url ?? "unmatched";
     metrics.request(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     request.log.info(
@@ -195,6 +200,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
       "request",
     );
+    done();
   });
 
   // While closing, every answer ends its connection: a keep-alive connection that was busy when the close
@@ -257,38 +263,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 }
 
 /**
- * The key of a request allowed to reach a route of this access, or undefined once a 401/403 (or a 503 when
- * the store cannot be read) has been sent.
+ * Whether a request with this key (undefined: none found) may reach a route of this access; when it may
+ * not, the 401, 403 or 429 has been sent.
  */
-async function authenticate(
-  request: FastifyRequest,
+function admit(
   reply: FastifyReply,
   access: Exclude<Access, "public">,
-  lumyn: Lumyn,
-  metrics: ServiceMetrics,
-  keys: KeyCache,
-): Promise<ApiKey | undefined> {
-  const token = bearerToken(request.headers.authorization);
-  if (token === undefined) {
-    reply.header("www-authenticate", 'Bearer realm="lumyn"');
-    sendProblem(reply, 401, "auth_required", "this route needs an API key: Authorization: Bearer <key>");
-    return undefined;
-  }
-  let key: ApiKey | undefined;
-  if (token.startsWith(KEY_PREFIX)) {
-    const keyHash = hashApiKey(token);
-    key = keys.get(keyHash);
-    try {
-      if (!key) {
-        key = await lumyn.store.findApiKey(keyHash);
-        if (key) keys.put(keyHash, key);
-      }
-    } catch {
-      metrics.storeError("find_api_key");
-      sendProblem(reply, 503, "storage_unavailable", "the key store cannot be read");
-      return undefined;
-    }
-  }
+  key: ApiKey | undefined,
+  limiter: RateLimiter,
+): key is ApiKey {
   if (!key || key.revokedAt !== undefined) {
     reply.header("www-authenticate", 'Bearer realm="lumyn", error="invalid_token"');
     sendProblem(
@@ -297,7 +280,7 @@ async function authenticate(
       key ? "key_revoked" : "invalid_key",
       key ? `key ${key.keyId} was revoked at ${key.revokedAt}` : "unknown API key",
     );
-    return undefined;
+    return false;
   }
   if (access !== "any" && !grants(key, access)) {
     sendProblem(
@@ -306,9 +289,22 @@ async function authenticate(
       "insufficient_scope",
       `key ${key.keyId} has scopes [${key.scopes.join(", ")}]; this route needs '${access}'`,
     );
-    return undefined;
+    return false;
   }
-  return key;
+  if (key.rateLimitPerSecond !== undefined) {
+    const wait = limiter.take(key.keyId, key.rateLimitPerSecond);
+    if (wait > 0) {
+      reply.header("retry-after", String(Math.ceil(wait)));
+      sendProblem(
+        reply,
+        429,
+        "rate_limited",
+        `this key may make ${key.rateLimitPerSecond} requests per second; try again in ${Math.ceil(wait)} s`,
+      );
+      return false;
+    }
+  }
+  return true;
 }
 
 /** 127.0.0.0/8, ::1 and localhost: where a server without auth is reachable from this machine only. */
