@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import type { RegistryChange } from "../registry/policy-registry.ts";
-import { announcePolicyChange, redactUrl } from "../registry/policy-sync.ts";
 
 export interface RedisOption {
   readonly redis?: string;
@@ -17,6 +16,8 @@ export function redisOption(command: Command): Command {
 export async function announceChange(options: RedisOption, change: RegistryChange): Promise<void> {
   const url = options.redis ?? process.env.LUMYN_REDIS;
   if (!url) return;
+  // Loaded here, not with the program: every other command's cold start would pay for the Redis client.
+  const { announcePolicyChange, redactUrl } = await import("../registry/policy-sync.ts");
   try {
     await announcePolicyChange(url, change);
   } catch (error) {

@@ -13,6 +13,30 @@ const requestFile = join(root, "request.json");
 writeFileSync(requestFile, JSON.stringify(EXAMPLE_REQUESTS["refund-large"]?.request));
 
 describe("lumyn decide", () => {
+  it("loads no package at start: its cold start is the bundle (the server's libraries load with serve)", () => {
+    const loaded = join(root, "loaded.txt");
+    const preload = join(root, "record-requires.cjs");
+    writeFileSync(
+      preload,
+      `const Module = require("node:module");
+const { appendFileSync } = require("node:fs");
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (!Module.isBuiltin(request) && !request.startsWith(".") && !request.startsWith("/"))
+    appendFileSync(process.env.LUMYN_LOADED, request + "\\n");
+  return load.call(this, request, ...rest);
+};
+`,
+    );
+    writeFileSync(loaded, "");
+    const result = runCli(["decide", requestFile, "--workspace", "ws-cold"], {
+      cwd: root,
+      env: { ...process.env, NODE_OPTIONS: `--require ${preload}`, LUMYN_LOADED: loaded },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(readFileSync(loaded, "utf8").split("\n").filter(Boolean), []);
+  });
+
   it("prints the stored record and creates a missing workspace", () => {
     const result = runCli(["decide", requestFile, "--workspace", "ws"], { cwd: root });
     assert.equal(result.code, 0, result.stderr);
