@@ -17,12 +17,14 @@ export async function announceChange(options: RedisOption, change: RegistryChang
   const url = options.redis ?? process.env.LUMYN_REDIS;
   if (!url) return;
   // Loaded here, not with the program: every other command's cold start would pay for the Redis client.
-  const { announcePolicyChange, redactUrl } = await import("../registry/policy-sync.ts");
+  const sync = await import("../registry/policy-sync.ts").catch((error: Error) => error);
   try {
-    await announcePolicyChange(url, change);
+    if (sync instanceof Error) throw sync;
+    await sync.announcePolicyChange(url, change);
   } catch (error) {
+    const where = sync instanceof Error ? "" : ` at ${sync.redactUrl(url)}`;
     process.stderr.write(
-      `lumyn: warning: could not announce on Redis at ${redactUrl(url)} (${(error as Error).message}); servers switch at their next poll of the store\n`,
+      `lumyn: warning: could not announce on Redis${where} (${(error as Error).message}); servers switch at their next poll of the store\n`,
     );
   }
 }

@@ -3,9 +3,6 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client
 /** Latency buckets (seconds) around the service's targets: most answers take well under 10 ms. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-/** Routes are the registered ones (or "unmatched"), so this bounds only what odd methods could add. */
-const MAX_KEPT_SERIES = 1_000;
-
 /** The service's Prometheus metrics, in a registry of its own (several servers may share one process). */
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -40,13 +37,6 @@ export class ServiceMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  private readonly requestSeries = new Map<
-    string,
-    {
-      requests: Counter.Internal;
-      seconds: Histogram.Internal<"method" | "route">;
-    }
-  >();
   private readonly storeErrors = new Counter({
     name: "lumyn_store_errors_total",
     help: "Store operations that failed (decisions then fail closed: ABSTAIN, STORAGE_UNAVAILABLE)",
@@ -78,18 +68,8 @@ export class ServiceMetrics {
   }
 
   request(method: string, route: string, status: number, seconds: number): void {
-    // Resolving labels hashes them on every call; the series of a route are few, so they are kept.
-    const series = `${method} ${route} ${status}`;
-    let counted = this.requestSeries.get(series);
-    if (!counted) {
-      counted = {
-        requests: this.requests.labels(method, route, String(status)),
-        seconds: this.requestSeconds.labels(method, route),
-      };
-      if (this.requestSeries.size < MAX_KEPT_SERIES) this.requestSeries.set(series, counted);
-    }
-    counted.requests.inc();
-    counted.seconds.observe(seconds);
+    this.requests.inc({ method, route, status: String(status) });
+    this.requestSeconds.observe({ method, route }, seconds);
   }
 
   policySwitched(tenant: string): void {

@@ -507,9 +507,16 @@ describe("HTTP service: keys, scopes and tenants", () => {
   it("answers 429 with Retry-After once a key's rate limit is reached", async () => {
     const limited = await server.key({ scopes: ["read"], rateLimitPerSecond: 0.001 });
     assert.equal((await call(server, "GET", "/v1/policy", { key: limited })).status, 200);
+    const before = server.logs().length;
     const refused = await call(server, "GET", "/v1/policy", { key: limited });
     assertProblem(refused, 429, "rate_limited");
     assert.ok(Number(refused.headers.get("retry-after")) > 0);
+    const logged = server
+      .logs()
+      .slice(before)
+      .find((line) => line.msg === "request");
+    assert.equal(logged?.status, 429);
+    assert.equal(typeof logged?.key_id, "string", "a refused request is logged with the key it used");
     const unlimited = await server.key({ scopes: ["read"] });
     for (let i = 0; i < 20; i++)
       assert.equal((await call(server, "GET", "/v1/policy", { key: unlimited })).status, 200);

@@ -1,7 +1,13 @@
 import { isIP } from "node:net";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from "fastify";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import pino from "pino";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
@@ -167,24 +173,28 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return;
     }
     const admitted = (key: ApiKey | undefined): void => {
-      if (!admit(reply, access, key, limiter)) return;
-      request.apiKey = key;
-      done();
+      if (admit(request, reply, access, key, limiter)) done();
     };
     if (!token.startsWith(KEY_PREFIX)) return admitted(undefined);
     const keyHash = hashApiKey(token);
     const cached = keys.get(keyHash);
     if (cached) return admitted(cached);
-    options.lumyn.store.findApiKey(keyHash).then(
-      (key) => {
-        if (key) keys.put(keyHash, key);
-        admitted(key);
-      },
-      () => {
-        metrics.storeError("find_api_key");
-        sendProblem(reply, 503, "storage_unavailable", "the key store cannot be read");
-      },
-    );
+    options.lumyn.store
+      .findApiKey(keyHash)
+      .then(
+        (key) => {
+          if (key) keys.put(keyHash, key);
+          admitted(key);
+        },
+        () => {
+          metrics.storeError("find_api_key");
+          sendProblem(reply, 503, "storage_unavailable", "the key store cannot be read");
+        },
+      )
+      // What the async hook did for free: anything thrown on the way is the error handler's (a 500).
+      .catch((error: Error) => {
+        if (!reply.sent) reply.send(error);
+      });
   });
   app.addHook("onResponse", (request, reply, done) => {
     const route = request.routeOptions.url ?? "unmatched";
@@ -264,9 +274,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
 /**
  * Whether a request with this key (undefined: none found) may reach a route of this access; when it may
- * not, the 401, 403 or 429 has been sent.
+ * not, the 401, 403 or 429 has been sent. A key that is valid for the route is the request's from here on,
+ * so that a 429 is logged with its key.
  */
 function admit(
+  request: FastifyRequest,
   reply: FastifyReply,
   access: Exclude<Access, "public">,
   key: ApiKey | undefined,
@@ -291,6 +303,7 @@ function admit(
     );
     return false;
   }
+  request.apiKey = key;
   if (key.rateLimitPerSecond !== undefined) {
     const wait = limiter.take(key.keyId, key.rateLimitPerSecond);
     if (wait > 0) {

@@ -65,17 +65,39 @@ for (const writer of ["inline", "thread"] as const)
       }
     });
 
-    it("sees another connection's writes from the next turn of the event loop", async () => {
+    it("sees another connection's writes from the next turn, or a millisecond later", async () => {
       const path = freshPath();
       const store = SqliteStore.open(path, { writer });
       const other = SqliteStore.open(path, { writer: "inline" });
-      const record = makeRecord({ requestId: "elsewhere" });
-      assert.equal(await store.getDecisionJson(record.decision_id), undefined);
-      await other.putDecision(record);
-      await new Promise(setImmediate);
-      assert.ok(await store.getDecisionJson(record.decision_id));
-      await other.close();
-      await store.close();
+      const raw = new DatabaseSync(path);
+      try {
+        const record = makeRecord({ requestId: "elsewhere" });
+        assert.equal(await store.getDecisionJson(record.decision_id), undefined);
+        await other.putDecision(record);
+        await new Promise(setImmediate);
+        assert.ok(await store.getDecisionJson(record.decision_id));
+        // A snapshot opened in the check phase lasts into the next turn's timers; its age ends it there.
+        const late = makeRecord({ requestId: "elsewhere-late" });
+        const seen = await new Promise<unknown>((resolve, reject) => {
+          setTimeout(() => store.getDecisionJson(late.decision_id).then(resolve, reject), 2);
+          setImmediate(() => {
+            void store.getDecisionJson("no-such-decision");
+            raw
+              .prepare(
+                `INSERT INTO decisions (decision_id, created_at, tenant_id, action_type, verdict, policy_hash,
+                   inputs_digest, record_json) VALUES (?, ?, 'acme', 'x', 'ALLOW', 'p', 'd', ?)`,
+              )
+              .run(late.decision_id, late.created_at, canonicalJson(late));
+            const until = performance.now() + 3;
+            while (performance.now() < until);
+          });
+        });
+        assert.ok(seen, "a write by another connection is seen a few milliseconds later");
+      } finally {
+        raw.close();
+        await other.close();
+        await store.close();
+      }
     });
 
     it("commits concurrent writes together (group commit) and stores every one", async () => {

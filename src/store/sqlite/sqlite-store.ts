@@ -89,6 +89,8 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_BATCH = 512;
 /** Decisions queued before they are handed to the writer thread without waiting for the end of the turn. */
 const THREAD_HANDOFF = 32;
+/** How long reads may share one snapshot (see `read`). */
+const MAX_SNAPSHOT_AGE_MS = 1;
 
 interface PendingWrite {
   readonly row: DecisionRow;
@@ -173,6 +175,7 @@ export class SqliteStore implements Store {
   private queue: PendingWrite[] = [];
   private flushScheduled = false;
   private snapshotOpen = false;
+  private snapshotOpenedAt = 0;
   private closed = false;
   private readonly statements: Statements;
 
@@ -827,16 +830,20 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Runs a read in this turn's snapshot. Starting a read transaction costs SQLite a few system calls (WAL
-   * locks, a file check), about three times the read itself; so the reads of one turn of the event loop
-   * share one, which ends when the turn does or when a write through this store completes. A read
-   * therefore always sees this store's completed writes, and other processes' writes from the next turn.
+   * Runs a read in the current snapshot. Starting a read transaction costs SQLite a few system calls (WAL
+   * locks, a file check), about three times the read itself; so reads share one until the event loop's
+   * turn ends, a write through this store completes, or it is a millisecond old (a snapshot opened late in
+   * one turn would otherwise last into the next). A read therefore always sees this store's completed
+   * writes, and other connections' writes at most a millisecond late.
    */
   private read<T>(query: () => T): T {
     return this.guarded("read from the store", () => {
+      if (this.snapshotOpen && performance.now() - this.snapshotOpenedAt > MAX_SNAPSHOT_AGE_MS)
+        this.endSnapshot();
       if (!this.snapshotOpen && !this.db.isTransaction) {
         this.statements.beginRead.run();
         this.snapshotOpen = true;
+        this.snapshotOpenedAt = performance.now();
         setImmediate(() => this.endSnapshot());
       }
       return query();
