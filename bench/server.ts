@@ -4,7 +4,7 @@
  * drives it from another over loopback, so client and server compete for the machine's cores.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, openSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -57,6 +57,35 @@ async function stopService(service: Service): Promise<void> {
   rmSync(service.dir, { recursive: true, force: true });
 }
 
+/** What Node names its threads, as the report names them. */
+const THREAD_ROLES: Readonly<Record<string, string>> = {
+  MainThread: "event loop",
+  WorkerThread: "writer thread",
+  V8Worker: "V8 helpers (GC, compiler)",
+  "libuv-worker": "libuv pool",
+};
+
+/** CPU ticks used so far by each kind of thread of a process, from /proc (Linux); undefined elsewhere. */
+function cpuTicksByRole(pid: number | undefined): Map<string, number> | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const ticks = new Map<string, number>();
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      // utime and stime: fields 14 and 15, the 12th and 13th after the closing parenthesis.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const role = THREAD_ROLES[name] ?? "other";
+      ticks.set(role, (ticks.get(role) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    }
+    return ticks;
+  } catch {
+    return undefined;
+  }
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+
 /** Runs a warm-up, then repetitions; reports the median repetition's throughput and latencies. */
 async function measure(
   config: Config,
@@ -71,6 +100,7 @@ async function measure(
       const load = await prepare(service);
       await fire(service, load, CONNECTIONS, config.quick ? 1 : 3);
       const reps: LoadResult[] = [];
+      const before = cpuTicksByRole(service.child.pid);
       for (let r = 0; r < (config.quick ? 2 : 3); r++) {
         const rep = await fire(service, load, CONNECTIONS, config.quick ? 2 : 5);
         log(
@@ -78,12 +108,25 @@ async function measure(
         );
         reps.push(rep);
       }
-      return reps;
+      const after = cpuTicksByRole(service.child.pid);
+      const requests = reps.reduce((n, rep) => n + rep.requests, 0);
+      const cpu =
+        before && after
+          ? [...after]
+              .map(([role, ticks]) => ({
+                role,
+                micros: ((ticks - (before.get(role) ?? 0)) / CLOCK_TICKS_PER_SECOND / requests) * 1e6,
+              }))
+              .filter(({ micros }) => micros >= 0.5)
+              .map(({ role, micros }) => `${role} ${micros.toFixed(0)} µs`)
+              .join(", ")
+          : "not measured (no /proc)";
+      return { reps, cpu };
     } finally {
       await stopService(service);
     }
   });
-  const reps = value;
+  const { reps, cpu: serverCpu } = value;
   const opsPerSec = median(reps.map((rep) => rep.requestsPerSec));
   const p99Ms = median(reps.map((rep) => rep.p99Ms));
   const failures = reps.reduce((n, rep) => n + rep.errors + rep.non2xx, 0);
@@ -106,6 +149,7 @@ async function measure(
     notes: [
       `${CONNECTIONS} connections from ${loadGenerator()} in a separate process over loopback, ${reps.length} repetitions of ${(reps[0]?.seconds ?? 0).toFixed(1)} s after a warm-up; ran on ${cpus}`,
       `max latency per repetition (ms): ${reps.map((rep) => rep.maxMs).join(" ")}; errors ${reps.reduce((n, rep) => n + rep.errors, 0)}, non-2xx ${reps.reduce((n, rep) => n + rep.non2xx, 0)}`,
+      `server CPU per request over the repetitions, by thread: ${serverCpu}`,
     ],
   };
 }
