@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { CLI } from "./run-cli.ts";
 
 /** A `lumyn serve` process (the built CLI) and how to reach and stop it. */
@@ -12,16 +13,21 @@ export interface ServeProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `lumyn serve --port 0 ARGS` and resolves once it listens (rejects when it exits first). */
+/**
+ * Starts `lumyn serve --port 0 ARGS` and resolves once it listens (rejects when it exits first). Its stdout
+ * (the log) goes to `stdoutFile` when given, as a deployment that logs to a file would have it.
+ */
 export function startServeProcess(
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
 ): Promise<ServeProcess> {
+  const stdout = options.stdoutFile === undefined ? "ignore" : openSync(options.stdoutFile, "w");
   const child = spawn(process.execPath, [CLI, "serve", "--port", "0", ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", stdout, "pipe"],
   });
+  if (typeof stdout === "number") closeSync(stdout);
   let stderr = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {

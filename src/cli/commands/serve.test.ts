@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,8 +13,8 @@ const root = mkdtempSync(join(tmpdir(), "lumyn-cli-serve-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Starts `lumyn serve` in the tests' folder and resolves with its URL once it listens. */
-const serve = (args: readonly string[], env: NodeJS.ProcessEnv = {}) =>
-  startServeProcess(args, { cwd: root, env });
+const serve = (args: readonly string[], env: NodeJS.ProcessEnv = {}, stdoutFile?: string) =>
+  startServeProcess(args, { cwd: root, env, ...(stdoutFile ? { stdoutFile } : {}) });
 
 describe("lumyn serve", () => {
   it("prints the effective settings with their sources, flags over environment over config file, secrets hidden", () => {
@@ -76,14 +76,13 @@ describe("lumyn serve", () => {
     }
   });
 
-  it("on SIGTERM finishes in-flight decisions and closes the store: every answered decision is stored, whole", async () => {
-    const { child, url, exited, stderr } = await serve([
-      "--no-auth",
-      "--workspace",
-      "ws-shutdown",
-      "--log-level",
-      "warn",
-    ]);
+  it("on SIGTERM finishes in-flight decisions, writes out the log and closes the store: every answered decision is stored, whole, and logged", async () => {
+    const logFile = join(root, "shutdown.log");
+    const { child, url, exited, stderr } = await serve(
+      ["--no-auth", "--workspace", "ws-shutdown"],
+      {},
+      logFile,
+    );
     const template = EXAMPLE_REQUESTS["refund-small"]?.request as Record<string, unknown>;
     const answered: string[] = [];
     let sent = 0;
@@ -137,6 +136,19 @@ describe("lumyn serve", () => {
       assert.equal(reasonCounts.get(row.decision_id), record.reason_codes.length, "no half-stored record");
     }
     assert.ok(answered.length >= 200);
+    const logged = new Set(
+      readFileSync(logFile, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line))
+        .filter((line) => line.msg === "decision")
+        .map((line) => line.decision_id),
+    );
+    assert.deepEqual(
+      answered.filter((id) => !logged.has(id)),
+      [],
+      "every answered decision's log line is written before the process exits",
+    );
   });
 });
 
