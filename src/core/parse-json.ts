@@ -1,4 +1,5 @@
 import { parse as parseLossless } from "lossless-json";
+import { readJsonFast } from "./fast-json.ts";
 import { escapePointerToken, integerFromLiteral, JsonFloat, type JsonValue } from "./json.ts";
 import { fail, ok, type Problem, type Result } from "./problem.ts";
 
@@ -47,13 +48,17 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): Result<
       },
     ]);
   }
-  const depthProblem = checkDepth(text, options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH, options.file);
-  if (depthProblem) return fail("invalid_json", [depthProblem]);
-  let value: unknown;
-  try {
-    value = parseLossless(text, null, parseNumber);
-  } catch (error) {
-    return fail("invalid_json", [syntaxProblem(text, error, options.file)]);
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  let value: unknown = readJsonFast(text, maxDepth);
+  if (value === undefined) {
+    // Not plain sailing: the lossless parser reads it again and says what is wrong, and where.
+    const depthProblem = checkDepth(text, maxDepth, options.file);
+    if (depthProblem) return fail("invalid_json", [depthProblem]);
+    try {
+      value = readJsonLossless(text);
+    } catch (error) {
+      return fail("invalid_json", [syntaxProblem(text, error, options.file)]);
+    }
   }
   const surrogate = mayHoldUnpairedSurrogate(text)
     ? findUnpairedSurrogate(value as JsonValue, "")
@@ -70,6 +75,14 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): Result<
     ]);
   }
   return ok(value as JsonValue);
+}
+
+/**
+ * The lossless reader that decides every document the fast reader gives up on: it throws a SyntaxError (with
+ * the position) or NonFiniteNumber. Exported for the tests that hold both readers to the same answers.
+ */
+export function readJsonLossless(text: string): unknown {
+  return parseLossless(text, null, parseNumber);
 }
 
 /** Decodes bytes as strict UTF-8 before parsing; invalid UTF-8 is an error, never replaced silently. */
