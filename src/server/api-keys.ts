@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { newDecisionId, timestamp } from "../core/ids.ts";
 import type { ApiKey } from "../store/store.ts";
 
@@ -16,7 +16,7 @@ const KEY_BYTES = 32;
 
 /** The stored form of a key: `sha256:<hex>` of its text. */
 export function hashApiKey(key: string): string {
-  return `sha256:${createHash("sha256").update(key, "utf8").digest("hex")}`;
+  return `sha256:${hash("sha256", key, "hex")}`;
 }
 
 export interface NewApiKey {
