@@ -24,6 +24,7 @@ import { readMemory } from "./memory/load.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
 import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
 import { openStore } from "./store/open-store.ts";
+import { parseStored } from "./store/rows.ts";
 import type { SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 import {
   DEFAULT_POLICY_TENANT,
@@ -542,8 +543,11 @@ export class Lumyn {
     return explainDecision(this.store, decisionId, (hash) => this.loadedPolicy(hash));
   }
 
-  list(query: DecisionQuery = {}): Promise<DecisionPage> {
-    return this.store.listDecisions(query);
+  /** One page of stored records, newest first (see {@link DecisionQuery} for filters and the cursor). */
+  async list(query: DecisionQuery = {}): Promise<DecisionPage> {
+    const page = await this.store.listDecisionJson(query);
+    const records = page.decisions.map((decision) => parseStored(decision.json) as DecisionRecord);
+    return page.nextCursor ? { records, nextCursor: page.nextCursor } : { records };
   }
 
   stats(query: StatsQuery): Promise<Stats> {

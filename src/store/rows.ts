@@ -19,6 +19,7 @@ import {
   type PolicyEventType,
   type SequencedEvent,
   StorageError,
+  type StoredDecisionPage,
   type Webhook,
 } from "./store.ts";
 
@@ -73,6 +74,21 @@ export function parseStored(text: string): JsonObject {
   const parsed = parseJson(text, { maxBytes: Number.POSITIVE_INFINITY, maxDepth: 1_000 });
   if (!parsed.ok) throw new StorageError(`stored JSON is not valid: ${parsed.problems[0]?.message}`);
   return parsed.value as JsonObject;
+}
+
+/**
+ * A page from the rows of a listing query that asked for one row more than the page holds: when that row is
+ * there, the page's last decision is the cursor of the next.
+ */
+export function storedDecisionPage(
+  rows: readonly Record<string, unknown>[],
+  limit: number,
+): StoredDecisionPage {
+  const decisions = rows
+    .slice(0, limit)
+    .map((row) => ({ decisionId: String(row.decision_id), json: String(row.record_json) }));
+  const last = decisions.at(-1);
+  return rows.length > limit && last ? { decisions, nextCursor: last.decisionId } : { decisions };
 }
 
 export function decisionRow(record: DecisionRecord, json: string): DecisionRow {

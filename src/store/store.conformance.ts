@@ -11,7 +11,7 @@ import { verifyStoreChain } from "../audit/chain.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { type DecisionRecord, decide } from "../engine/decide.ts";
 import { loadPolicy, type Policy } from "../policy/policy.ts";
-import { StorageError, type Store } from "./store.ts";
+import { StorageError, type Store, type StoredDecisionPage } from "./store.ts";
 
 export interface BackendUnderTest {
   readonly name: string;
@@ -156,32 +156,28 @@ export function storeConformance(backend: BackendUnderTest): void {
           makeRecord({ now: new Date("2026-01-05T00:00:00Z") }),
         ];
         for (const record of records) await store.putDecision(record);
-        const page1 = await store.listDecisions({ limit: 2 });
+        const ids = (page: StoredDecisionPage) => page.decisions.map((decision) => decision.decisionId);
+        const page1 = await store.listDecisionJson({ limit: 2 });
+        assert.deepEqual(ids(page1), [records[4]?.decision_id, records[3]?.decision_id]);
         assert.deepEqual(
-          page1.records.map((r) => r.decision_id),
-          [records[4]?.decision_id, records[3]?.decision_id],
+          page1.decisions.map((decision) => decision.json),
+          [records[4], records[3]].map((record) => canonicalJson(record as DecisionRecord)),
+          "each decision as its stored canonical JSON",
         );
         await store.putDecision(makeRecord());
-        const page2 = await store.listDecisions({
+        const page2 = await store.listDecisionJson({
           limit: 2,
           ...(page1.nextCursor ? { cursor: page1.nextCursor } : {}),
         });
-        assert.deepEqual(
-          page2.records.map((r) => r.decision_id),
-          [records[2]?.decision_id, records[1]?.decision_id],
-        );
-        const page3 = await store.listDecisions({
+        assert.deepEqual(ids(page2), [records[2]?.decision_id, records[1]?.decision_id]);
+        const page3 = await store.listDecisionJson({
           limit: 2,
           ...(page2.nextCursor ? { cursor: page2.nextCursor } : {}),
         });
-        assert.deepEqual(
-          page3.records.map((r) => r.decision_id),
-          [records[0]?.decision_id],
-        );
+        assert.deepEqual(ids(page3), [records[0]?.decision_id]);
         assert.equal(page3.nextCursor, undefined);
 
-        const filtered = async (query: object) =>
-          (await store.listDecisions(query)).records.map((r) => r.decision_id);
+        const filtered = async (query: object) => ids(await store.listDecisionJson(query));
         assert.deepEqual(await filtered({ verdict: "ESCALATE" }), [records[1]?.decision_id]);
         assert.deepEqual(await filtered({ reasonCode: "MISSING_EVIDENCE_REFUND" }), [
           records[2]?.decision_id,

@@ -35,7 +35,11 @@ export interface Store {
   ): Promise<{ readonly json: string; readonly tenantId: string } | undefined>;
   /** The record stored for an idempotency key, if any. */
   findByRequestId(tenantId: string, requestId: string): Promise<DecisionRecord | undefined>;
-  listDecisions(query: DecisionQuery): Promise<DecisionPage>;
+  /**
+   * One page of stored decisions, newest first, each as its stored canonical JSON: a server sends them as
+   * they are, and {@link Lumyn.list} parses them into records.
+   */
+  listDecisionJson(query: DecisionQuery): Promise<StoredDecisionPage>;
   stats(query: StatsQuery): Promise<Stats>;
 
   /**
@@ -285,6 +289,12 @@ export interface DecisionScan {
 
 export interface DecisionPage {
   readonly records: DecisionRecord[];
+  readonly nextCursor?: string;
+}
+
+/** A page of stored decisions as the store keeps them: each record's canonical JSON, by id. */
+export interface StoredDecisionPage {
+  readonly decisions: readonly { readonly decisionId: string; readonly json: string }[];
   readonly nextCursor?: string;
 }
 

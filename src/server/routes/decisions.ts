@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { canonicalJson, stringify } from "../../core/json.ts";
+import { stringify } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
 import { tenantOf } from "../../core/tenant.ts";
 import type { DecisionRecord } from "../../engine/decide.ts";
@@ -163,7 +163,7 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
       if (tenantId === null) return reply;
       const window = timeWindow(reply, query);
       if (!window) return reply;
-      const page = await lumyn.list({
+      const page = await lumyn.store.listDecisionJson({
         ...optional("verdict", query.verdict),
         ...optional("reasonCode", query.reason_code),
         ...optional("actionType", query.action_type),
@@ -173,7 +173,8 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
         ...optional("limit", query.limit),
         ...optional("cursor", query.cursor),
       });
-      const records = page.records.map((record) => canonicalJson(record)).join(",");
+      // The stored texts are the records' canonical JSON already: sent as they are, never parsed.
+      const records = page.decisions.map((decision) => decision.json).join(",");
       const next = page.nextCursor ? `,"next_cursor":${JSON.stringify(page.nextCursor)}` : "";
       return reply.type("application/json").send(`{"decisions":[${records}]${next}}`);
     },

@@ -31,6 +31,7 @@ import {
   policyEventOf,
   sequencedEventOf,
   storageError,
+  storedDecisionPage,
   WEBHOOK_COLUMNS,
   webhookOf,
 } from "../rows.ts";
@@ -42,7 +43,6 @@ import {
   type ApprovalQuery,
   DEFAULT_PAGE_SIZE,
   type DecisionEvent,
-  type DecisionPage,
   type DecisionQuery,
   type DecisionScan,
   type DeliveryAttempt,
@@ -58,6 +58,7 @@ import {
   type StatsQuery,
   StorageError,
   type Store,
+  type StoredDecisionPage,
   type VelocityMeasure,
   type VelocityQuery,
   type Webhook,
@@ -376,17 +377,15 @@ export class PostgresStore implements Store {
     return rows[0] ? (parseStored(String(rows[0].record_json)) as DecisionRecord) : undefined;
   }
 
-  async listDecisions(query: DecisionQuery): Promise<DecisionPage> {
+  async listDecisionJson(query: DecisionQuery): Promise<StoredDecisionPage> {
     const limit = Math.min(Math.max(query.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
     const filter = decisionFilter(query);
     if (query.cursor) filter.add("d.decision_id < ?", query.cursor);
     const { rows } = await this.query(
-      `SELECT d.record_json FROM decisions d ${filter.where()} ORDER BY d.decision_id DESC LIMIT ${limit + 1}`,
+      `SELECT d.decision_id, d.record_json FROM decisions d ${filter.where()} ORDER BY d.decision_id DESC LIMIT ${limit + 1}`,
       filter.params,
     );
-    const records = rows.slice(0, limit).map((row) => parseStored(String(row.record_json)) as DecisionRecord);
-    const last = records.at(-1);
-    return rows.length > limit && last ? { records, nextCursor: last.decision_id } : { records };
+    return storedDecisionPage(rows, limit);
   }
 
   async stats(query: StatsQuery): Promise<Stats> {

@@ -28,6 +28,7 @@ import {
   policyEventOf,
   sequencedEventOf,
   storageError,
+  storedDecisionPage,
   storedEvent,
   WEBHOOK_COLUMNS,
   webhookOf,
@@ -39,7 +40,6 @@ import {
   type ApprovalQuery,
   DEFAULT_PAGE_SIZE,
   type DecisionEvent,
-  type DecisionPage,
   type DecisionQuery,
   type DecisionScan,
   type DeliveryAttempt,
@@ -55,6 +55,7 @@ import {
   type StatsQuery,
   StorageError,
   type Store,
+  type StoredDecisionPage,
   type VelocityMeasure,
   type VelocityQuery,
   type Webhook,
@@ -337,7 +338,7 @@ export class SqliteStore implements Store {
     return row ? (parseStored(String(row.record_json)) as DecisionRecord) : undefined;
   }
 
-  async listDecisions(query: DecisionQuery): Promise<DecisionPage> {
+  async listDecisionJson(query: DecisionQuery): Promise<StoredDecisionPage> {
     this.ensureOpen();
     const limit = Math.min(Math.max(query.limit ?? DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
     const { where, params } = decisionFilter(query);
@@ -348,9 +349,7 @@ export class SqliteStore implements Store {
     const sql = `SELECT d.record_json, d.decision_id FROM decisions d ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       ORDER BY d.decision_id DESC LIMIT ?`;
     const rows = this.read(() => this.db.prepare(sql).all(...params, limit + 1));
-    const records = rows.slice(0, limit).map((row) => parseStored(String(row.record_json)) as DecisionRecord);
-    const last = records.at(-1);
-    return rows.length > limit && last ? { records, nextCursor: last.decision_id } : { records };
+    return storedDecisionPage(rows, limit);
   }
 
   async stats(query: StatsQuery): Promise<Stats> {
