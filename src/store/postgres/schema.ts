@@ -186,4 +186,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX policy_events_tenant ON policy_events (tenant_id, seq);
   CREATE INDEX decisions_tenant_subject_created ON decisions (tenant_id, subject_id, created_at);
   `,
+  `
+  -- Every query reaches reason codes from decisions (lists filter with EXISTS on the decision, stats join the
+  -- decisions of a window): the index by code was read by none and written by every decision.
+  DROP INDEX decision_reason_codes_code;
+  `,
 ];

@@ -231,4 +231,67 @@ describe("SqliteStore upgrade", () => {
     );
     check.close();
   });
+
+  it("keeps every reason code when it moves them to one B-tree without the index by code", async () => {
+    const path = freshPath();
+    // A database as the migrations before that move left it, with decisions stored in it.
+    const moved = MIGRATIONS.findIndex((sql) => sql.includes("decision_reason_codes_next"));
+    const old = SqliteStore.open(path);
+    const records = [
+      makeRecord({ now: new Date("2026-03-01T00:00:00Z") }),
+      makeRecord({ now: new Date("2026-03-02T00:00:00Z"), ticket: "" }),
+      makeRecord({ now: new Date("2026-03-03T00:00:00Z"), amount: 500 }),
+    ];
+    for (const record of records) await old.putDecision(record);
+    await old.close();
+    const db = new DatabaseSync(path);
+    const codes = () =>
+      db.prepare("SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2").all();
+    const before = codes();
+    // Undo the move, as a database written before it holds the codes: a rowid table and an index by code.
+    db.exec(`
+      CREATE TABLE old_codes (decision_id TEXT NOT NULL REFERENCES decisions (decision_id), position INTEGER NOT NULL,
+        reason_code TEXT NOT NULL, PRIMARY KEY (decision_id, position));
+      INSERT INTO old_codes SELECT * FROM decision_reason_codes;
+      DROP TABLE decision_reason_codes;
+      ALTER TABLE old_codes RENAME TO decision_reason_codes;
+      CREATE INDEX decision_reason_codes_code ON decision_reason_codes (reason_code);
+      PRAGMA user_version = ${moved};`);
+    db.close();
+
+    const upgraded = SqliteStore.open(path);
+    try {
+      const check = new DatabaseSync(path, { readOnly: true });
+      assert.deepEqual(
+        check
+          .prepare("SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2")
+          .all(),
+        before,
+      );
+      assert.deepEqual(
+        check
+          .prepare(
+            "SELECT name FROM sqlite_schema WHERE tbl_name = 'decision_reason_codes' AND type = 'index'",
+          )
+          .all(),
+        [],
+        "the primary key is the table itself, and there is no index by code",
+      );
+      check.close();
+      const escalated = await upgraded.listDecisionJson({ reasonCode: "REFUND_OVER_ESCALATION_LIMIT" });
+      assert.deepEqual(
+        escalated.decisions.map((decision) => decision.decisionId),
+        [records[2]?.decision_id],
+      );
+      const stats = await upgraded.stats({ by: "reason_code", since: "2026-03-02T00:00:00Z" });
+      assert.equal(stats.total, 2);
+      const inWindow = before.filter((row) => row.decision_id !== records[0]?.decision_id);
+      assert.equal(
+        stats.groups.reduce((sum, group) => sum + group.count, 0),
+        inWindow.length,
+      );
+    } finally {
+      await upgraded.close();
+    }
+  });
 });
