@@ -279,6 +279,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
  * what is buffered, when it closes.
  */
 function stdoutLog(): WriteStream {
+  // With `fd` given, the path is not used.
   const stream = createWriteStream("", { fd: 1, autoClose: false, highWaterMark: 64 * 1024 });
   let failed = false;
   stream.on("error", (error) => {

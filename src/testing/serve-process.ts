@@ -15,19 +15,20 @@ export interface ServeProcess {
 
 /**
  * Starts `lumyn serve --port 0 ARGS` and resolves once it listens (rejects when it exits first). Its stdout
- * (the log) goes to `stdoutFile` when given, as a deployment that logs to a file would have it.
+ * (the log) is dropped, written to a file (as a deployment that logs to a file has it), or a pipe the test
+ * holds (`child.stdout`).
  */
 export function startServeProcess(
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; stdout?: { file: string } | "pipe" } = {},
 ): Promise<ServeProcess> {
-  const stdout = options.stdoutFile === undefined ? "ignore" : openSync(options.stdoutFile, "w");
+  const logFile = typeof options.stdout === "object" ? openSync(options.stdout.file, "w") : undefined;
   const child = spawn(process.execPath, [CLI, "serve", "--port", "0", ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
-    stdio: ["ignore", stdout, "pipe"],
+    stdio: ["ignore", logFile ?? (options.stdout === "pipe" ? "pipe" : "ignore"), "pipe"],
   });
-  if (typeof stdout === "number") closeSync(stdout);
+  if (logFile !== undefined) closeSync(logFile);
   let stderr = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {

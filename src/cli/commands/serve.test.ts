@@ -13,8 +13,11 @@ const root = mkdtempSync(join(tmpdir(), "lumyn-cli-serve-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Starts `lumyn serve` in the tests' folder and resolves with its URL once it listens. */
-const serve = (args: readonly string[], env: NodeJS.ProcessEnv = {}, stdoutFile?: string) =>
-  startServeProcess(args, { cwd: root, env, ...(stdoutFile ? { stdoutFile } : {}) });
+const serve = (
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  stdout?: NonNullable<Parameters<typeof startServeProcess>[1]>["stdout"],
+) => startServeProcess(args, { cwd: root, env, ...(stdout ? { stdout } : {}) });
 
 describe("lumyn serve", () => {
   it("prints the effective settings with their sources, flags over environment over config file, secrets hidden", () => {
@@ -81,7 +84,9 @@ describe("lumyn serve", () => {
     const { child, url, exited, stderr } = await serve(
       ["--no-auth", "--workspace", "ws-shutdown"],
       {},
-      logFile,
+      {
+        file: logFile,
+      },
     );
     const template = EXAMPLE_REQUESTS["refund-small"]?.request as Record<string, unknown>;
     const answered: string[] = [];
@@ -149,6 +154,25 @@ describe("lumyn serve", () => {
       [],
       "every answered decision's log line is written before the process exits",
     );
+  });
+
+  it("keeps serving when its log on stdout breaks, and says so once on stderr", async () => {
+    const served = await serve(["--no-auth", "--workspace", "ws-broken-log"], {}, "pipe");
+    served.child.stdout?.destroy();
+    const template = EXAMPLE_REQUESTS["refund-small"]?.request as Record<string, unknown>;
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const response = await fetch(`${served.url}/v1/decide`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...template, request_id: `broken-log-${i}` }),
+      });
+      await response.text();
+      statuses.push(response.status);
+    }
+    assert.deepEqual(new Set(statuses), new Set([200]));
+    assert.equal(await served.stop(), 0, served.stderr());
+    assert.equal(served.stderr().match(/the log on stdout failed/g)?.length, 1, served.stderr());
   });
 });
 
