@@ -189,6 +189,6 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   -- Every query reaches reason codes from decisions (lists filter with EXISTS on the decision, stats join the
   -- decisions of a window): the index by code was read by none and written by every decision.
-  DROP INDEX decision_reason_codes_code;
+  DROP INDEX IF EXISTS decision_reason_codes_code;
   `,
 ];

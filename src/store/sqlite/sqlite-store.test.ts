@@ -245,9 +245,8 @@ describe("SqliteStore upgrade", () => {
     for (const record of records) await old.putDecision(record);
     await old.close();
     const db = new DatabaseSync(path);
-    const codes = () =>
-      db.prepare("SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2").all();
-    const before = codes();
+    const everyCode = "SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2";
+    const before = db.prepare(everyCode).all();
     // Undo the move, as a database written before it holds the codes: a rowid table and an index by code.
     db.exec(`
       CREATE TABLE old_codes (decision_id TEXT NOT NULL REFERENCES decisions (decision_id), position INTEGER NOT NULL,
@@ -262,12 +261,7 @@ describe("SqliteStore upgrade", () => {
     const upgraded = SqliteStore.open(path);
     try {
       const check = new DatabaseSync(path, { readOnly: true });
-      assert.deepEqual(
-        check
-          .prepare("SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2")
-          .all(),
-        before,
-      );
+      assert.deepEqual(check.prepare(everyCode).all(), before);
       assert.deepEqual(
         check
           .prepare(
