@@ -1,8 +1,8 @@
 import { integerFromLiteral, JsonFloat, type JsonObject, type JsonValue, setMember } from "./json.ts";
 
 /**
- * A fast reader for the common case of {@link parseJson}: well-formed JSON with no duplicate keys, within the
- * depth limit. It reads numbers exactly as the lossless parser does (int/float kept apart, big integers
+ * The reader of {@link parseJson} for what the native one leaves (integral floats such as `100.0`, big
+ * integers): well-formed JSON with no duplicate keys, within the depth limit. It reads numbers exactly as the lossless parser does (int/float kept apart, big integers
  * exact) but builds strings by slicing the text instead of one character at a time, which makes a decision
  * request about three times cheaper to read. It gives up (returns undefined) at the first thing it does not
  * accept, and the lossless parser then reads the document again and reports the problem with its position:

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
+import { jsonText, lossless, mutatedJsonText, space } from "../testing/json-text.ts";
+import { isJsonObject } from "./json.ts";
+import { readJsonNative } from "./native-json.ts";
+
+describe("readJsonNative", () => {
+  it("reads what the lossless reader reads, or gives up", () => {
+    fc.assert(
+      fc.property(space, jsonText(true), space, (before, text, after) => {
+        const document = `${before}${text}${after}`;
+        const native = readJsonNative(document, 64);
+        if (native !== undefined) assert.deepStrictEqual(native, lossless(document), document);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it("never accepts what the lossless reader refuses", () => {
+    fc.assert(
+      fc.property(fc.oneof(mutatedJsonText, fc.string(), fc.json()), (text) => {
+        const native = readJsonNative(text, 64);
+        if (native !== undefined) assert.deepStrictEqual(native, lossless(text), text);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it("gives up where JSON.parse would read a number differently, on repeated keys and on deep nesting", () => {
+    for (const text of [
+      "[100.0]",
+      "[1.50e1]",
+      "[1.0000000000000000001]",
+      "[-0]",
+      "[-0.0]",
+      "[1e400]",
+      "[9007199254740993]",
+      "[1234567890123456]",
+      '{"a": 1, "a": 1}',
+      '{"a": 1, "\\u0061": 2}',
+      '{"a": {"b": 1, "b": 2}}',
+      `${"[".repeat(5)}${"]".repeat(5)}`,
+      "[1,]",
+      "",
+    ]) {
+      assert.equal(readJsonNative(text, 4), undefined, text);
+    }
+  });
+
+  it("reads plain documents: numbers of both kinds, escapes, __proto__, and strings that look like syntax", () => {
+    assert.deepEqual(readJsonNative(`${"[".repeat(4)}${"]".repeat(4)}`, 4), [[[[]]]]);
+    const value = readJsonNative(
+      '{"amount": 22.72, "count": -12, "big": 123456789012345, "tiny": 2.5e-7, "__proto__": {"x": 1},' +
+        ' "text": "a \\" : { [ 1.0 \\\\", "k\\u0061": [true, false, null]}',
+      64,
+    );
+    assert.ok(isJsonObject(value));
+    assert.deepEqual(Object.keys(value), ["amount", "count", "big", "tiny", "__proto__", "text", "ka"]);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(value, "__proto__")?.value, { x: 1 });
+    assert.equal(value.text, 'a " : { [ 1.0 \\');
+    assert.equal(Object.getPrototypeOf(value), Object.prototype);
+  });
+
+  it("reads every example decision request, the documents it exists for", () => {
+    for (const { request } of Object.values(EXAMPLE_REQUESTS)) {
+      const text = JSON.stringify(request, null, 2);
+      assert.deepEqual(readJsonNative(text, 64), request, text);
+    }
+  });
+});
