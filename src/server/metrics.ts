@@ -1,18 +1,58 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, type CounterConfiguration, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 /** Latency buckets (seconds) around the service's targets: most answers take well under 10 ms. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
+/**
+ * A counter tallied in a map keyed by its label values and handed to prom-client only when the registry is
+ * read (prom-client's `collect`). prom-client hashes and validates the labels on every increment; a decision
+ * over HTTP counts four to six times, and the tallies spare its event loop that work.
+ */
+class TalliedCounter<L extends string> {
+  private readonly tallies = new Map<string, { readonly labels: Record<L, string>; pending: number }>();
+  private readonly labelNames: readonly L[];
+
+  constructor(config: CounterConfiguration<L> & { readonly labelNames: readonly L[] }) {
+    this.labelNames = config.labelNames;
+    const tallies = this.tallies;
+    new Counter<L>({
+      ...config,
+      collect() {
+        for (const tally of tallies.values()) {
+          if (tally.pending === 0) continue;
+          this.inc(tally.labels, tally.pending);
+          tally.pending = 0;
+        }
+      },
+    });
+  }
+
+  /** Counts one for these label values, given in the order of `labelNames`. */
+  inc(...values: string[]): void {
+    const key = values.length === 1 ? (values[0] as string) : values.join("\u0000");
+    let tally = this.tallies.get(key);
+    if (tally === undefined) {
+      const labels = {} as Record<L, string>;
+      this.labelNames.forEach((name, i) => {
+        labels[name] = values[i] as string;
+      });
+      tally = { labels, pending: 0 };
+      this.tallies.set(key, tally);
+    }
+    tally.pending++;
+  }
+}
+
 /** The service's Prometheus metrics, in a registry of its own (several servers may share one process). */
 export class ServiceMetrics {
   readonly registry = new Registry();
-  private readonly decisions = new Counter({
+  private readonly decisions = new TalliedCounter({
     name: "lumyn_decisions_total",
     help: "Decisions answered, by verdict and by whether they were stored now, before, or not at all",
     labelNames: ["verdict", "status"] as const,
     registers: [this.registry],
   });
-  private readonly reasonCodes = new Counter({
+  private readonly reasonCodes = new TalliedCounter({
     name: "lumyn_decision_reason_codes_total",
     help: "Reason codes of answered decisions (a decision with several counts once per code)",
     labelNames: ["reason_code"] as const,
@@ -24,7 +64,7 @@ export class ServiceMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  private readonly requests = new Counter({
+  private readonly requests = new TalliedCounter({
     name: "lumyn_http_requests_total",
     help: "HTTP requests answered, by method, route and status",
     labelNames: ["method", "route", "status"] as const,
@@ -62,13 +102,13 @@ export class ServiceMetrics {
   }
 
   decision(verdict: string, status: string, reasonCodes: readonly string[], seconds: number): void {
-    this.decisions.inc({ verdict, status });
-    for (const reasonCode of reasonCodes) this.reasonCodes.inc({ reason_code: reasonCode });
+    this.decisions.inc(verdict, status);
+    for (const reasonCode of reasonCodes) this.reasonCodes.inc(reasonCode);
     this.decisionSeconds.observe(seconds);
   }
 
   request(method: string, route: string, status: number, seconds: number): void {
-    this.requests.inc({ method, route, status: String(status) });
+    this.requests.inc(method, route, String(status));
     this.requestSeconds.observe({ method, route }, seconds);
   }
 
