@@ -2,7 +2,9 @@
  * JSON texts for property tests of the readers behind parseJson: every reader must give the lossless
  * reader's value or give up, never a value of its own.
  */
+import assert from "node:assert/strict";
 import fc from "fast-check";
+import type { JsonValue } from "../core/json.ts";
 import { readJsonLossless } from "../core/parse-json.ts";
 
 /** The lossless reader's answer, or undefined when it refuses the text. */
@@ -71,3 +73,19 @@ export const mutatedJsonText: fc.Arbitrary<string> = fc
     const i = at % (text.length + 1);
     return text.slice(0, i) + insert + text.slice(i + (insert === "" ? 1 : 0));
   });
+
+/**
+ * Checks that a reader never accepts what the lossless reader refuses, and reads what it accepts as the
+ * lossless reader does, on broken, random and valid texts.
+ */
+export function assertNeverAcceptsRefused(
+  read: (text: string, maxDepth: number) => JsonValue | undefined,
+): void {
+  fc.assert(
+    fc.property(fc.oneof(mutatedJsonText, fc.string(), fc.json()), (text) => {
+      const value = read(text, 64);
+      if (value !== undefined) assert.deepStrictEqual(value, lossless(text), text);
+    }),
+    { numRuns: 5_000 },
+  );
+}
