@@ -11,7 +11,7 @@ import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { STARTER_POLICY } from "../src/assets/starter-policy.ts";
 import { BacktestTally, redecideStored } from "../src/audit/backtest.ts";
-import { verifyStoreChain } from "../src/audit/chain.ts";
+import { verifyStoreChain } from "../src/audit/verify.ts";
 import type { JsonObject } from "../src/core/json.ts";
 import { Lumyn } from "../src/lumyn.ts";
 import { loadPolicy, type Policy } from "../src/policy/policy.ts";

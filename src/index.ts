@@ -11,16 +11,9 @@ export {
   redecideStored,
   triggered,
 } from "./audit/backtest.ts";
-export {
-  type ChainBreak,
-  type ChainCheckpoint,
-  type ChainLink,
-  type ChainReport,
-  ChainVerifier,
-  verifyStoreChain,
-} from "./audit/chain.ts";
 export { buildPack, PACK_LIMITS, type PackContents, type PackSource, readPack } from "./audit/pack.ts";
 export { type ReplayReport, replayPack } from "./audit/replay.ts";
+export { verifyStoreChain } from "./audit/verify.ts";
 export { digestJson, sha256 } from "./core/digest.ts";
 export {
   canonicalJson,
@@ -40,11 +33,23 @@ export {
   type Result,
 } from "./core/problem.ts";
 export { type PolicyMode, type Stage, VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "./core/verdict.ts";
+export { VERSION } from "./core/version.ts";
+export type { ApiKey } from "./domain/api-key.ts";
+export {
+  type ChainBreak,
+  type ChainCheckpoint,
+  type ChainLink,
+  type ChainReport,
+  ChainVerifier,
+} from "./domain/chain.ts";
+export type { DecisionRecord, MatchedRule } from "./domain/decision-record.ts";
+export { LABELS, type Label } from "./domain/memory-case.ts";
+export type { PolicySnapshot } from "./domain/policy-registry.ts";
+export type { DecisionRequest } from "./domain/request.ts";
 export {
   completeDecision,
   type DecideOptions,
   type Decision,
-  type DecisionRecord,
   decide,
   inputsDigest,
   type MemoryEvidence,
@@ -78,30 +83,26 @@ export {
   similarity,
   type TextEmbedder,
 } from "./memory/fingerprint.ts";
-export { LABELS, type Label, MemoryIndex } from "./memory/index.ts";
+export { MemoryIndex } from "./memory/index.ts";
 export {
   evaluatePolicy,
   type LoadPolicyOptions,
   loadPolicy,
-  type MatchedRule,
   type Policy,
   type PolicyOutcome,
 } from "./policy/policy.ts";
-export { type DecisionRequest, validateRequest } from "./request/validate.ts";
+export { validateRequest } from "./request/validate.ts";
 export { hidePassword, parseStoreLocation, type StoreLocation } from "./store/location.ts";
 export { type OpenStoreOptions, openStore } from "./store/open-store.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./store/postgres/postgres-store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 export {
-  type ApiKey,
   type DecisionPage,
   type DecisionQuery,
   type DecisionScan,
-  type PolicySnapshot,
   type PutDecisionResult,
   type Stats,
   type StatsQuery,
   StorageError,
   type Store,
 } from "./store/store.ts";
-export { VERSION } from "./version.ts";

@@ -1,14 +1,17 @@
-import type { Approval } from "./approvals/lifecycle.ts";
 import { Approvals, approvalOpening } from "./approvals/service.ts";
 import { buildPack } from "./audit/pack.ts";
 import { canonicalJson, type JsonObject, type JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import { tenantOf } from "./core/tenant.ts";
+import type { Approval } from "./domain/approval.ts";
+import type { DecisionEvent } from "./domain/decision-event.ts";
+import type { DecisionRecord } from "./domain/decision-record.ts";
+import { LABELS, type Label } from "./domain/memory-case.ts";
+import { DEFAULT_POLICY_TENANT } from "./domain/policy-registry.ts";
 import {
   completeDecision,
   type DecideOptions,
   type Decision,
-  type DecisionRecord,
   type MemoryEvidence,
   type PreparedDecision,
   prepareDecision,
@@ -19,7 +22,7 @@ import { type Explanation, explainRecord } from "./engine/explain.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
 import { measureVelocity, type VelocityCounters } from "./engine/velocity.ts";
 import { fingerprint, freeTexts, projectionOf, type TextEmbedder } from "./memory/fingerprint.ts";
-import { LABELS, type Label, type MemoryHit, MemoryIndex } from "./memory/index.ts";
+import { type MemoryHit, MemoryIndex } from "./memory/index.ts";
 import { readMemory } from "./memory/load.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
 import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
@@ -27,8 +30,6 @@ import { openStore } from "./store/open-store.ts";
 import { parseStored } from "./store/rows.ts";
 import type { SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
 import {
-  DEFAULT_POLICY_TENANT,
-  type DecisionEvent,
   type DecisionPage,
   type DecisionQuery,
   type Stats,

@@ -5,12 +5,12 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
-import { verifyStoreChain } from "../audit/chain.ts";
+import { verifyStoreChain } from "../audit/verify.ts";
 import { digestJson, sha256 } from "../core/digest.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
+import { type Actor, TIMEOUT_ACTOR, TRANSITIONS } from "../domain/approval.ts";
 import { Lumyn } from "../lumyn.ts";
 import { bigRefundPolicy } from "../testing/approval-policy.ts";
-import { type Actor, TIMEOUT_ACTOR, TRANSITIONS } from "./lifecycle.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-approvals-"));
 after(() => rmSync(root, { recursive: true, force: true }));

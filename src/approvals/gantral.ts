@@ -1,8 +1,8 @@
 import { digestJson } from "../core/digest.ts";
 import { isJsonNumber, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
-import type { DecisionRecord } from "../engine/decide.ts";
-import type { ApprovalSettings } from "../policy/approval.ts";
+import type { ApprovalSettings } from "../domain/approval.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
 
 /**
  * Lumyn as the policy evaluator of an execution-authority layer (Gantral): its evaluator input becomes a

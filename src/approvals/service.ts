@@ -3,10 +3,7 @@ import { newDecisionId } from "../core/ids.ts";
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Result } from "../core/problem.ts";
 import { tenantOf } from "../core/tenant.ts";
-import type { DecisionRecord } from "../engine/decide.ts";
-import type { ApprovalSettings } from "../policy/approval.ts";
-import type { Policy } from "../policy/policy.ts";
-import type { ApprovalOpening, ApprovalQuery, NewDecisionEvent, Store } from "../store/store.ts";
+import type { ApprovalSettings } from "../domain/approval.ts";
 import {
   type Actor,
   type Applied,
@@ -20,7 +17,11 @@ import {
   override,
   type VoteInput,
   vote,
-} from "./lifecycle.ts";
+} from "../domain/approval.ts";
+import type { NewDecisionEvent } from "../domain/decision-event.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import type { Policy } from "../policy/policy.ts";
+import type { ApprovalOpening, ApprovalQuery, Store } from "../store/store.ts";
 
 /** How often a waiter looks at the store again (other processes may resolve the approval). */
 const WAIT_POLL_MS = 200;

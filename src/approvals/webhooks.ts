@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { signBody } from "../core/digest.ts";
 import { newDecisionId } from "../core/ids.ts";
 import { fail, ok, type Result } from "../core/problem.ts";
-import type { DeliveryAttempt, SequencedEvent, Store, Webhook } from "../store/store.ts";
+import type { SequencedEvent } from "../domain/decision-event.ts";
+import type { DeliveryAttempt, Webhook } from "../domain/webhook.ts";
+import type { Store } from "../store/store.ts";
 
 /** What webhooks receive: every approval transition, in the order of the event log. */
 export const WEBHOOK_EVENT_TYPES = ["approval_transition"] as const;

@@ -8,14 +8,14 @@ import { isJsonObject, type JsonValue } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "../core/verdict.ts";
+import type { DecisionRequest } from "../domain/request.ts";
+import { recordedVelocity } from "../domain/velocity.ts";
 import { decideOutcome } from "../engine/decide.ts";
 import { deriveFeatures } from "../engine/normalize.ts";
 import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
 import { PROJECTION } from "../memory/fingerprint.ts";
 import type { MemoryHit, Neighbours } from "../memory/index.ts";
 import type { Policy } from "../policy/policy.ts";
-import { recordedVelocity } from "../policy/velocity.ts";
-import type { DecisionRequest } from "../request/validate.ts";
 
 /** One request decided before and again. */
 export interface Redecision {

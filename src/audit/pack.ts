@@ -9,8 +9,8 @@ import { sha256 } from "../core/digest.ts";
 import { canonicalJson, isJsonObject, type JsonObject, type JsonValue, stringify } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
-import type { DecisionRecord } from "../engine/decide.ts";
-import type { DecisionEvent } from "../store/store.ts";
+import type { DecisionEvent } from "../domain/decision-event.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
 
 export const RECORD_FILE = "decision_record.json";
 export const REQUEST_FILE = "request.json";

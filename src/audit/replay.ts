@@ -6,15 +6,11 @@
 import { digestJson } from "../core/digest.ts";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
-import {
-  completeDecision,
-  type DecisionRecord,
-  type MemoryEvidence,
-  preparePersisted,
-} from "../engine/decide.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import { recordedVelocity } from "../domain/velocity.ts";
+import { completeDecision, type MemoryEvidence, preparePersisted } from "../engine/decide.ts";
 import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
 import { loadPolicy } from "../policy/policy.ts";
-import { recordedVelocity } from "../policy/velocity.ts";
 import {
   MEMORY_FILE,
   MEMORY_SCHEMA,

@@ -1,5 +1,5 @@
 import { canonicalJson, isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
-import { approvalJson } from "../policy/approval.ts";
+import { approvalJson } from "../domain/approval.ts";
 import type { ConditionGroup, PolicyRule } from "../policy/model.ts";
 import type { Policy } from "../policy/policy.ts";
 

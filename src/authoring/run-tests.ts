@@ -1,6 +1,7 @@
 import { canonicalJson, type JsonValue } from "../core/json.ts";
 import type { Problem } from "../core/problem.ts";
-import { completeDecision, type DecisionRecord, prepareDecision } from "../engine/decide.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import { completeDecision, prepareDecision } from "../engine/decide.ts";
 import { deriveFeatures, evaluationInput, NO_MEMORY } from "../engine/normalize.ts";
 import { type RuleTrace, traceRule } from "../policy/evaluate.ts";
 import type { Policy } from "../policy/policy.ts";

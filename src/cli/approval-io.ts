@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import type { Actor, Approval } from "../approvals/lifecycle.ts";
 import { Approvals } from "../approvals/service.ts";
 import { sha256 } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
+import type { Actor, Approval } from "../domain/approval.ts";
 import type { Store } from "../store/store.ts";
 import { expect, jsonText, usageError } from "./io.ts";
 import { addWorkspaceOption, openExistingStore, type WorkspaceOptions } from "./options.ts";

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { LumynError } from "../core/problem.ts";
+import { VERSION } from "../core/version.ts";
 import { StorageError } from "../store/store.ts";
-import { VERSION } from "../version.ts";
 import * as approvals from "./commands/approvals.ts";
 import * as approve from "./commands/approve.ts";
 import * as backtest from "./commands/backtest.ts";

@@ -8,7 +8,7 @@
  *
  * Every non-2xx answer is thrown as a {@link LumynApiError} carrying the server's problem document.
  */
-import type { DecisionRecord } from "../engine/decide.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
 
 export type { DecisionRecord };
 

@@ -10,14 +10,16 @@ import {
 } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { tenantOf } from "../core/tenant.ts";
-import { EVALUATION_ORDER, type PolicyMode, type Verdict } from "../core/verdict.ts";
+import { EVALUATION_ORDER, type PolicyMode } from "../core/verdict.ts";
+import { VERSION } from "../core/version.ts";
+import { type DecisionRecord, RECORD_SCHEMA_VERSION } from "../domain/decision-record.ts";
+import type { DecisionRequest } from "../domain/request.ts";
+import type { VelocityValues } from "../domain/velocity.ts";
+import { velocityRecord } from "../domain/velocity.ts";
 import { arbitrate, memorySnapshot, riskSignals, topScore } from "../memory/arbitrate.ts";
 import type { Neighbours } from "../memory/index.ts";
-import type { VelocityValues } from "../policy/evaluate.ts";
 import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
-import { velocityRecord } from "../policy/velocity.ts";
-import { type DecisionRequest, validateRequest } from "../request/validate.ts";
-import { VERSION } from "../version.ts";
+import { validateRequest } from "../request/validate.ts";
 import {
   type DerivedFeatures,
   derivedJson,
@@ -26,26 +28,6 @@ import {
   NO_VELOCITY,
 } from "./normalize.ts";
 import { type Redaction, type RedactionProfile, redactForPersistence, requestedProfile } from "./redact.ts";
-
-export const RECORD_SCHEMA_VERSION = "decision_record.v1";
-
-/** A decision record (decision_record.v1), as stored and returned. Its keys are those of the reference. */
-export interface DecisionRecord extends JsonObject {
-  schema_version: "decision_record.v1";
-  decision_id: string;
-  created_at: string;
-  request: DecisionRequest;
-  policy: { policy_id: string; policy_version: string; policy_hash: string; mode: PolicyMode };
-  verdict: Verdict;
-  reason_codes: string[];
-  matched_rules: JsonObject[];
-  risk_signals: JsonObject;
-  queries: JsonObject[];
-  obligations: JsonObject[];
-  determinism: JsonObject & { engine_version: string; evaluation_order: string[]; inputs_digest: string };
-  extensions: JsonObject;
-  trace: JsonObject;
-}
 
 export interface DecideOptions {
   /** Used when the request does not choose `context.redaction.profile`. */

@@ -7,18 +7,12 @@ import {
   toDouble,
 } from "../core/json.ts";
 import type { Verdict } from "../core/verdict.ts";
-import {
-  type ConditionTrace,
-  type GroupTrace,
-  type RuleTrace,
-  traceRule,
-  type VelocityValues,
-} from "../policy/evaluate.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import type { DecisionRequest } from "../domain/request.ts";
+import { recordedVelocity, type VelocityValues } from "../domain/velocity.ts";
+import { type ConditionTrace, type GroupTrace, type RuleTrace, traceRule } from "../policy/evaluate.ts";
 import type { Condition } from "../policy/model.ts";
 import { outcomeOf, type Policy } from "../policy/policy.ts";
-import { recordedVelocity } from "../policy/velocity.ts";
-import type { DecisionRequest } from "../request/validate.ts";
-import type { DecisionRecord } from "./decide.ts";
 import { deriveFeatures, evaluationInput, type MemoryFeatures } from "./normalize.ts";
 
 /** Why a request got its verdict: every rule, every condition with the value it saw, and what won. */

@@ -1,7 +1,8 @@
 import { float, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
-import type { EvaluationInput, VelocityValues } from "../policy/evaluate.ts";
+import type { DecisionRequest } from "../domain/request.ts";
+import type { VelocityValues } from "../domain/velocity.ts";
+import type { EvaluationInput } from "../policy/evaluate.ts";
 import { pythonNumber } from "../policy/operators.ts";
-import type { DecisionRequest } from "../request/validate.ts";
 
 /** The `derived` half of `inputs_digest`, computed as Lumyn 1.3.6's `normalize_request_v1` does. */
 export interface DerivedFeatures {

@@ -1,5 +1,5 @@
 import { compareCodePoints, escapePointerToken, isJsonObject, type JsonObject } from "../core/json.ts";
-import type { DecisionRequest } from "../request/validate.ts";
+import type { DecisionRequest } from "../domain/request.ts";
 
 export const REDACTION_PROFILES = ["default", "strict", "off"] as const;
 export type RedactionProfile = (typeof REDACTION_PROFILES)[number];

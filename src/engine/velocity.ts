@@ -1,9 +1,12 @@
 import type { JsonObject } from "../core/json.ts";
-import type { VelocityValues } from "../policy/evaluate.ts";
-import type { VelocitySpec } from "../policy/model.ts";
-import { groupValueOf, velocityWindow } from "../policy/velocity.ts";
-import type { Store } from "../store/store.ts";
-import type { DecisionRecord } from "./decide.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import {
+  groupValueOf,
+  type VelocityQuery,
+  type VelocitySpec,
+  type VelocityValues,
+  velocityWindow,
+} from "../domain/velocity.ts";
 import { NO_VELOCITY } from "./normalize.ts";
 
 /** One measure to take: the spec, the tenant, the request's group value and the window. */
@@ -13,6 +16,11 @@ export interface VelocityAsk {
   readonly groupValue: string | number | boolean | undefined;
   readonly since: string;
   readonly until: string;
+}
+
+/** Answers velocity measures from stored history (a store's SQL). */
+export interface VelocityHistory {
+  velocity(query: VelocityQuery): Promise<number>;
 }
 
 /**
@@ -35,7 +43,7 @@ export async function measureVelocity(
   tenantId: string,
   request: JsonObject,
   now: Date,
-  store: Store,
+  history: VelocityHistory,
   counters?: VelocityCounters,
 ): Promise<VelocityValues> {
   if (specs.length === 0) return NO_VELOCITY;
@@ -46,7 +54,7 @@ export async function measureVelocity(
       const ask: VelocityAsk = { spec, tenantId, groupValue, ...velocityWindow(spec, now) };
       const counted = counters ? await counters.measure(ask) : undefined;
       if (counted !== undefined) return counted;
-      return store.velocity({
+      return history.velocity({
         tenantId,
         measure: spec.measure,
         groupBy: spec.groupBy,

@@ -9,7 +9,7 @@ import {
 } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import type { Verdict } from "../core/verdict.ts";
-import type { MatchedRule } from "../policy/policy.ts";
+import type { MatchedRule } from "../domain/decision-record.ts";
 import {
   DEFAULT_FINGERPRINT_CONFIG,
   DIMENSIONS,

@@ -1,24 +1,6 @@
+import type { Label, MemoryCase, ScopeCount } from "../domain/memory-case.ts";
 import { DIMENSIONS, norm } from "./fingerprint.ts";
 import { DOT_PRODUCTS_WASM } from "./kernel/dot-products.wasm.ts";
-
-export const LABELS = ["failure", "success"] as const;
-export type Label = (typeof LABELS)[number];
-
-/** A labelled past decision, as memory keeps it. */
-export interface MemoryCase {
-  readonly decisionId: string;
-  readonly tenantId: string;
-  readonly actionType: string;
-  readonly label: Label;
-  readonly vector: Int8Array;
-}
-
-/** How many labelled cases a tenant has of one action type. */
-export interface ScopeCount {
-  readonly tenantId: string;
-  readonly actionType: string;
-  readonly count: number;
-}
 
 export interface MemoryHit {
   readonly decisionId: string;

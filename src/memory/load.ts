@@ -1,13 +1,21 @@
-import type { Store } from "../store/store.ts";
+import type { MemoryCase, ScopeCount } from "../domain/memory-case.ts";
 import { MemoryIndex } from "./index.ts";
+
+/** Where the labelled cases memory starts from are read (a store). */
+export interface MemoryCaseSource {
+  /** How many labelled cases each tenant has of each action type. */
+  memoryScopes(): Promise<ScopeCount[]>;
+  /** Visits every labelled case, each decision once; returns how many there were. */
+  loadMemory(visit: (memoryCase: MemoryCase) => void): Promise<number>;
+}
 
 /**
  * Builds the memory index from the store's labelled cases. The index is sized for every scope before the
  * first case arrives, so that loading moves no fingerprint and the memory holds no slack.
  */
-export async function readMemory(store: Pick<Store, "memoryScopes" | "loadMemory">): Promise<MemoryIndex> {
+export async function readMemory(source: MemoryCaseSource): Promise<MemoryIndex> {
   const index = new MemoryIndex();
-  index.reserve(await store.memoryScopes());
-  await store.loadMemory((memoryCase) => index.load(memoryCase));
+  index.reserve(await source.memoryScopes());
+  await source.loadMemory((memoryCase) => index.load(memoryCase));
   return index;
 }

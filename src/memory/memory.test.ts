@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { GENERATED_KERNEL, generateKernel } from "../../scripts/generate-kernel.ts";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import type { JsonObject } from "../core/json.ts";
+import type { Label } from "../domain/memory-case.ts";
 import { arbitrate, DEFAULT_MEMORY_CONFIG, memorySnapshot } from "./arbitrate.ts";
 import {
   DEFAULT_FINGERPRINT_CONFIG,
@@ -13,7 +14,7 @@ import {
   fnv1a,
   similarity,
 } from "./fingerprint.ts";
-import { type Label, type MemoryHit, MemoryIndex } from "./index.ts";
+import { type MemoryHit, MemoryIndex } from "./index.ts";
 
 const base = EXAMPLE_REQUESTS["refund-small"]?.request as JsonObject;
 const withEvidence = (evidence: JsonObject, amount = 20): JsonObject => ({

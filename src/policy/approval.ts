@@ -1,23 +1,7 @@
+import { DURATION_UNIT_MS, parseDuration } from "../core/duration.ts";
 import { isJsonNumber, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
 import type { Problem } from "../core/problem.ts";
-
-/**
- * Who must approve an ESCALATE, how many, and by when: a rule's `then.approval`, or `defaults.approval` for
- * any ESCALATE whose rule has none (memory's escalations included).
- */
-export interface ApprovalSettings {
-  readonly approverRoles: readonly string[];
-  /** Distinct approvers needed. */
-  readonly quorum: number;
-  /** How long people have, as written (`30m`) and in milliseconds. */
-  readonly timeout: string;
-  readonly timeoutMs: number;
-  /** What a timeout does: DENY (fail closed), or ESCALATE once to `escalationRoles` with a fresh deadline. */
-  readonly onTimeout: "DENY" | "ESCALATE";
-  readonly escalationRoles: readonly string[];
-  /** The requesting subject may not approve its own action. */
-  readonly separationOfDuties: boolean;
-}
+import type { ApprovalSettings } from "../domain/approval.ts";
 
 export const APPROVAL_KEYS = [
   "approver_roles",
@@ -28,28 +12,8 @@ export const APPROVAL_KEYS = [
   "separation_of_duties",
 ] as const;
 
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const MAX_TIMEOUT_MS = 90 * UNIT_MS.d;
+const MAX_TIMEOUT_MS = 90 * DURATION_UNIT_MS.d;
 const MAX_QUORUM = 100;
-
-/** The settings as the policy writes them, with the defaults filled in. */
-export function approvalJson(settings: ApprovalSettings): JsonObject {
-  return {
-    approver_roles: [...settings.approverRoles],
-    quorum: settings.quorum,
-    timeout: settings.timeout,
-    on_timeout: settings.onTimeout,
-    escalation_roles: [...settings.escalationRoles],
-    separation_of_duties: settings.separationOfDuties,
-  };
-}
-
-/** `90s`, `30m`, `4h`, `2d` in milliseconds; undefined for anything else. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^([1-9][0-9]{0,6})([smhd])$/.exec(text);
-  if (!match) return undefined;
-  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-}
 
 interface ApprovalChecks {
   report: (problem: Omit<Problem, "file" | "line" | "column">) => void;
@@ -118,7 +82,7 @@ export function approvalSection(
   }
 
   let timeout = "24h";
-  let timeoutMs = UNIT_MS.h * 24;
+  let timeoutMs = DURATION_UNIT_MS.h * 24;
   if (value.timeout !== undefined) {
     const ms = typeof value.timeout === "string" ? parseDuration(value.timeout) : undefined;
     if (ms === undefined || ms > MAX_TIMEOUT_MS)

@@ -3,8 +3,8 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { JsonFloat, type JsonObject } from "../core/json.ts";
 import { VERDICTS, type Verdict } from "../core/verdict.ts";
+import type { DecisionRequest } from "../domain/request.ts";
 import { deriveFeatures, evaluationInput } from "../engine/normalize.ts";
-import type { DecisionRequest } from "../request/validate.ts";
 import { traceRule } from "./evaluate.ts";
 import { evaluatePolicy, loadPolicy, matchRules, type Policy } from "./policy.ts";
 

@@ -1,5 +1,6 @@
 import type { RE2JS } from "re2js";
 import { JsonFloat, type JsonObject, type JsonValue } from "../core/json.ts";
+import type { VelocityValues } from "../domain/velocity.ts";
 import type { Condition, ConditionGroup, PolicyRule, ValueRef } from "./model.ts";
 import { type Comparison, compileRegex, operators, type Value } from "./operators.ts";
 
@@ -18,9 +19,6 @@ export interface EvaluationInput {
   /** The values of the policy's velocity measures for this request (`velocity.<name>`). */
   readonly velocity: VelocityValues;
 }
-
-/** Velocity measures by name, as a decision saw them. */
-export type VelocityValues = Readonly<Record<string, number>>;
 
 /** An own member of an object or array (never an inherited property such as `constructor`). */
 export function member(container: Value, key: string): Value {

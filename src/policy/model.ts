@@ -1,7 +1,8 @@
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import type { PolicyMode, Stage, Verdict } from "../core/verdict.ts";
+import type { ApprovalSettings } from "../domain/approval.ts";
+import type { VelocitySpec } from "../domain/velocity.ts";
 import type { MemoryConfig } from "../memory/arbitrate.ts";
-import type { ApprovalSettings } from "./approval.ts";
 
 /** Features computed from the request before evaluation (the `derived` half of `inputs_digest`). */
 export const DERIVED_FEATURES = [
@@ -89,31 +90,6 @@ export interface PolicyDefaults {
   readonly reasonCode: string;
   /** How people approve an ESCALATE whose rule says nothing of it. */
   readonly approval?: ApprovalSettings;
-}
-
-/** Where a velocity measure's number comes from in each past decision. */
-export type VelocityMeasure =
-  | { readonly kind: "count" }
-  /** The amount in USD as `amount_usd` derives it (the amount in USD, else times `evidence.fx_rate_to_usd`). */
-  | { readonly kind: "sum_amount_usd" }
-  /** A number at a path of the request, e.g. `["action", "amount", "value"]`. */
-  | { readonly kind: "sum_path"; readonly segments: readonly string[] };
-
-/** How far back a velocity measure looks from the decision's time: a duration, or since 00:00 UTC that day. */
-export type VelocityWindow = { readonly kind: "duration"; readonly ms: number } | { readonly kind: "today" };
-
-/** One entry of the policy's `velocity:` section. */
-export interface VelocitySpec {
-  readonly name: string;
-  readonly measure: VelocityMeasure;
-  /** The request path decisions are grouped by (empty: the whole tenant; decisions never cross tenants). */
-  readonly groupBy: readonly string[];
-  readonly verdicts?: readonly string[];
-  readonly actionTypes?: readonly string[];
-  readonly window: VelocityWindow;
-  /** The entry as written: recorded beside the value it gave, so a backtest knows what the value measured. */
-  readonly definition: JsonObject;
-  readonly pointer: string;
 }
 
 /** A validated policy.v1 document. */

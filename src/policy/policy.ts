@@ -1,7 +1,8 @@
 import { digestJson } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
 import { ok, type Result } from "../core/problem.ts";
-import { type Stage, strongerVerdict, type Verdict } from "../core/verdict.ts";
+import { strongerVerdict, type Verdict } from "../core/verdict.ts";
+import type { MatchedRule } from "../domain/decision-record.ts";
 import { type CompiledEvaluator, compileEvaluator } from "./compile.ts";
 import type { EvaluationInput } from "./evaluate.ts";
 import type { PolicyModel, PolicyRule } from "./model.ts";
@@ -43,13 +44,6 @@ export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Resul
 
 function fromModel(model: PolicyModel, document: JsonObject, text: string): Policy {
   return { model, hash: digestJson(document), document, text, evaluate: compileEvaluator(model) };
-}
-
-export interface MatchedRule {
-  readonly rule_id: string;
-  readonly stage: Stage | "DEFAULT" | "MEMORY";
-  readonly effect: Verdict;
-  readonly reason_codes: readonly string[];
 }
 
 /** The policy's answer for one input, before memory arbitration. */

@@ -17,9 +17,10 @@ import {
   VERDICTS,
   type Verdict,
 } from "../core/verdict.ts";
+import type { ApprovalSettings } from "../domain/approval.ts";
 import { DEFAULT_MEMORY_CONFIG, type MemoryConfig } from "../memory/arbitrate.ts";
 import type { FingerprintWeights } from "../memory/fingerprint.ts";
-import { type ApprovalSettings, approvalSection } from "./approval.ts";
+import { approvalSection } from "./approval.ts";
 import {
   type Condition,
   type ConditionGroup,

@@ -1,17 +1,15 @@
+import { parseDuration } from "../core/duration.ts";
 import {
   canonicalJson,
   escapePointerToken,
-  isJsonNumber,
   isJsonObject,
   type JsonObject,
   type JsonValue,
-  toDouble,
 } from "../core/json.ts";
 import { didYouMean, type Problem } from "../core/problem.ts";
 import { VERDICTS } from "../core/verdict.ts";
-import { parseDuration } from "./approval.ts";
-import type { VelocityValues } from "./evaluate.ts";
-import { REQUEST_ROOTS, type VelocityMeasure, type VelocitySpec, type VelocityWindow } from "./model.ts";
+import type { VelocityMeasure, VelocitySpec, VelocityWindow } from "../domain/velocity.ts";
+import { REQUEST_ROOTS } from "./model.ts";
 
 /**
  * The policy's `velocity:` section: named measures over the tenant's recent decisions, which rules read as
@@ -233,60 +231,4 @@ function parseWindow(text: string): VelocityWindow | undefined {
   if (text === "today") return { kind: "today" };
   const ms = parseDuration(text);
   return ms !== undefined && ms <= MAX_WINDOW_MS ? { kind: "duration", ms } : undefined;
-}
-
-/**
- * The window `[since, until)` a measure covers for a decision made at `now`, in the records' `created_at`
- * form (whole seconds): it ends after `now`'s second, so decisions stored earlier in that second count.
- */
-export function velocityWindow(spec: VelocitySpec, now: Date): { since: string; until: string } {
-  const since =
-    spec.window.kind === "today"
-      ? new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
-      : new Date(now.getTime() - spec.window.ms);
-  const second = (date: Date): string => `${date.toISOString().slice(0, 19)}Z`;
-  return { since: second(since), until: second(new Date(now.getTime() + 1_000)) };
-}
-
-/** The group value a request has at a measure's `group_by`: a scalar, or undefined (the request has no group). */
-export function groupValueOf(spec: VelocitySpec, request: JsonObject): string | number | boolean | undefined {
-  let value: JsonValue | undefined = request;
-  for (const segment of spec.groupBy) {
-    value = isJsonObject(value) && Object.hasOwn(value, segment) ? value[segment] : undefined;
-  }
-  if (typeof value === "string" || typeof value === "boolean") return value;
-  if (typeof value === "number" && Number.isFinite(value)) return value;
-  return undefined;
-}
-
-/** What a decision records of its velocity measures: each measure's definition with the value it gave. */
-export function velocityRecord(specs: readonly VelocitySpec[], values: VelocityValues): JsonObject {
-  const recorded: JsonObject = {};
-  for (const spec of specs) recorded[spec.name] = { ...spec.definition, value: values[spec.name] ?? 0 };
-  return recorded;
-}
-
-/**
- * The values a record's decision saw, for the measures of `policy` that it recorded with the same
- * definition (replays and backtests use them instead of live history). `missing` names the measures the
- * record cannot answer: a backtest's candidate may define measures the recorded policy did not.
- */
-export function recordedVelocity(
-  specs: readonly VelocitySpec[],
-  recorded: JsonValue | undefined,
-): { values: VelocityValues; missing: string[] } {
-  const values: Record<string, number> = {};
-  const missing: string[] = [];
-  for (const spec of specs) {
-    const entry = isJsonObject(recorded) ? recorded[spec.name] : undefined;
-    const value = isJsonObject(entry) ? entry.value : undefined;
-    if (!isJsonObject(entry) || value === undefined || !isJsonNumber(value)) {
-      missing.push(spec.name);
-      continue;
-    }
-    const { value: _value, ...definition } = entry;
-    if (canonicalJson(definition) !== canonicalJson(spec.definition)) missing.push(spec.name);
-    else values[spec.name] = toDouble(value);
-  }
-  return { values, missing };
 }

@@ -1,7 +1,8 @@
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
+import { DEFAULT_POLICY_TENANT, type PolicyEvent } from "../domain/policy-registry.ts";
 import { loadPolicy, type Policy } from "../policy/policy.ts";
-import { DEFAULT_POLICY_TENANT, type PolicyEvent, type Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 
 /**
  * The policy registry: per tenant, immutable versions (named by policy hash) published after full

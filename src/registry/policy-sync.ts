@@ -1,10 +1,19 @@
 import { Redis } from "ioredis";
 import { sha256 } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
-import { formatProblem, type Problem } from "../core/problem.ts";
-import type { Lumyn } from "../lumyn.ts";
+import { formatProblem, type Problem, type Result } from "../core/problem.ts";
 import { StorageError, type Store } from "../store/store.ts";
 import { activatePolicy, publishPolicy, type RegistryChange } from "./policy-registry.ts";
+
+/** The gateway whose policies a {@link PolicySync} keeps current (a Lumyn). */
+export interface PolicyHost {
+  readonly store: Store;
+  readonly reasonCodeRegistry: ReadonlySet<string> | undefined;
+  /** Every tenant's active registry version, by tenant. */
+  activeVersions(): Map<string, string>;
+  /** Reads the registry's active versions from the store and decides under them from now on. */
+  reloadPolicies(): Promise<Result<Map<string, string>>>;
+}
 
 /** Where activations are announced: every server reloads the registry's active versions from the store. */
 export const ANNOUNCE_CHANNEL = "lumyn:policy:announce";
@@ -31,7 +40,7 @@ export interface SyncEvents {
 }
 
 export interface PolicySyncOptions {
-  readonly lumyn: Lumyn;
+  readonly lumyn: PolicyHost;
   readonly log: SyncLog;
   readonly events?: SyncEvents;
   /** `redis://…`: announcements and operator documents; without it the store is only polled. */
@@ -53,7 +62,7 @@ export interface PolicySyncOptions {
  * - a poll of the store every `pollMs`, which also covers announcements lost while Redis was down.
  */
 export class PolicySync {
-  private readonly lumyn: Lumyn;
+  private readonly lumyn: PolicyHost;
   private readonly log: SyncLog;
   private readonly events: SyncEvents;
   private readonly pollMs: number;

@@ -1,11 +1,11 @@
 import { Redis } from "ioredis";
 import { sha256 } from "../core/digest.ts";
 import { canonicalJson, isJsonNumber, isJsonObject, type JsonValue, toDouble } from "../core/json.ts";
-import type { DecisionRecord } from "../engine/decide.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import type { VelocitySpec } from "../domain/velocity.ts";
+import { groupValueOf } from "../domain/velocity.ts";
 import { deriveFeatures } from "../engine/normalize.ts";
 import type { VelocityAsk, VelocityCounters } from "../engine/velocity.ts";
-import type { VelocitySpec } from "../policy/model.ts";
-import { groupValueOf } from "../policy/velocity.ts";
 import { StorageError } from "../store/store.ts";
 import { connectRedis, type SyncLog } from "./policy-sync.ts";
 

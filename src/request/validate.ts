@@ -1,21 +1,8 @@
 import type { ErrorObject } from "ajv";
-import {
-  escapePointerToken,
-  isJsonObject,
-  JsonFloat,
-  type JsonObject,
-  type JsonValue,
-  pointerOf,
-} from "../core/json.ts";
+import { escapePointerToken, isJsonObject, JsonFloat, type JsonValue, pointerOf } from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
+import type { DecisionRequest } from "../domain/request.ts";
 import { validate as validateSchema } from "./generated/decision-request.validate.ts";
-
-/** A decision request that passed validation (decision_request.v1). */
-export type DecisionRequest = JsonObject & {
-  readonly schema_version: "decision_request.v1";
-  readonly action: JsonObject & { readonly type: string };
-  readonly context: JsonObject;
-};
 
 /** Members the schema leaves open (evidence, extensions, context.inline); their contents are opaque to it. */
 function isOpenMember(path: readonly string[]): boolean {

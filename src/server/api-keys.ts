@@ -1,6 +1,6 @@
 import { hash, randomBytes } from "node:crypto";
 import { newDecisionId, timestamp } from "../core/ids.ts";
-import type { ApiKey } from "../store/store.ts";
+import type { ApiKey } from "../domain/api-key.ts";
 
 /**
  * What a key may do. `admin` implies every other scope; `approve` is for voting on, overriding and

@@ -3,7 +3,7 @@ import { signBody } from "../core/digest.ts";
 import { isJsonObject, type JsonValue } from "../core/json.ts";
 import type { Problem } from "../core/problem.ts";
 import { tenantOf } from "../core/tenant.ts";
-import type { ApiKey } from "../store/store.ts";
+import type { ApiKey } from "../domain/api-key.ts";
 
 /** `Authorization: Bearer <key>` → the key text, or undefined when the header is missing or of another scheme. */
 export function bearerToken(header: string | undefined): string | undefined {

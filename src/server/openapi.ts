@@ -1,8 +1,8 @@
-import { APPROVAL_STATES } from "../approvals/lifecycle.ts";
 import { VERDICTS } from "../core/verdict.ts";
+import { VERSION } from "../core/version.ts";
+import { APPROVAL_STATES } from "../domain/approval.ts";
 import requestSchema from "../schemas/decision_request.v1.schema.json" with { type: "json" };
 import { MAX_PAGE_SIZE, STATS_DIMENSIONS } from "../store/store.ts";
-import { VERSION } from "../version.ts";
 import { SCOPES } from "./api-keys.ts";
 
 /**

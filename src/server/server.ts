@@ -11,14 +11,16 @@ import Fastify, {
 } from "fastify";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
+import type { ApiKey } from "../domain/api-key.ts";
 import type { Lumyn } from "../lumyn.ts";
 import { PolicySync } from "../registry/policy-sync.ts";
 import { RedisVelocityCounters } from "../registry/redis-counters.ts";
-import { type ApiKey, StorageError } from "../store/store.ts";
+import { StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
 import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
 import { startBackgroundWork } from "./background.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
+import type { RouteContext } from "./context.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts";
@@ -60,14 +62,6 @@ export interface ServerOptions {
   readonly redisUrl?: string;
   /** How often the store is read for policy activations no announcement brought (default 5 s). */
   readonly policyPollMs?: number;
-}
-
-/** What the route modules share. */
-export interface RouteContext {
-  readonly lumyn: Lumyn;
-  readonly metrics: ServiceMetrics;
-  readonly signingSecret: string | undefined;
-  readonly bodyLimit: number;
 }
 
 /** Framework errors as stable problem codes. */

@@ -3,38 +3,21 @@
  * reported. Every backend keeps the same tables (src/store/sqlite/schema.ts, src/store/postgres/schema.ts),
  * so a stored row reads the same from either.
  */
-import type { Approval } from "../approvals/lifecycle.ts";
+
 import { newDecisionId, timestamp } from "../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
-import { tenantOf } from "../core/tenant.ts";
-import type { DecisionRecord } from "../engine/decide.ts";
-import type { Label, MemoryCase } from "../memory/index.ts";
-import {
-  type ApiKey,
-  type DecisionEvent,
-  type DeliveryAttempt,
-  type NewDecisionEvent,
-  type PolicyEvent,
-  type PolicyEventType,
-  type SequencedEvent,
-  StorageError,
-  type StoredDecisionPage,
-  type Webhook,
-} from "./store.ts";
+import type { ApiKey } from "../domain/api-key.ts";
+import type { Approval } from "../domain/approval.ts";
+import type { DecisionEvent, NewDecisionEvent, SequencedEvent } from "../domain/decision-event.ts";
+import { type DecisionRecord, type RecordKeys, recordKeys } from "../domain/decision-record.ts";
+import type { Label, MemoryCase } from "../domain/memory-case.ts";
+import type { PolicyEvent, PolicyEventType } from "../domain/policy-registry.ts";
+import type { DeliveryAttempt, Webhook } from "../domain/webhook.ts";
+import { StorageError, type StoredDecisionPage } from "./store.ts";
 
 /** A decision as the writer stores it: plain data, so that it can cross to a worker thread. */
-export interface DecisionRow {
-  readonly decisionId: string;
-  readonly createdAt: string;
-  readonly tenantId: string;
-  readonly subjectId: string | null;
-  readonly actionType: string;
-  readonly verdict: string;
-  readonly policyHash: string;
-  readonly inputsDigest: string;
-  readonly requestId: string | null;
-  readonly reasonCodes: readonly string[];
+export interface DecisionRow extends RecordKeys {
   /** The record's canonical JSON. */
   readonly json: string;
   /** The approval this decision opens, stored with it. */
@@ -92,21 +75,7 @@ export function storedDecisionPage(
 }
 
 export function decisionRow(record: DecisionRecord, json: string): DecisionRow {
-  const request = record.request;
-  const subject = request.subject as JsonObject | undefined;
-  return {
-    decisionId: record.decision_id,
-    createdAt: record.created_at,
-    tenantId: tenantOf(request),
-    subjectId: typeof subject?.id === "string" ? subject.id : null,
-    actionType: String(request.action.type),
-    verdict: record.verdict,
-    policyHash: record.policy.policy_hash,
-    inputsDigest: record.determinism.inputs_digest,
-    requestId: typeof request.request_id === "string" ? request.request_id : null,
-    reasonCodes: record.reason_codes,
-    json,
-  };
+  return { ...recordKeys(record), json };
 }
 
 export function eventRow(event: NewDecisionEvent): EventRow {

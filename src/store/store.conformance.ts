@@ -5,11 +5,12 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
-import { openApproval, vote } from "../approvals/lifecycle.ts";
 import { STARTER_POLICY } from "../assets/starter-policy.ts";
-import { verifyStoreChain } from "../audit/chain.ts";
+import { verifyStoreChain } from "../audit/verify.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
-import { type DecisionRecord, decide } from "../engine/decide.ts";
+import { openApproval, vote } from "../domain/approval.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import { decide } from "../engine/decide.ts";
 import { loadPolicy, type Policy } from "../policy/policy.ts";
 import { StorageError, type Store, type StoredDecisionPage } from "./store.ts";
 

@@ -1,11 +1,12 @@
-import type { Approval, ApprovalState } from "../approvals/lifecycle.ts";
-import type { ChainCheckpoint, ChainKind, ChainLink } from "../audit/chain.ts";
-import type { JsonObject } from "../core/json.ts";
-import type { DecisionRecord } from "../engine/decide.ts";
-import type { Label, MemoryCase, ScopeCount } from "../memory/index.ts";
-import type { VelocityMeasure } from "../policy/model.ts";
-
-export type { VelocityMeasure };
+import type { ApiKey } from "../domain/api-key.ts";
+import type { Approval, ApprovalState } from "../domain/approval.ts";
+import type { ChainCheckpoint, ChainKind, ChainLink } from "../domain/chain.ts";
+import type { DecisionEvent, NewDecisionEvent, SequencedEvent } from "../domain/decision-event.ts";
+import type { DecisionRecord } from "../domain/decision-record.ts";
+import type { Label, MemoryCase, ScopeCount } from "../domain/memory-case.ts";
+import type { NewPolicyEvent, PolicyEvent, PolicySnapshot } from "../domain/policy-registry.ts";
+import type { VelocityQuery } from "../domain/velocity.ts";
+import type { DeliveryAttempt, Webhook, WebhookProgress } from "../domain/webhook.ts";
 
 /**
  * Where decisions, events and policy snapshots live. Asynchronous from the start: the PostgreSQL backend is
@@ -168,95 +169,6 @@ export interface ApprovalQuery {
   readonly limit?: number;
 }
 
-export interface Webhook {
-  readonly webhookId: string;
-  readonly url: string;
-  /** The HMAC-SHA256 key deliveries are signed with. */
-  readonly secret: string;
-  readonly name: string;
-  readonly createdAt: string;
-  /** Every event after this sequence number is still to deliver. */
-  readonly cursorSeq: number;
-  /** Failed attempts at the event after the cursor. */
-  readonly attempts: number;
-  /** No attempt before this time (ISO 8601), after a failure. */
-  readonly nextAttemptAt?: string;
-}
-
-export interface WebhookProgress {
-  readonly webhookId: string;
-  readonly cursorSeq: number;
-  readonly attempts: number;
-  readonly nextAttemptAt?: string;
-}
-
-export interface SequencedEvent {
-  readonly seq: number;
-  readonly event: DecisionEvent;
-}
-
-export interface DeliveryAttempt {
-  readonly webhookId: string;
-  readonly eventId: string;
-  readonly attempt: number;
-  /** delivered (2xx), failed (will be retried) or abandoned (retries exhausted; the cursor moved on). */
-  readonly outcome: "delivered" | "failed" | "abandoned";
-  readonly httpStatus?: number;
-  readonly error?: string;
-  readonly at: string;
-}
-
-export interface PolicySnapshot {
-  readonly policyHash: string;
-  readonly policyId: string;
-  readonly policyVersion: string;
-  readonly text: string;
-}
-
-/** The tenant key of the registry's default policy: it applies to every tenant without its own. */
-export const DEFAULT_POLICY_TENANT = "*";
-
-export const POLICY_EVENT_TYPES = ["published", "activated", "rolled_back", "rejected"] as const;
-export type PolicyEventType = (typeof POLICY_EVENT_TYPES)[number];
-
-export interface NewPolicyEvent {
-  readonly tenantId: string;
-  readonly type: PolicyEventType;
-  /** The version the event is about (absent for a `rejected` document that has no valid hash). */
-  readonly policyHash?: string;
-  /** For `activated` and `rolled_back`: the tenant's active hash this change was computed from. */
-  readonly expectedActive?: string | null;
-  /** Who or what made the change (`cli`, `redis`, …) and, for `rejected`, the problems. */
-  readonly detail: JsonObject;
-  readonly createdAt?: string;
-}
-
-export interface PolicyEvent {
-  readonly seq: number;
-  readonly tenantId: string;
-  readonly type: PolicyEventType;
-  readonly policyHash?: string;
-  readonly detail: JsonObject;
-  readonly createdAt: string;
-}
-
-export interface VelocityQuery {
-  readonly tenantId: string;
-  readonly measure: VelocityMeasure;
-  /** The request path decisions are grouped by (empty: the whole tenant). */
-  readonly groupBy: readonly string[];
-  /** The group's value: a string, number or boolean at `groupBy` in the current request. */
-  readonly groupValue?: string | number | boolean;
-  /** Only decisions with one of these verdicts (any when absent). */
-  readonly verdicts?: readonly string[];
-  /** Only decisions of one of these action types (any when absent). */
-  readonly actionTypes?: readonly string[];
-  /** Inclusive lower bound on `created_at` (ISO 8601). */
-  readonly since: string;
-  /** Exclusive upper bound on `created_at` (ISO 8601). */
-  readonly until: string;
-}
-
 export type PutDecisionResult =
   | { readonly status: "stored" }
   | { readonly status: "duplicate"; readonly record: DecisionRecord }
@@ -326,38 +238,6 @@ export interface LabelWrite {
   readonly fingerprint: Int8Array;
   readonly projection: string;
   readonly createdAt?: string;
-}
-
-export interface NewDecisionEvent {
-  readonly decisionId: string;
-  readonly type: string;
-  readonly data: JsonObject;
-  readonly createdAt?: string;
-}
-
-export interface DecisionEvent {
-  readonly eventId: string;
-  readonly decisionId: string;
-  readonly type: string;
-  readonly data: JsonObject;
-  readonly createdAt: string;
-}
-
-/** An API key of the HTTP service, as stored: the sha256 of the key, never the key. */
-export interface ApiKey {
-  readonly keyId: string;
-  /** `sha256:<hex>` of the whole key. */
-  readonly keyHash: string;
-  readonly name: string;
-  readonly scopes: readonly string[];
-  /** When set, the key decides and reads only this tenant's decisions. */
-  readonly tenantId?: string;
-  /** Who the holder is, for approvals (e.g. `finance-lead`). */
-  readonly roles: readonly string[];
-  /** Requests per second the key may make; unlimited when unset. */
-  readonly rateLimitPerSecond?: number;
-  readonly createdAt: string;
-  readonly revokedAt?: string;
 }
 
 /** The store could not be reached or written. Decisions then fail closed (ABSTAIN, STORAGE_UNAVAILABLE). */

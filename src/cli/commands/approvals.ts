@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { APPROVAL_STATES, type Approval, type ApprovalState } from "../../approvals/lifecycle.ts";
+import { parseDuration } from "../../core/duration.ts";
 import type { JsonObject } from "../../core/json.ts";
-import { parseDuration } from "../../policy/approval.ts";
+import { APPROVAL_STATES, type Approval, type ApprovalState } from "../../domain/approval.ts";
 import { type ActorOptions, actorOf, addActorOptions, printApproval, withApprovals } from "../approval-io.ts";
 import { EXIT, expect, jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, type WorkspaceOptions } from "../options.ts";

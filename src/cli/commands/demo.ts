@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
-import { verifyStoreChain } from "../../audit/chain.ts";
 import { readPack } from "../../audit/pack.ts";
 import { replayPack } from "../../audit/replay.ts";
+import { verifyStoreChain } from "../../audit/verify.ts";
 import type { JsonObject, JsonValue } from "../../core/json.ts";
 import { decide } from "../../engine/decide.ts";
 import { renderExplanation } from "../../engine/explain.ts";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { didYouMean, LumynError } from "../../core/problem.ts";
+import type { ApiKey } from "../../domain/api-key.ts";
 import { createApiKey, SCOPES, type Scope } from "../../server/api-keys.ts";
-import type { ApiKey } from "../../store/store.ts";
 import { jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, openSelectedStore, storeLocation } from "../options.ts";
 import * as keysSigning from "./keys-signing.ts";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
-import { chainHash, decisionEntry, eventEntry } from "../../audit/chain.ts";
+import { chainHash, decisionEntry, eventEntry } from "../../domain/chain.ts";
 import { Lumyn } from "../../lumyn.ts";
 import { runCli } from "../../testing/run-cli.ts";
 

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Command } from "commander";
-import { type ChainReport, keyId, verifyStoreChain } from "../../audit/chain.ts";
+import { verifyStoreChain } from "../../audit/verify.ts";
+import { type ChainReport, keyId } from "../../domain/chain.ts";
 import { workspaceAt, workspaceSigningKey } from "../../workspace.ts";
 import { EXIT, jsonText } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";

@@ -7,15 +7,15 @@ import {
   evaluatorRequest,
   materialityOf,
 } from "../../approvals/gantral.ts";
-import { type Actor, type Approval, type ApprovalState, isOpen } from "../../approvals/lifecycle.ts";
 import { approvalSettingsFor } from "../../approvals/service.ts";
+import { parseDuration } from "../../core/duration.ts";
 import type { JsonObject } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
-import { parseDuration } from "../../policy/approval.ts";
+import { type Actor, type Approval, type ApprovalState, isOpen } from "../../domain/approval.ts";
 import { mayRead } from "../auth.ts";
+import type { RouteContext } from "../context.ts";
 import { APPROVALS_QUERY, CONSUME_BODY, JUSTIFICATION_BODY, VOTE_BODY, WAIT_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
-import type { RouteContext } from "../server.ts";
 import { compileJsonSchema, schemaProblems } from "../validation.ts";
 import { requestBody, tenantScope } from "./decisions.ts";
 

@@ -2,14 +2,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { stringify } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
 import { tenantOf } from "../../core/tenant.ts";
-import type { DecisionRecord } from "../../engine/decide.ts";
+import type { DecisionRecord } from "../../domain/decision-record.ts";
 import { explanationJson } from "../../engine/explain.ts";
 import { packDecision } from "../../lumyn.ts";
 import type { StatsDimension } from "../../store/store.ts";
 import { checkSignature, mayRead, SIGNATURE_HEADER, tenantMismatch } from "../auth.ts";
+import type { RouteContext } from "../context.ts";
 import { LABEL_BODY, LIST_QUERY, STATS_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
-import type { RouteContext } from "../server.ts";
 import { compileJsonSchema, schemaProblems } from "../validation.ts";
 
 interface IdParams {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
+import type { RouteContext } from "../context.ts";
 import { POLICY_QUERY } from "../openapi.ts";
 import { sendProblem } from "../problem.ts";
-import type { RouteContext } from "../server.ts";
 import { tenantScope } from "./decisions.ts";
 
 /** The service's own routes: health, readiness, metrics, the active policy and the API description. */

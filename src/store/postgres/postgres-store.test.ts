@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
-import { verifyStoreChain } from "../../audit/chain.ts";
+import { verifyStoreChain } from "../../audit/verify.ts";
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.ts";
 import { parseStoreLocation, type StoreLocation } from "../location.ts";
 import { makeRecord, storeConformance } from "../store.conformance.ts";

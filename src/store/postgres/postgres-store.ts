@@ -1,5 +1,8 @@
 import pg from "pg";
-import type { Approval } from "../../approvals/lifecycle.ts";
+import { newDecisionId, timestamp } from "../../core/ids.ts";
+import { canonicalJson } from "../../core/json.ts";
+import type { ApiKey } from "../../domain/api-key.ts";
+import type { Approval } from "../../domain/approval.ts";
 import {
   type ChainCheckpoint,
   type ChainKind,
@@ -11,11 +14,18 @@ import {
   type SigningKey,
   signCheckpoint,
   signingKeyFromPem,
-} from "../../audit/chain.ts";
-import { newDecisionId, timestamp } from "../../core/ids.ts";
-import { canonicalJson } from "../../core/json.ts";
-import type { DecisionRecord } from "../../engine/decide.ts";
-import type { MemoryCase, ScopeCount } from "../../memory/index.ts";
+} from "../../domain/chain.ts";
+import type { DecisionEvent, NewDecisionEvent, SequencedEvent } from "../../domain/decision-event.ts";
+import type { DecisionRecord } from "../../domain/decision-record.ts";
+import type { MemoryCase, ScopeCount } from "../../domain/memory-case.ts";
+import {
+  changesActivePolicy,
+  type NewPolicyEvent,
+  type PolicyEvent,
+  type PolicySnapshot,
+} from "../../domain/policy-registry.ts";
+import type { VelocityMeasure, VelocityQuery } from "../../domain/velocity.ts";
+import type { DeliveryAttempt, Webhook, WebhookProgress } from "../../domain/webhook.ts";
 import type { StoreLocation } from "../location.ts";
 import type { DecisionRow, EventRow } from "../rows.ts";
 import {
@@ -37,32 +47,20 @@ import {
 } from "../rows.ts";
 import type { ChainOptions } from "../sqlite/writer.ts";
 import {
-  type ApiKey,
   type ApprovalChange,
   type ApprovalOpening,
   type ApprovalQuery,
   DEFAULT_PAGE_SIZE,
-  type DecisionEvent,
   type DecisionQuery,
   type DecisionScan,
-  type DeliveryAttempt,
   type LabelWrite,
   MAX_PAGE_SIZE,
-  type NewDecisionEvent,
-  type NewPolicyEvent,
-  type PolicyEvent,
-  type PolicySnapshot,
   type PutDecisionResult,
-  type SequencedEvent,
   type Stats,
   type StatsQuery,
   StorageError,
   type Store,
   type StoredDecisionPage,
-  type VelocityMeasure,
-  type VelocityQuery,
-  type Webhook,
-  type WebhookProgress,
 } from "../store.ts";
 import { migrate, schemaVersion } from "./migrate.ts";
 import { type MigrationOutcome, POSTGRES_MIGRATIONS } from "./schema.ts";
@@ -792,7 +790,7 @@ export class PostgresStore implements Store {
   async appendPolicyEvent(event: NewPolicyEvent): Promise<PolicyEvent | undefined> {
     this.ensureOpen();
     const createdAt = event.createdAt ?? timestamp(new Date());
-    const changesActive = event.type === "activated" || event.type === "rolled_back";
+    const changesActive = changesActivePolicy(event.type);
     let client: pg.PoolClient;
     try {
       client = await checkout(this.pool);

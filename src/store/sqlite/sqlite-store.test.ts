@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
-import { verifyStoreChain } from "../../audit/chain.ts";
+import { verifyStoreChain } from "../../audit/verify.ts";
 import { canonicalJson } from "../../core/json.ts";
 import { makeRecord, storeConformance } from "../store.conformance.ts";
 import { StorageError } from "../store.ts";

@@ -2,7 +2,10 @@ import { extname } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Approval } from "../../approvals/lifecycle.ts";
+import { newDecisionId, timestamp } from "../../core/ids.ts";
+import { canonicalJson } from "../../core/json.ts";
+import type { ApiKey } from "../../domain/api-key.ts";
+import type { Approval } from "../../domain/approval.ts";
 import {
   type ChainCheckpoint,
   type ChainKind,
@@ -10,11 +13,18 @@ import {
   decisionEntry,
   eventEntry,
   signingKeyFromPem,
-} from "../../audit/chain.ts";
-import { newDecisionId, timestamp } from "../../core/ids.ts";
-import { canonicalJson } from "../../core/json.ts";
-import type { DecisionRecord } from "../../engine/decide.ts";
-import type { Label, MemoryCase, ScopeCount } from "../../memory/index.ts";
+} from "../../domain/chain.ts";
+import type { DecisionEvent, NewDecisionEvent, SequencedEvent } from "../../domain/decision-event.ts";
+import type { DecisionRecord } from "../../domain/decision-record.ts";
+import type { Label, MemoryCase, ScopeCount } from "../../domain/memory-case.ts";
+import {
+  changesActivePolicy,
+  type NewPolicyEvent,
+  type PolicyEvent,
+  type PolicySnapshot,
+} from "../../domain/policy-registry.ts";
+import type { VelocityMeasure, VelocityQuery } from "../../domain/velocity.ts";
+import type { DeliveryAttempt, Webhook, WebhookProgress } from "../../domain/webhook.ts";
 import {
   API_KEY_COLUMNS,
   apiKeyOf,
@@ -34,32 +44,20 @@ import {
   webhookOf,
 } from "../rows.ts";
 import {
-  type ApiKey,
   type ApprovalChange,
   type ApprovalOpening,
   type ApprovalQuery,
   DEFAULT_PAGE_SIZE,
-  type DecisionEvent,
   type DecisionQuery,
   type DecisionScan,
-  type DeliveryAttempt,
   type LabelWrite,
   MAX_PAGE_SIZE,
-  type NewDecisionEvent,
-  type NewPolicyEvent,
-  type PolicyEvent,
-  type PolicySnapshot,
   type PutDecisionResult,
-  type SequencedEvent,
   type Stats,
   type StatsQuery,
   StorageError,
   type Store,
   type StoredDecisionPage,
-  type VelocityMeasure,
-  type VelocityQuery,
-  type Webhook,
-  type WebhookProgress,
 } from "../store.ts";
 import {
   type ApiKeyRow,
@@ -721,7 +719,7 @@ export class SqliteStore implements Store {
     this.ensureOpen();
     const createdAt = event.createdAt ?? timestamp(new Date());
     const detailJson = canonicalJson(event.detail);
-    const changesActive = event.type === "activated" || event.type === "rolled_back";
+    const changesActive = changesActivePolicy(event.type);
     // Registry changes are rare and small: they run on this connection, and BEGIN IMMEDIATE makes the
     // read of the current active policy and the write one step against any other writer of the file.
     this.endSnapshot();

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { timestamp } from "../../core/ids.ts";
 import {
   type ChainCheckpoint,
   type ChainKind,
@@ -12,8 +13,7 @@ import {
   type SigningKey,
   signCheckpoint,
   signingKeyFromPem,
-} from "../../audit/chain.ts";
-import { timestamp } from "../../core/ids.ts";
+} from "../../domain/chain.ts";
 import type { ApprovalRow, DecisionRow, EventRow } from "../rows.ts";
 import { MIGRATIONS } from "./schema.ts";
 

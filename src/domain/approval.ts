@@ -1,7 +1,37 @@
 import { digestJson } from "../core/digest.ts";
+import { parseDuration } from "../core/duration.ts";
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Problem, type ProblemKind, type Result } from "../core/problem.ts";
-import { type ApprovalSettings, approvalJson, parseDuration } from "../policy/approval.ts";
+
+/**
+ * Who must approve an ESCALATE, how many, and by when: a rule's `then.approval`, or `defaults.approval` for
+ * any ESCALATE whose rule has none (memory's escalations included).
+ */
+export interface ApprovalSettings {
+  readonly approverRoles: readonly string[];
+  /** Distinct approvers needed. */
+  readonly quorum: number;
+  /** How long people have, as written (`30m`) and in milliseconds. */
+  readonly timeout: string;
+  readonly timeoutMs: number;
+  /** What a timeout does: DENY (fail closed), or ESCALATE once to `escalationRoles` with a fresh deadline. */
+  readonly onTimeout: "DENY" | "ESCALATE";
+  readonly escalationRoles: readonly string[];
+  /** The requesting subject may not approve its own action. */
+  readonly separationOfDuties: boolean;
+}
+
+/** The settings as the policy writes them, with the defaults filled in. */
+export function approvalJson(settings: ApprovalSettings): JsonObject {
+  return {
+    approver_roles: [...settings.approverRoles],
+    quorum: settings.quorum,
+    timeout: settings.timeout,
+    on_timeout: settings.onTimeout,
+    escalation_roles: [...settings.escalationRoles],
+    separation_of_duties: settings.separationOfDuties,
+  };
+}
 
 /**
  * The life of an approval, as pure functions of (approval, command, now): no I/O, no clock. The store keeps

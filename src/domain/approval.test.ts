@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { digestJson } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
-import type { ApprovalSettings } from "../policy/approval.ts";
+import type { ApprovalSettings } from "./approval.ts";
 import {
   type Actor,
   APPROVAL_STATES,
@@ -17,7 +17,7 @@ import {
   TIMEOUT_ACTOR,
   TRANSITIONS,
   vote,
-} from "./lifecycle.ts";
+} from "./approval.ts";
 
 const T0 = new Date("2026-11-25T10:00:00Z");
 const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);

@@ -8,7 +8,6 @@
  */
 import { createPrivateKey, createPublicKey, hash, type KeyObject, sign, verify } from "node:crypto";
 import { canonicalJson, RawJson } from "../core/json.ts";
-import type { Store } from "../store/store.ts";
 
 export const GENESIS_HASH = `sha256:${"0".repeat(64)}`;
 export const CHECKPOINT_SCHEMA = "lumyn_chain_checkpoint.v1";
@@ -269,12 +268,4 @@ export class ChainVerifier {
     }
     return report(undefined, verified);
   }
-}
-
-/** Walks a store's whole chain and checks it, its rows and its checkpoints (signatures with `publicKey`). */
-export async function verifyStoreChain(store: Store, publicKey?: KeyObject): Promise<ChainReport> {
-  const verifier = new ChainVerifier(await store.listCheckpoints());
-  await store.readChain((link) => verifier.add(link));
-  const unchained = verifier.intact ? await store.unchainedRows() : [];
-  return verifier.finish(unchained, publicKey);
 }

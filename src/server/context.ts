@@ -1,0 +1,10 @@
+import type { Lumyn } from "../lumyn.ts";
+import type { ServiceMetrics } from "./metrics.ts";
+
+/** What every route handler is given: the gateway it serves, its metrics and the service's settings. */
+export interface RouteContext {
+  readonly lumyn: Lumyn;
+  readonly metrics: ServiceMetrics;
+  readonly signingSecret: string | undefined;
+  readonly bodyLimit: number;
+}
