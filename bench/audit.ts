@@ -138,7 +138,7 @@ export async function scenarioBacktest(config: Config): Promise<ScenarioResult> 
   const run = async (): Promise<{ rep: Rep; changed: number }> => {
     const tally = new BacktestTally();
     const t0 = performance.now();
-    const count = await store.scanDecisions({}, (json) => {
+    const count = await store.decisions.scan({}, (json) => {
       const redecided = redecideStored(json, candidate);
       if (redecided) tally.add(redecided);
       else tally.skip();

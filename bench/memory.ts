@@ -161,7 +161,7 @@ export async function scenarioMemoryManyScopes(config: Config): Promise<Scenario
     const heapBefore = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
     const started = performance.now();
     const store = SqliteStore.open(path);
-    const index = await readMemory(store);
+    const index = await readMemory(store.memory);
     const startupMs = performance.now() - started;
     await store.close();
     (globalThis as { gc?: () => void }).gc?.();

@@ -201,7 +201,7 @@ export async function scenarioVelocityCost(config: Config): Promise<ScenarioResu
         if (!decided.ok) throw new Error("cannot decide the history");
         return decided.value.record;
       });
-      await Promise.all(batch.map((record) => store.putDecision(record)));
+      await Promise.all(batch.map((record) => store.decisions.put(record)));
       await Promise.all(batch.map((record) => counters.observe(policy.model.velocity, "acme", record)));
     }
     log(`  ${history} decisions of history stored and counted`);
@@ -219,7 +219,7 @@ export async function scenarioVelocityCost(config: Config): Promise<ScenarioResu
           "acme",
           request,
           now,
-          store,
+          store.velocity,
           useCounters ? counters : undefined,
         );
         times.push(elapsedNs(t0));
@@ -227,8 +227,15 @@ export async function scenarioVelocityCost(config: Config): Promise<ScenarioResu
       return times;
     };
     const sample = { ...(requests[0] as JsonObject), subject: { type: "agent", id: "agent-0" } };
-    const bySql = await measureVelocity(policy.model.velocity, "acme", sample, now, store);
-    const byRedis = await measureVelocity(policy.model.velocity, "acme", sample, now, store, counters);
+    const bySql = await measureVelocity(policy.model.velocity, "acme", sample, now, store.velocity);
+    const byRedis = await measureVelocity(
+      policy.model.velocity,
+      "acme",
+      sample,
+      now,
+      store.velocity,
+      counters,
+    );
     // Sums may differ in the last bits: the two add the same amounts in different orders.
     const agree = Object.entries(bySql).every(
       ([name, value]) =>
@@ -262,7 +269,7 @@ export async function scenarioVelocityCost(config: Config): Promise<ScenarioResu
           subject: { type: "agent", id: `agent-${i % 100}` },
         };
         const t0 = nowNs();
-        await measureVelocity([spec], "acme", request, now, store);
+        await measureVelocity([spec], "acme", request, now, store.velocity);
         times.push(elapsedNs(t0));
       }
       alone.push(`${spec.name} ${((percentiles(times, [50])[0] as number) / 1e3).toFixed(0)} µs`);

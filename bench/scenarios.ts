@@ -427,7 +427,7 @@ export async function scenarioStore(
     if (failures > 0)
       throw new Error(`bench: ${failures} stored decisions failed or were not new (first: ${firstFailure})`);
     const summary = summarize(reps);
-    const stored = (await store.stats({ by: "verdict" })).total;
+    const stored = (await store.decisions.stats({ by: "verdict" })).total;
     return result({
       id: writer === "inline" ? 4 : 6,
       name: `Lumyn.decide() + SQLite (FULL sync), ${writer} writer, ${config.storeConcurrency} in flight`,

@@ -92,17 +92,16 @@ export {
   type PolicyOutcome,
 } from "./policy/policy.ts";
 export { validateRequest } from "./request/validate.ts";
+export type {
+  DecisionPage,
+  DecisionQuery,
+  DecisionScan,
+  PutDecisionResult,
+  Stats,
+  StatsQuery,
+} from "./store/decisions.ts";
 export { hidePassword, parseStoreLocation, type StoreLocation } from "./store/location.ts";
 export { type OpenStoreOptions, openStore } from "./store/open-store.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./store/postgres/postgres-store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
-export {
-  type DecisionPage,
-  type DecisionQuery,
-  type DecisionScan,
-  type PutDecisionResult,
-  type Stats,
-  type StatsQuery,
-  StorageError,
-  type Store,
-} from "./store/store.ts";
+export { StorageError, type Store } from "./store/store.ts";

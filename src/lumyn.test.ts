@@ -194,7 +194,7 @@ describe("Lumyn (decide with the embedded store)", () => {
     );
     assert.ok(byWords < 0.99, `without the embedder the notes differ (similarity ${byWords})`);
     assert.deepEqual(embedded.at(-1), ["my card got taken by someone at the mall"]);
-    const events = await lumyn.store.listEvents(first.value.record.decision_id);
+    const events = await lumyn.store.log.events(first.value.record.decision_id);
     assert.equal(events.length, 1);
     await lumyn.close();
 

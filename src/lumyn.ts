@@ -25,18 +25,12 @@ import { fingerprint, freeTexts, projectionOf, type TextEmbedder } from "./memor
 import { type MemoryHit, MemoryIndex } from "./memory/index.ts";
 import { readMemory } from "./memory/load.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
+import type { DecisionPage, DecisionQuery, Stats, StatsQuery } from "./store/decisions.ts";
 import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
 import { openStore } from "./store/open-store.ts";
 import { parseStored } from "./store/rows.ts";
 import type { SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
-import {
-  type DecisionPage,
-  type DecisionQuery,
-  type Stats,
-  type StatsQuery,
-  StorageError,
-  type Store,
-} from "./store/store.ts";
+import { StorageError, type Store } from "./store/store.ts";
 import {
   ensureWorkspace,
   readText,
@@ -166,7 +160,7 @@ export class Lumyn {
    * when a version cannot be read or loaded, the failure is returned and the policies in use stay as they were.
    */
   async reloadPolicies(): Promise<Result<Map<string, string>>> {
-    const active = await this.store.activePolicies();
+    const active = await this.store.policies.active();
     const next = new Map<string, Policy>();
     for (const [tenantId, hash] of active) {
       let policy = this.registryPolicies.get(hash);
@@ -191,8 +185,8 @@ export class Lumyn {
   /** Reads every labelled case of the store into memory, replacing what it held; returns how many. */
   async loadMemory(): Promise<number> {
     // Read first: a label given while the cases load is then caught up by refreshMemory (an upsert again).
-    const seq = await this.store.lastEventSeq();
-    this.memory = await readMemory(this.store);
+    const seq = await this.store.log.lastSeq();
+    this.memory = await readMemory(this.store.memory);
     this.memorySeq = seq;
     return this.memory.size;
   }
@@ -204,10 +198,10 @@ export class Lumyn {
   async refreshMemory(): Promise<number> {
     let refreshed = 0;
     for (;;) {
-      const labels = await this.store.eventsAfter(this.memorySeq, ["label"], MEMORY_REFRESH_BATCH);
+      const labels = await this.store.log.after(this.memorySeq, ["label"], MEMORY_REFRESH_BATCH);
       if (labels.length === 0) return refreshed;
       const ids = [...new Set(labels.map((sequenced) => sequenced.event.decisionId))];
-      for (const memoryCase of await this.store.memoryCases(ids)) this.memory.upsert(memoryCase);
+      for (const memoryCase of await this.store.memory.cases(ids)) this.memory.upsert(memoryCase);
       refreshed += ids.length;
       this.memorySeq = (labels.at(-1) as { seq: number }).seq;
       if (labels.length < MEMORY_REFRESH_BATCH) return refreshed;
@@ -323,7 +317,7 @@ export class Lumyn {
           prepared.value.tenantId,
           prepared.value.redaction.request,
           decideOptions.now,
-          this.store,
+          this.store.velocity,
           this.velocityCounters,
         ),
       ]);
@@ -337,7 +331,7 @@ export class Lumyn {
       await this.rememberPolicy(policy);
       const json = recordJson(decision);
       const opening = approvalOpening(decision.record, json, policy, decideOptions.now);
-      const result = await this.store.putDecision(decision.record, json, opening);
+      const result = await this.store.decisions.put(decision.record, json, opening);
       switch (result.status) {
         case "stored":
           if (this.velocityCounters && policy.model.velocity.length > 0)
@@ -353,7 +347,7 @@ export class Lumyn {
             ...(opening ? { approval: opening.approval } : {}),
           });
         case "duplicate": {
-          const approval = await this.store.findApproval(result.record.decision_id);
+          const approval = await this.store.approvals.findByDecision(result.record.decision_id);
           return ok({
             record: result.record,
             status: "duplicate",
@@ -380,7 +374,7 @@ export class Lumyn {
   private rememberPolicy(policy: Policy): Promise<void> {
     let stored = this.knownPolicies.get(policy.hash);
     if (!stored) {
-      stored = this.store.putPolicy({
+      stored = this.store.policies.putSnapshot({
         policyHash: policy.hash,
         policyId: policy.model.policyId,
         policyVersion: policy.model.policyVersion,
@@ -447,7 +441,7 @@ export class Lumyn {
       projection: projectionOf(this.textEmbedder),
       query,
       neighbours,
-      summaries: ids.length > 0 ? await this.store.memorySummaries(ids) : new Map(),
+      summaries: ids.length > 0 ? await this.store.memory.summaries(ids) : new Map(),
     };
   }
 
@@ -481,7 +475,7 @@ export class Lumyn {
         },
       ]);
     }
-    const record = await this.store.getDecision(decisionId);
+    const record = await this.store.decisions.get(decisionId);
     if (!record) return notFound(decisionId);
     const tenantId = tenantOf(record.request);
     const memoryCase = {
@@ -491,7 +485,7 @@ export class Lumyn {
       label: label as Label,
       vector: await this.fingerprintOf(this.policyFor(tenantId), record.request),
     };
-    const event = await this.store.putLabel({
+    const event = await this.store.memory.putLabel({
       ...memoryCase,
       fingerprint: memoryCase.vector,
       projection: projectionOf(this.textEmbedder),
@@ -505,7 +499,7 @@ export class Lumyn {
 
   /** The labelled decisions nearest to a stored one, with scores and summaries. */
   async similar(decisionId: string): Promise<Result<{ record: DecisionRecord; evidence: MemoryEvidence }>> {
-    const record = await this.store.getDecision(decisionId);
+    const record = await this.store.decisions.get(decisionId);
     if (!record) return notFound(decisionId);
     const tenantId = tenantOf(record.request);
     const policy = this.policyFor(tenantId);
@@ -546,13 +540,13 @@ export class Lumyn {
 
   /** One page of stored records, newest first (see {@link DecisionQuery} for filters and the cursor). */
   async list(query: DecisionQuery = {}): Promise<DecisionPage> {
-    const page = await this.store.listDecisionJson(query);
+    const page = await this.store.decisions.list(query);
     const records = page.decisions.map((decision) => parseStored(decision.json) as DecisionRecord);
     return page.nextCursor ? { records, nextCursor: page.nextCursor } : { records };
   }
 
   stats(query: StatsQuery): Promise<Stats> {
-    return this.store.stats(query);
+    return this.store.decisions.stats(query);
   }
 
   close(): Promise<void> {
@@ -562,7 +556,7 @@ export class Lumyn {
 
 /** A stored record, by id. */
 export async function showDecision(store: Store, decisionId: string): Promise<Result<DecisionRecord>> {
-  const record = await store.getDecision(decisionId);
+  const record = await store.decisions.get(decisionId);
   return record ? ok(record) : notFound(decisionId);
 }
 
@@ -574,9 +568,9 @@ export async function packDecision(
   store: Store,
   decisionId: string,
 ): Promise<Result<{ record: DecisionRecord; bytes: Uint8Array }>> {
-  const record = await store.getDecision(decisionId);
+  const record = await store.decisions.get(decisionId);
   if (!record) return notFound(decisionId);
-  const policy = await store.getPolicy(record.policy.policy_hash);
+  const policy = await store.policies.getSnapshot(record.policy.policy_hash);
   if (!policy)
     return fail("not_found", [
       {
@@ -584,7 +578,7 @@ export async function packDecision(
         message: `no snapshot of policy ${record.policy.policy_hash} in the store: the pack would not replay`,
       },
     ]);
-  const events = await store.listEvents(decisionId);
+  const events = await store.log.events(decisionId);
   return ok({ record, bytes: buildPack({ record, policyText: policy.text, events }) });
 }
 
@@ -594,7 +588,7 @@ export async function explainDecision(
   decisionId: string,
   loaded?: (policyHash: string) => Policy | undefined,
 ): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
-  const record = await store.getDecision(decisionId);
+  const record = await store.decisions.get(decisionId);
   if (!record) return notFound(decisionId);
   const known = loaded?.(record.policy.policy_hash);
   const policy = known ? ok(known) : await policyByHash(store, record.policy.policy_hash);
@@ -609,7 +603,7 @@ function memoryScope(policy: Policy, actionType: string): string | undefined {
 
 /** A policy by hash, from its snapshot in the store. */
 async function policyByHash(store: Store, policyHash: string): Promise<Result<Policy>> {
-  const snapshot = await store.getPolicy(policyHash);
+  const snapshot = await store.policies.getSnapshot(policyHash);
   if (!snapshot) {
     return fail("not_found", [
       { code: "policy_not_found", message: `no snapshot of policy ${policyHash} in the store` },

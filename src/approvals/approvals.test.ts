@@ -96,7 +96,7 @@ describe("approvals through Lumyn and the SQLite store", () => {
     const twice = await lumyn.approvals.consume(approval.approval_id, { id: "agent-7", roles: [] });
     assert.ok(!twice.ok && twice.kind === "conflict");
 
-    const events = await lumyn.store.listEvents(big.value.record.decision_id);
+    const events = await lumyn.store.log.events(big.value.record.decision_id);
     assert.deepEqual(
       events.map((e) => [e.type, e.data.to ?? e.data.actor_id ?? ""]),
       [
@@ -110,7 +110,7 @@ describe("approvals through Lumyn and the SQLite store", () => {
     );
     assert.equal((await verifyStoreChain(lumyn.store)).broken, undefined);
     assert.equal(
-      await lumyn.store.getDecision(big.value.record.decision_id).then((r) => r?.verdict),
+      await lumyn.store.decisions.get(big.value.record.decision_id).then((r) => r?.verdict),
       "ESCALATE",
     );
     await lumyn.close();
@@ -250,7 +250,7 @@ describe("approvals through Lumyn and the SQLite store", () => {
             );
           assert.ok(consumed <= 1);
           for (const v of approval.votes) assert.notEqual(v.actor_id, "agent-7", "separation of duties");
-          const events = await lumyn.store.listEvents(big.value.record.decision_id);
+          const events = await lumyn.store.log.events(big.value.record.decision_id);
           assert.equal(
             events.filter((e) => e.type === "approval_transition").length,
             approval.timeline.length,

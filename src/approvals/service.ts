@@ -21,7 +21,9 @@ import {
 import type { NewDecisionEvent } from "../domain/decision-event.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
 import type { Policy } from "../policy/policy.ts";
-import type { ApprovalOpening, ApprovalQuery, Store } from "../store/store.ts";
+import type { ApprovalQuery } from "../store/approvals.ts";
+import type { ApprovalOpening } from "../store/decisions.ts";
+import type { Store } from "../store/store.ts";
 
 /** How often a waiter looks at the store again (other processes may resolve the approval). */
 const WAIT_POLL_MS = 200;
@@ -104,12 +106,12 @@ export class Approvals {
   }
 
   async get(approvalId: string): Promise<Result<Approval>> {
-    const approval = await this.store.getApproval(approvalId);
+    const approval = await this.store.approvals.get(approvalId);
     return approval ? ok(approval) : notFound(approvalId);
   }
 
   list(query: ApprovalQuery): Promise<Approval[]> {
-    return this.store.listApprovals(query);
+    return this.store.approvals.list(query);
   }
 
   vote(approvalId: string, input: VoteInput): Promise<Result<Approval>> {
@@ -133,7 +135,7 @@ export class Approvals {
   async expireDue(): Promise<number> {
     let changed = 0;
     for (;;) {
-      const due = await this.store.dueApprovals(this.clock().toISOString());
+      const due = await this.store.approvals.due(this.clock().toISOString());
       let progressed = false;
       for (const approval of due) {
         const result = await this.command(approval.approval_id, (current, now) => ok(expire(current, now)));
@@ -164,12 +166,12 @@ export class Approvals {
     apply: (approval: Approval, now: Date) => CommandResult,
   ): Promise<Result<Approval>> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.store.getApproval(approvalId);
+      const current = await this.store.approvals.get(approvalId);
       if (!current) return notFound(approvalId);
       const result = apply(current, this.clock());
       const applied = result.ok ? result.value : result.applied;
       if (applied && applied.approval !== current && applied.approval.version !== current.version) {
-        const written = await this.store.updateApproval({
+        const written = await this.store.approvals.update({
           approval: applied.approval,
           expectedVersion: current.version,
           events: eventsOf(current, applied),

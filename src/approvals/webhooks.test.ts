@@ -104,7 +104,7 @@ describe("approval webhooks", () => {
       }
       assert.equal(bodies[3].data.approval_id, approvalId);
 
-      const log = await lumyn.store.listDeliveries({});
+      const log = await lumyn.store.webhooks.deliveries({});
       assert.deepEqual(
         log.map((d) => [d.outcome, d.attempt, d.httpStatus]),
         [
@@ -131,7 +131,7 @@ describe("approval webhooks", () => {
       assert.ok(added.ok);
       const decided = await lumyn.decide(EXAMPLE_REQUESTS["refund-small"]?.request as JsonValue);
       assert.ok(decided.ok);
-      await lumyn.store.appendEvent({
+      await lumyn.store.log.append({
         decisionId: decided.value.record.decision_id,
         type: "approval_transition",
         data: { to: "CANCELLED" },
@@ -140,7 +140,7 @@ describe("approval webhooks", () => {
       await dispatcher.deliverDue();
       await new Promise((resolve) => setTimeout(resolve, 5));
       await dispatcher.deliverDue();
-      const log = await lumyn.store.listDeliveries({ webhookId: added.value.webhookId });
+      const log = await lumyn.store.webhooks.deliveries({ webhookId: added.value.webhookId });
       assert.deepEqual(
         log.map((d) => [d.outcome, d.attempt]),
         [
@@ -149,23 +149,23 @@ describe("approval webhooks", () => {
         ],
       );
       assert.match(log[1]?.error ?? "", /fetch failed|ECONNREFUSED|TypeError/);
-      const [webhook] = await lumyn.store.listWebhooks();
+      const [webhook] = await lumyn.store.webhooks.list();
       assert.equal(webhook?.attempts, 0, "the abandoned event is behind the cursor");
 
       const now = new Date().toISOString();
       const later = new Date(Date.now() + 60_000).toISOString();
       assert.equal(
-        await lumyn.store.claimWebhook(added.value.webhookId, "b", later, now),
+        await lumyn.store.webhooks.claim(added.value.webhookId, "b", later, now),
         false,
         "a holds it",
       );
       assert.equal(
-        await lumyn.store.claimWebhook(added.value.webhookId, "a", later, now),
+        await lumyn.store.webhooks.claim(added.value.webhookId, "a", later, now),
         true,
         "a renews it",
       );
       assert.equal(
-        await lumyn.store.claimWebhook(added.value.webhookId, "b", later, later),
+        await lumyn.store.webhooks.claim(added.value.webhookId, "b", later, later),
         true,
         "expired: b takes it",
       );

@@ -69,10 +69,10 @@ export async function addWebhook(
     secret: input.secret ?? randomBytes(32).toString("base64url"),
     name: input.name ?? "",
     createdAt: now.toISOString(),
-    cursorSeq: await store.lastEventSeq(),
+    cursorSeq: await store.log.lastSeq(),
     attempts: 0,
   };
-  await store.putWebhook(webhook);
+  await store.webhooks.put(webhook);
   return ok(webhook);
 }
 
@@ -107,7 +107,7 @@ export class WebhookDispatcher {
   /** One pass over every webhook; returns how many delivery attempts it made. */
   async deliverDue(): Promise<number> {
     let attempts = 0;
-    for (const webhook of await this.store.listWebhooks()) attempts += await this.deliverTo(webhook);
+    for (const webhook of await this.store.webhooks.list()) attempts += await this.deliverTo(webhook);
     return attempts;
   }
 
@@ -136,16 +136,16 @@ export class WebhookDispatcher {
   private lease(webhookId: string): Promise<boolean> {
     const now = this.clock();
     const until = new Date(now.getTime() + this.leaseMs).toISOString();
-    return this.store.claimWebhook(webhookId, this.holder, until, now.toISOString());
+    return this.store.webhooks.claim(webhookId, this.holder, until, now.toISOString());
   }
 
   private async deliverTo(listed: Webhook): Promise<number> {
     if (listed.nextAttemptAt && this.clock().getTime() < Date.parse(listed.nextAttemptAt)) return 0;
     if (!(await this.lease(listed.webhookId))) return 0;
     // Read again now that this process holds it: another may have moved it on since the list was read.
-    const webhook = (await this.store.listWebhooks()).find((w) => w.webhookId === listed.webhookId);
+    const webhook = (await this.store.webhooks.list()).find((w) => w.webhookId === listed.webhookId);
     if (!webhook) return 0;
-    const events = await this.store.eventsAfter(webhook.cursorSeq, WEBHOOK_EVENT_TYPES, BATCH);
+    const events = await this.store.log.after(webhook.cursorSeq, WEBHOOK_EVENT_TYPES, BATCH);
     let failures = webhook.attempts;
     let cursor = webhook.cursorSeq;
     let made = 0;
@@ -168,7 +168,7 @@ export class WebhookDispatcher {
       };
       if (logged.outcome === "failed") {
         const wait = Math.min(this.retryBaseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
-        await this.store.recordDelivery(logged, {
+        await this.store.webhooks.recordDelivery(logged, {
           webhookId: webhook.webhookId,
           cursorSeq: cursor,
           attempts: attempt,
@@ -177,7 +177,7 @@ export class WebhookDispatcher {
         return made;
       }
       cursor = sequenced.seq;
-      await this.store.recordDelivery(logged, {
+      await this.store.webhooks.recordDelivery(logged, {
         webhookId: webhook.webhookId,
         cursorSeq: cursor,
         attempts: 0,

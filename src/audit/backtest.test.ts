@@ -48,7 +48,7 @@ describe("redecideStored", () => {
     const candidate = policy(STARTER_POLICY.replace("amount_usd_gt: 200", "amount_usd_gt: 10"));
     let withMemory = 0;
     let count = 0;
-    await store.scanDecisions({}, (json) => {
+    await store.decisions.scan({}, (json) => {
       count++;
       if (json.includes('"memory":{')) withMemory++;
       const fast = redecideStored(json, candidate);

@@ -20,7 +20,7 @@ export interface VelocityAsk {
 
 /** Answers velocity measures from stored history (a store's SQL). */
 export interface VelocityHistory {
-  velocity(query: VelocityQuery): Promise<number>;
+  measure(query: VelocityQuery): Promise<number>;
 }
 
 /**
@@ -54,7 +54,7 @@ export async function measureVelocity(
       const ask: VelocityAsk = { spec, tenantId, groupValue, ...velocityWindow(spec, now) };
       const counted = counters ? await counters.measure(ask) : undefined;
       if (counted !== undefined) return counted;
-      return history.velocity({
+      return history.measure({
         tenantId,
         measure: spec.measure,
         groupBy: spec.groupBy,

@@ -4,9 +4,9 @@ import { MemoryIndex } from "./index.ts";
 /** Where the labelled cases memory starts from are read (a store). */
 export interface MemoryCaseSource {
   /** How many labelled cases each tenant has of each action type. */
-  memoryScopes(): Promise<ScopeCount[]>;
+  scopes(): Promise<ScopeCount[]>;
   /** Visits every labelled case, each decision once; returns how many there were. */
-  loadMemory(visit: (memoryCase: MemoryCase) => void): Promise<number>;
+  load(visit: (memoryCase: MemoryCase) => void): Promise<number>;
 }
 
 /**
@@ -15,7 +15,7 @@ export interface MemoryCaseSource {
  */
 export async function readMemory(source: MemoryCaseSource): Promise<MemoryIndex> {
   const index = new MemoryIndex();
-  index.reserve(await source.memoryScopes());
-  await source.loadMemory((memoryCase) => index.load(memoryCase));
+  index.reserve(await source.scopes());
+  await source.load((memoryCase) => index.load(memoryCase));
   return index;
 }

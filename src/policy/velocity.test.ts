@@ -236,7 +236,7 @@ describe("velocity conditions: deciding over the store's history", () => {
       const explained = await lumyn.explain(record.decision_id);
       assert.ok(explained.ok);
       assert.equal(explained.value.explanation.verdict, "ESCALATE");
-      const stored = await lumyn.store.getDecision(record.decision_id);
+      const stored = await lumyn.store.decisions.get(record.decision_id);
       assert.ok(stored);
       const pack = readPack(
         buildPack({ record: stored, policyText: VELOCITY_POLICY, events: [] }),

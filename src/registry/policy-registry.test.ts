@@ -86,19 +86,19 @@ describe("policy registry", () => {
       const published = await publishPolicy(lumyn.store, "globex", text, { file: "bad.yml", source: cli });
       assert.equal(published.ok, false);
       assert.ok(!published.ok && published.problems.some((p) => p.file === "bad.yml" && p.line === 4));
-      assert.deepEqual(await lumyn.store.listPolicyEvents(), []);
+      assert.deepEqual(await lumyn.store.policies.history(), []);
       const rejected = await publishPolicy(lumyn.store, "globex", text, {
         source: { by: "redis" },
         recordRejection: true,
       });
       assert.equal(rejected.ok, false);
-      const history = await lumyn.store.listPolicyEvents("globex");
+      const history = await lumyn.store.policies.history("globex");
       assert.deepEqual(
         history.map((event) => event.type),
         ["rejected"],
         "a rejection from Redis is kept in the history, and activates nothing",
       );
-      assert.deepEqual(await lumyn.store.activePolicies(), new Map());
+      assert.deepEqual(await lumyn.store.policies.active(), new Map());
     } finally {
       await lumyn.close();
     }

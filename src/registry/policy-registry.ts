@@ -47,7 +47,7 @@ export async function publishPolicy(
   });
   if (!loaded.ok) {
     if (options.recordRejection) {
-      await store.appendPolicyEvent({
+      await store.policies.append({
         tenantId,
         type: "rejected",
         detail: { ...options.source, problems: loaded.problems.map(problemJson) },
@@ -56,17 +56,17 @@ export async function publishPolicy(
     return loaded;
   }
   const policy = loaded.value;
-  const events = await store.listPolicyEvents(tenantId);
+  const events = await store.policies.history(tenantId);
   const previous = activeOf(events);
   const base = { tenantId, policyHash: policy.hash, ...(previous ? { previous } : {}), policy };
   if (publishedHashes(events).has(policy.hash)) return ok({ ...base, changed: false });
-  await store.putPolicy({
+  await store.policies.putSnapshot({
     policyHash: policy.hash,
     policyId: policy.model.policyId,
     policyVersion: policy.model.policyVersion,
     text,
   });
-  await store.appendPolicyEvent({
+  await store.policies.append({
     tenantId,
     type: "published",
     policyHash: policy.hash,
@@ -89,13 +89,13 @@ export async function activatePolicy(
   version: string,
   source: JsonObject,
 ): Promise<Result<RegistryChange>> {
-  const events = await store.listPolicyEvents(tenantId);
+  const events = await store.policies.history(tenantId);
   const resolved = resolveVersion(events, tenantId, version);
   if (!resolved.ok) return resolved;
   const previous = activeOf(events);
   const base = { tenantId, policyHash: resolved.value, ...(previous ? { previous } : {}) };
   if (previous === resolved.value) return ok({ ...base, changed: false });
-  const written = await store.appendPolicyEvent({
+  const written = await store.policies.append({
     tenantId,
     type: "activated",
     policyHash: resolved.value,
@@ -111,7 +111,7 @@ export async function rollbackPolicy(
   tenantId: string,
   source: JsonObject,
 ): Promise<Result<RegistryChange>> {
-  const events = await store.listPolicyEvents(tenantId);
+  const events = await store.policies.history(tenantId);
   const stack = activationStack(events);
   const current = stack.at(-1);
   const target = stack.at(-2);
@@ -124,7 +124,7 @@ export async function rollbackPolicy(
       },
     ]);
   }
-  const written = await store.appendPolicyEvent({
+  const written = await store.policies.append({
     tenantId,
     type: "rolled_back",
     policyHash: target,

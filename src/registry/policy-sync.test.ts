@@ -128,10 +128,10 @@ describe("policy hot reload over Redis", { skip }, () => {
       await client.set(`${POLICY_KEY_PREFIX}initech`, document);
       let hash = "";
       await eventually(async () => {
-        hash = (await first.lumyn.store.activePolicies()).get("initech") ?? "";
+        hash = (await first.lumyn.store.policies.active()).get("initech") ?? "";
         return hash !== "" && activeEverywhere(all, "initech", hash)();
       }, "every server adopts the operator's document");
-      const history = await first.lumyn.store.listPolicyEvents("initech");
+      const history = await first.lumyn.store.policies.history("initech");
       assert.deepEqual(
         history.map((event) => [event.type, event.detail.by]),
         [
@@ -143,10 +143,10 @@ describe("policy hot reload over Redis", { skip }, () => {
 
       await client.set(`${POLICY_KEY_PREFIX}initech`, verdictPolicy("broken", "MAYBE"));
       await eventually(
-        async () => (await first.lumyn.store.listPolicyEvents("initech")).some((e) => e.type === "rejected"),
+        async () => (await first.lumyn.store.policies.history("initech")).some((e) => e.type === "rejected"),
         "the invalid document is recorded as rejected",
       );
-      const rejected = (await first.lumyn.store.listPolicyEvents("initech")).filter(
+      const rejected = (await first.lumyn.store.policies.history("initech")).filter(
         (e) => e.type === "rejected",
       );
       assert.equal(rejected.length, 1);

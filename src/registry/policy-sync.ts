@@ -237,7 +237,7 @@ export class PolicySync {
 
   /** Whether the latest document taken from Redis for the tenant was this one (a restart must not redo it). */
   private async handledBefore(tenantId: string, digest: string): Promise<boolean> {
-    const events = await this.lumyn.store.listPolicyEvents(tenantId);
+    const events = await this.lumyn.store.policies.history(tenantId);
     const fromRedis = events.filter((event) => event.detail.by === "redis");
     return fromRedis.at(-1)?.detail.digest === digest;
   }

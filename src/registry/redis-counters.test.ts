@@ -88,7 +88,7 @@ describe("velocity counters in Redis", { skip }, () => {
         "acme",
         value as JsonObject,
         now,
-        first.lumyn.store,
+        first.lumyn.store.velocity,
       );
       const decided = await gateway.lumyn.decide(value, { now });
       assert.ok(decided.ok);
@@ -104,7 +104,7 @@ describe("velocity counters in Redis", { skip }, () => {
     const countersAnswer = async (): Promise<boolean> => {
       const now = new Date(current);
       const request = (
-        await first.lumyn.store.getDecision(
+        await first.lumyn.store.decisions.get(
           (await first.lumyn.list({ limit: 1 })).records[0]?.decision_id ?? "",
         )
       )?.request as JsonObject;

@@ -2,7 +2,8 @@ import { VERDICTS } from "../core/verdict.ts";
 import { VERSION } from "../core/version.ts";
 import { APPROVAL_STATES } from "../domain/approval.ts";
 import requestSchema from "../schemas/decision_request.v1.schema.json" with { type: "json" };
-import { MAX_PAGE_SIZE, STATS_DIMENSIONS } from "../store/store.ts";
+import { STATS_DIMENSIONS } from "../store/decisions.ts";
+import { MAX_PAGE_SIZE } from "../store/queries.ts";
 import { SCOPES } from "./api-keys.ts";
 
 /**

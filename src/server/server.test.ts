@@ -162,7 +162,7 @@ describe("HTTP service: decisions", () => {
       [labelled.body.type, labelled.body.decision_id, labelled.body.data],
       ["label", decided.body.decision_id, { label: "failure", summary: "chargeback", severity: 4 }],
     );
-    const events = await server.lumyn.store.listEvents(decided.body.decision_id);
+    const events = await server.lumyn.store.log.events(decided.body.decision_id);
     assert.equal(events.length, 1);
 
     const bad = await call(server, "POST", path, {
@@ -396,9 +396,9 @@ describe("HTTP service: keys, scopes and tenants", () => {
     );
     const key = await server.key({ scopes: ["read"] });
     assert.equal((await call(server, "GET", "/v1/policy", { key })).status, 200);
-    const [stored] = await server.lumyn.store.listApiKeys();
+    const [stored] = await server.lumyn.store.apiKeys.list();
     assert.ok(stored);
-    await server.lumyn.store.revokeApiKey(stored.keyId);
+    await server.lumyn.store.apiKeys.revoke(stored.keyId);
     // A key read from the store is trusted for a second: a revocation takes effect within it.
     let answer = await call(server, "GET", "/v1/policy", { key });
     for (let tries = 0; answer.status === 200 && tries < 40; tries++) {

@@ -171,8 +171,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const keyHash = hashApiKey(token);
     const cached = keys.get(keyHash);
     if (cached) return admitted(cached);
-    options.lumyn.store
-      .findApiKey(keyHash)
+    options.lumyn.store.apiKeys
+      .findByHash(keyHash)
       .then(
         (key) => {
           if (key) keys.put(keyHash, key);

@@ -9,12 +9,27 @@ import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
 import type { ApiKey } from "../domain/api-key.ts";
 import type { Approval } from "../domain/approval.ts";
+import {
+  type ChainCheckpoint,
+  type ChainKind,
+  type ChainLink,
+  decisionEntry,
+  eventEntry,
+} from "../domain/chain.ts";
 import type { DecisionEvent, NewDecisionEvent, SequencedEvent } from "../domain/decision-event.ts";
 import { type DecisionRecord, type RecordKeys, recordKeys } from "../domain/decision-record.ts";
 import type { Label, MemoryCase } from "../domain/memory-case.ts";
-import type { PolicyEvent, PolicyEventType } from "../domain/policy-registry.ts";
-import type { DeliveryAttempt, Webhook } from "../domain/webhook.ts";
-import { StorageError, type StoredDecisionPage } from "./store.ts";
+import {
+  changesActivePolicy,
+  type NewPolicyEvent,
+  type PolicyEvent,
+  type PolicyEventType,
+  type PolicySnapshot,
+} from "../domain/policy-registry.ts";
+import type { DeliveryAttempt, Webhook, WebhookProgress } from "../domain/webhook.ts";
+import type { StoredDecisionPage } from "./decisions.ts";
+import type { LabelWrite } from "./memory-cases.ts";
+import { StorageError } from "./store.ts";
 
 /** A decision as the writer stores it: plain data, so that it can cross to a worker thread. */
 export interface DecisionRow extends RecordKeys {
@@ -44,6 +59,54 @@ export interface EventRow {
   readonly type: string;
   readonly createdAt: string;
   readonly dataJson: string;
+}
+
+/** A label as the writers store it: its event, and the decision's memory case. */
+export interface LabelRow {
+  readonly event: EventRow;
+  readonly tenantId: string;
+  readonly actionType: string;
+  readonly label: Label;
+  readonly summary: string;
+  readonly severity: number | null;
+  readonly projection: string;
+  readonly fingerprint: Uint8Array;
+}
+
+/** An API key as the writers store it (scopes and roles as JSON). */
+export interface ApiKeyRow {
+  readonly keyId: string;
+  readonly keyHash: string;
+  readonly name: string;
+  readonly scopesJson: string;
+  readonly tenantId: string | null;
+  readonly rolesJson: string;
+  readonly rateLimitPerSecond: number | null;
+  readonly createdAt: string;
+}
+
+/** A delivery attempt and the webhook's progress after it, written together. */
+export interface DeliveryRow {
+  readonly webhookId: string;
+  readonly eventId: string;
+  readonly attempt: number;
+  readonly outcome: string;
+  readonly httpStatus: number | null;
+  readonly error: string | null;
+  readonly at: string;
+  readonly cursorSeq: number;
+  readonly attempts: number;
+  readonly nextAttemptAt: string | null;
+}
+
+/** A registry event as the writers store it, with the tenant's active version after it. */
+export interface PolicyEventRow {
+  readonly tenantId: string;
+  readonly type: PolicyEventType;
+  readonly policyHash: string | null;
+  readonly activeHash: string | null;
+  readonly detailJson: string;
+  readonly createdAt: string;
 }
 
 /** What a failed store operation throws: what it was doing, and why (a StorageError passes through). */
@@ -173,17 +236,70 @@ export function deliveryOf(row: Record<string, unknown>): DeliveryAttempt {
   };
 }
 
-/** An event with its place in the log, from a `decision_events` row. */
-export function sequencedEventOf(row: Record<string, unknown>): SequencedEvent {
+/** An event from a `decision_events` row. */
+export function eventOf(row: Record<string, unknown>): DecisionEvent {
+  return {
+    eventId: String(row.event_id),
+    decisionId: String(row.decision_id),
+    type: String(row.type),
+    createdAt: String(row.created_at),
+    data: parseStored(String(row.data_json)),
+  };
+}
+
+export function approvalOf(json: unknown): Approval {
+  return parseStored(String(json)) as unknown as Approval;
+}
+
+export const CHECKPOINT_COLUMNS = "seq, head_hash, key_id, signature, signed_at";
+
+export function checkpointOf(row: Record<string, unknown>): ChainCheckpoint {
   return {
     seq: Number(row.seq),
-    event: {
-      eventId: String(row.event_id),
-      decisionId: String(row.decision_id),
-      type: String(row.type),
-      createdAt: String(row.created_at),
-      data: parseStored(String(row.data_json)),
-    },
+    headHash: String(row.head_hash),
+    keyId: String(row.key_id),
+    signature: String(row.signature),
+    signedAt: String(row.signed_at),
+  };
+}
+
+/**
+ * A chain link from its chain row and the columns of the row it names (the record's JSON for a decision; the
+ * event's columns for an event, `decisionId` null when the event is gone): the entry's bytes are rebuilt
+ * from what is stored now, so an edited row no longer hashes to the chain.
+ */
+export function chainLink(
+  seq: number,
+  kind: ChainKind,
+  refId: string,
+  hash: string,
+  recordJson: string | null,
+  event: { decisionId: string | null; type: unknown; createdAt: unknown; dataJson: unknown },
+): ChainLink {
+  let entry: string | undefined;
+  if (kind === "decision") entry = recordJson === null ? undefined : decisionEntry(seq, recordJson);
+  else if (event.decisionId !== null)
+    entry = eventEntry(seq, {
+      eventId: refId,
+      decisionId: event.decisionId,
+      type: String(event.type),
+      createdAt: String(event.createdAt),
+      dataJson: String(event.dataJson),
+    });
+  return { seq, kind, refId, hash, entry };
+}
+
+/** An event with its place in the log, from a `decision_events` row. */
+export function sequencedEventOf(row: Record<string, unknown>): SequencedEvent {
+  return { seq: Number(row.seq), event: eventOf(row) };
+}
+
+export function snapshotOf(row: Record<string, unknown>): PolicySnapshot {
+  return {
+    policyHash: String(row.policy_hash),
+    policyId: String(row.policy_id),
+    policyVersion: String(row.policy_version),
+    text: String(row.policy_text),
   };
 }
 
@@ -195,5 +311,92 @@ export function policyEventOf(row: Record<string, unknown>): PolicyEvent {
     ...(row.policy_hash !== null ? { policyHash: String(row.policy_hash) } : {}),
     detail: parseStored(String(row.detail_json)),
     createdAt: String(row.created_at),
+  };
+}
+
+/** The label's event (it gets its id and time here) and the decision's memory case, as one row. */
+export function labelRow(label: LabelWrite): LabelRow {
+  const data: JsonObject = {
+    label: label.label,
+    ...(label.summary !== undefined ? { summary: label.summary } : {}),
+    ...(label.severity !== undefined ? { severity: label.severity } : {}),
+  };
+  return {
+    event: {
+      eventId: newDecisionId(),
+      decisionId: label.decisionId,
+      type: "label",
+      createdAt: label.createdAt ?? timestamp(new Date()),
+      dataJson: canonicalJson(data),
+    },
+    tenantId: label.tenantId,
+    actionType: label.actionType,
+    label: label.label,
+    summary: label.summary ?? "",
+    severity: label.severity ?? null,
+    projection: label.projection,
+    fingerprint: new Uint8Array(
+      label.fingerprint.buffer,
+      label.fingerprint.byteOffset,
+      label.fingerprint.byteLength,
+    ),
+  };
+}
+
+export function apiKeyRow(key: ApiKey): ApiKeyRow {
+  return {
+    keyId: key.keyId,
+    keyHash: key.keyHash,
+    name: key.name,
+    scopesJson: JSON.stringify(key.scopes),
+    tenantId: key.tenantId ?? null,
+    rolesJson: JSON.stringify(key.roles),
+    rateLimitPerSecond: key.rateLimitPerSecond ?? null,
+    createdAt: key.createdAt,
+  };
+}
+
+export function deliveryRow(attempt: DeliveryAttempt, progress: WebhookProgress): DeliveryRow {
+  return {
+    webhookId: attempt.webhookId,
+    eventId: attempt.eventId,
+    attempt: attempt.attempt,
+    outcome: attempt.outcome,
+    httpStatus: attempt.httpStatus ?? null,
+    error: attempt.error ?? null,
+    at: attempt.at,
+    cursorSeq: progress.cursorSeq,
+    attempts: progress.attempts,
+    nextAttemptAt: progress.nextAttemptAt ?? null,
+  };
+}
+
+/**
+ * The registry's compare-and-set, the same on every backend: given the tenant's active version read in the
+ * writer's transaction, the row to append, or undefined when an activation or rollback was computed from
+ * another active version than the one there now (nothing is then written).
+ */
+export function policyEventRow(event: NewPolicyEvent, active: string | null): PolicyEventRow | undefined {
+  const changesActive = changesActivePolicy(event.type);
+  if (changesActive && active !== (event.expectedActive ?? null)) return undefined;
+  return {
+    tenantId: event.tenantId,
+    type: event.type,
+    policyHash: event.policyHash ?? null,
+    activeHash: changesActive ? (event.policyHash ?? null) : active,
+    detailJson: canonicalJson(event.detail),
+    createdAt: event.createdAt ?? timestamp(new Date()),
+  };
+}
+
+/** The event a registry row became, at its place in the history. */
+export function appendedPolicyEvent(row: PolicyEventRow, seq: number, detail: JsonObject): PolicyEvent {
+  return {
+    seq,
+    tenantId: row.tenantId,
+    type: row.type,
+    ...(row.policyHash !== null ? { policyHash: row.policyHash } : {}),
+    detail,
+    createdAt: row.createdAt,
   };
 }

@@ -61,7 +61,7 @@ export async function startTestServer(
     logText: () => text,
     key: async (keyOptions) => {
       const { key, record } = createApiKey(keyOptions);
-      await lumyn.store.putApiKey(record);
+      await lumyn.store.apiKeys.put(record);
       return key;
     },
     close: async () => {

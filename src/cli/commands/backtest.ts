@@ -78,10 +78,10 @@ async function backtestHistory(candidate: Policy, options: BacktestOptions, tall
   };
   const store = await openExistingStore(options);
   try {
-    const inWindow = (await store.stats({ by: "verdict", ...window })).total;
+    const inWindow = (await store.decisions.stats({ by: "verdict", ...window })).total;
     const progress = progressBar(Math.min(inWindow, limit ?? inWindow));
     let done = 0;
-    await store.scanDecisions({ ...window, ...(limit ? { limit } : {}) }, (recordJson) => {
+    await store.decisions.scan({ ...window, ...(limit ? { limit } : {}) }, (recordJson) => {
       const redecided = redecideStored(recordJson, candidate);
       if (redecided) tally.add(redecided);
       else tally.skip();

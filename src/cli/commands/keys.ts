@@ -70,7 +70,7 @@ function registerCreate(keys: Command): void {
         });
         const store = await openSelectedStore(storeLocation(options));
         try {
-          await store.putApiKey(record);
+          await store.apiKeys.put(record);
         } finally {
           await store.close();
         }
@@ -93,7 +93,7 @@ function registerList(keys: Command): void {
       const store = await openExistingStore(options);
       let all: ApiKey[];
       try {
-        all = await store.listApiKeys();
+        all = await store.apiKeys.list();
       } finally {
         await store.close();
       }
@@ -117,7 +117,7 @@ function registerRevoke(keys: Command): void {
     const store = await openExistingStore(options);
     let found: boolean;
     try {
-      found = await store.revokeApiKey(keyId);
+      found = await store.apiKeys.revoke(keyId);
     } finally {
       await store.close();
     }

@@ -39,7 +39,7 @@ export function register(policy: Command): void {
     .action(async (options: { workspace?: string; tenant?: string; json?: boolean }) => {
       const store = await openExistingStore(options);
       try {
-        const events = await store.listPolicyEvents(options.tenant);
+        const events = await store.policies.history(options.tenant);
         const tenants = [...new Set(events.map((event) => event.tenantId))];
         const active = Object.fromEntries(
           tenants.flatMap((tenant) => {

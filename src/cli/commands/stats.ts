@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { STATS_DIMENSIONS, type StatsDimension } from "../../store/store.ts";
+import { STATS_DIMENSIONS, type StatsDimension } from "../../store/decisions.ts";
 import { jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, sinceTimestamp } from "../options.ts";
 
@@ -25,7 +25,7 @@ export function register(program: Command): void {
         const since = sinceTimestamp(options.since);
         const store = await openExistingStore(options);
         try {
-          const stats = await store.stats({
+          const stats = await store.decisions.stats({
             by: options.by as StatsDimension,
             ...(since ? { since } : {}),
             ...(options.tenant ? { tenantId: options.tenant } : {}),

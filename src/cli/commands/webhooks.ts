@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .action(async (options: WorkspaceOptions & { json?: boolean }) => {
       const store = await openExistingStore(options);
       try {
-        const list = (await store.listWebhooks()).map((w) => ({
+        const list = (await store.webhooks.list()).map((w) => ({
           webhook_id: w.webhookId,
           url: displayUrl(w.url),
           name: w.name,
@@ -86,7 +86,7 @@ export function register(program: Command): void {
   ).action(async (webhookId: string, options: WorkspaceOptions) => {
     const store = await openExistingStore(options);
     try {
-      if (!(await store.deleteWebhook(webhookId)))
+      if (!(await store.webhooks.delete(webhookId)))
         throw new LumynError({
           kind: "not_found",
           problems: [{ code: "not_found", message: `no webhook ${webhookId}` }],
@@ -107,7 +107,7 @@ export function register(program: Command): void {
         throw usageError(`--limit must be a positive whole number, not '${options.limit}'`);
       const store = await openExistingStore(options);
       try {
-        const log = await store.listDeliveries({
+        const log = await store.webhooks.deliveries({
           ...(options.webhook ? { webhookId: options.webhook } : {}),
           ...(limit ? { limit } : {}),
         });

@@ -5,7 +5,7 @@ import { tenantOf } from "../../core/tenant.ts";
 import type { DecisionRecord } from "../../domain/decision-record.ts";
 import { explanationJson } from "../../engine/explain.ts";
 import { packDecision } from "../../lumyn.ts";
-import type { StatsDimension } from "../../store/store.ts";
+import type { StatsDimension } from "../../store/decisions.ts";
 import { checkSignature, mayRead, SIGNATURE_HEADER, tenantMismatch } from "../auth.ts";
 import type { RouteContext } from "../context.ts";
 import { LABEL_BODY, LIST_QUERY, STATS_QUERY } from "../openapi.ts";
@@ -77,7 +77,7 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
     { config: { access: "read" }, schema: { params: ID_PARAMS } },
     async (request, reply) => {
       // The stored text is the record's canonical JSON already: sent as it is, never parsed.
-      const stored = await lumyn.store.getDecisionJson(request.params.id);
+      const stored = await lumyn.store.decisions.getJson(request.params.id);
       if (!stored || !mayRead(request.apiKey, stored.tenantId))
         return decisionNotFound(reply, request.params.id);
       return reply.type("application/json").send(stored.json);
@@ -163,7 +163,7 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
       if (tenantId === null) return reply;
       const window = timeWindow(reply, query);
       if (!window) return reply;
-      const page = await lumyn.store.listDecisionJson({
+      const page = await lumyn.store.decisions.list({
         ...optional("verdict", query.verdict),
         ...optional("reasonCode", query.reason_code),
         ...optional("actionType", query.action_type),

@@ -3,8 +3,9 @@ import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { verifyStoreChain } from "../../audit/verify.ts";
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.ts";
+import { makeRecord } from "../conformance/backend.conformance.ts";
+import { storeConformance } from "../conformance/store.conformance.ts";
 import { parseStoreLocation, type StoreLocation } from "../location.ts";
-import { makeRecord, storeConformance } from "../store.conformance.ts";
 import { StorageError } from "../store.ts";
 import { PostgresStore } from "./postgres-store.ts";
 import { POSTGRES_MIGRATIONS } from "./schema.ts";
@@ -36,7 +37,7 @@ describe("PostgresStore", () => {
     const [one, two] = await Promise.all([PostgresStore.open(location), PostgresStore.open(location)]);
     try {
       const writes = Array.from({ length: 200 }, (_, i) =>
-        (i % 2 === 0 ? one : two).putDecision(makeRecord({ requestId: `two-writers-${i % 150}` })),
+        (i % 2 === 0 ? one : two).decisions.put(makeRecord({ requestId: `two-writers-${i % 150}` })),
       );
       const results = await Promise.all(writes);
       assert.equal(results.filter((result) => result.status === "stored").length, 150);
@@ -84,8 +85,8 @@ describe("PostgresStore", () => {
     const location = freshLocation();
     const store = await PostgresStore.open(location);
     const record = makeRecord();
-    await store.putDecision(record);
-    await store.appendEvent({ decisionId: record.decision_id, type: "label", data: {} });
+    await store.decisions.put(record);
+    await store.log.append({ decisionId: record.decision_id, type: "label", data: {} });
     await store.close();
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();

@@ -6,7 +6,8 @@ import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
 import { verifyStoreChain } from "../../audit/verify.ts";
 import { canonicalJson } from "../../core/json.ts";
-import { makeRecord, storeConformance } from "../store.conformance.ts";
+import { makeRecord } from "../conformance/backend.conformance.ts";
+import { storeConformance } from "../conformance/store.conformance.ts";
 import { StorageError } from "../store.ts";
 import { MIGRATIONS } from "./schema.ts";
 import { SqliteStore } from "./sqlite-store.ts";
@@ -34,11 +35,11 @@ for (const writer of ["inline", "thread"] as const)
       const path = freshPath();
       const store = SqliteStore.open(path, { writer });
       const record = makeRecord({ requestId: "durable" });
-      await store.putDecision(record);
+      await store.decisions.put(record);
       await store.close();
       const reopened = SqliteStore.open(path, { writer });
-      assert.equal((await reopened.getDecision(record.decision_id))?.decision_id, record.decision_id);
-      assert.equal((await reopened.putDecision(makeRecord({ requestId: "durable" }))).status, "duplicate");
+      assert.equal((await reopened.decisions.get(record.decision_id))?.decision_id, record.decision_id);
+      assert.equal((await reopened.decisions.put(makeRecord({ requestId: "durable" }))).status, "duplicate");
       await reopened.close();
     });
 
@@ -48,15 +49,15 @@ for (const writer of ["inline", "thread"] as const)
       // A read every turn keeps a snapshot open when each write's reply arrives.
       const poller = (async () => {
         while (polling) {
-          await store.getDecisionJson("no-such-decision");
+          await store.decisions.getJson("no-such-decision");
           await new Promise(setImmediate);
         }
       })();
       try {
         for (let i = 0; i < 200; i++) {
           const record = makeRecord({ requestId: `fresh-${i}` });
-          await store.putDecision(record);
-          assert.ok(await store.getDecisionJson(record.decision_id), `decision ${i} not visible`);
+          await store.decisions.put(record);
+          assert.ok(await store.decisions.getJson(record.decision_id), `decision ${i} not visible`);
         }
       } finally {
         polling = false;
@@ -72,16 +73,16 @@ for (const writer of ["inline", "thread"] as const)
       const raw = new DatabaseSync(path);
       try {
         const record = makeRecord({ requestId: "elsewhere" });
-        assert.equal(await store.getDecisionJson(record.decision_id), undefined);
-        await other.putDecision(record);
+        assert.equal(await store.decisions.getJson(record.decision_id), undefined);
+        await other.decisions.put(record);
         await new Promise(setImmediate);
-        assert.ok(await store.getDecisionJson(record.decision_id));
+        assert.ok(await store.decisions.getJson(record.decision_id));
         // A snapshot opened in the check phase lasts into the next turn's timers; its age ends it there.
         const late = makeRecord({ requestId: "elsewhere-late" });
         const seen = await new Promise<unknown>((resolve, reject) => {
-          setTimeout(() => store.getDecisionJson(late.decision_id).then(resolve, reject), 2);
+          setTimeout(() => store.decisions.getJson(late.decision_id).then(resolve, reject), 2);
           setImmediate(() => {
-            void store.getDecisionJson("no-such-decision");
+            void store.decisions.getJson("no-such-decision");
             raw
               .prepare(
                 `INSERT INTO decisions (decision_id, created_at, tenant_id, action_type, verdict, policy_hash,
@@ -104,9 +105,9 @@ for (const writer of ["inline", "thread"] as const)
       const path = freshPath();
       const store = SqliteStore.open(path, { maxBatch: 64, writer });
       const records = Array.from({ length: 500 }, (_, i) => makeRecord({ requestId: `bulk-${i}` }));
-      const results = await Promise.all(records.map((record) => store.putDecision(record)));
+      const results = await Promise.all(records.map((record) => store.decisions.put(record)));
       assert.ok(results.every((r) => r.status === "stored"));
-      assert.equal((await store.stats({ by: "verdict" })).total, 500);
+      assert.equal((await store.decisions.stats({ by: "verdict" })).total, 500);
       await store.close();
       const db = new DatabaseSync(path);
       const reasons = db.prepare("SELECT count(*) AS n FROM decision_reason_codes").get() as { n: number };
@@ -117,13 +118,13 @@ for (const writer of ["inline", "thread"] as const)
     it("fails the whole batch with a StorageError and writes nothing when the database is locked", async () => {
       const path = freshPath();
       const store = SqliteStore.open(path, { busyTimeoutMs: 50, writer });
-      await store.putDecision(makeRecord());
+      await store.decisions.put(makeRecord());
       const other = new DatabaseSync(path);
       other.exec("BEGIN EXCLUSIVE");
       try {
         const results = await Promise.allSettled([
-          store.putDecision(makeRecord()),
-          store.putDecision(makeRecord()),
+          store.decisions.put(makeRecord()),
+          store.decisions.put(makeRecord()),
         ]);
         for (const result of results) {
           assert.equal(result.status, "rejected");
@@ -133,9 +134,9 @@ for (const writer of ["inline", "thread"] as const)
         other.exec("ROLLBACK");
         other.close();
       }
-      assert.equal((await store.stats({ by: "verdict" })).total, 1);
+      assert.equal((await store.decisions.stats({ by: "verdict" })).total, 1);
       assert.equal(
-        (await store.putDecision(makeRecord())).status,
+        (await store.decisions.put(makeRecord())).status,
         "stored",
         "the store recovers once the lock is gone",
       );
@@ -146,8 +147,8 @@ for (const writer of ["inline", "thread"] as const)
       const path = freshPath();
       const store = SqliteStore.open(path, { writer });
       const record = makeRecord();
-      await store.putDecision(record);
-      await store.appendEvent({ decisionId: record.decision_id, type: "label", data: {} });
+      await store.decisions.put(record);
+      await store.log.append({ decisionId: record.decision_id, type: "label", data: {} });
       await store.close();
       const db = new DatabaseSync(path);
       assert.throws(() => db.exec("UPDATE decision_events SET type = 'x'"), /append-only/);
@@ -169,7 +170,7 @@ describe("SqliteStore audit chain", () => {
     const thread = SqliteStore.open(path, { writer: "thread" });
     try {
       const writes = Array.from({ length: 200 }, (_, i) =>
-        (i % 2 === 0 ? inline : thread).putDecision(makeRecord({ requestId: `two-writers-${i}` })),
+        (i % 2 === 0 ? inline : thread).decisions.put(makeRecord({ requestId: `two-writers-${i}` })),
       );
       assert.ok((await Promise.all(writes)).every((result) => result.status === "stored"));
       const report = await verifyStoreChain(inline);
@@ -216,10 +217,10 @@ describe("SqliteStore upgrade", () => {
     const upgraded = SqliteStore.open(path);
     try {
       const refs: string[] = [];
-      await upgraded.readChain((link) => refs.push(link.refId) > 0);
+      await upgraded.log.readChain((link) => refs.push(link.refId) > 0);
       assert.deepEqual(refs, [records[1]?.decision_id, records[0]?.decision_id, "01EVENT"]);
       assert.equal((await verifyStoreChain(upgraded)).broken, undefined);
-      await upgraded.putDecision(makeRecord());
+      await upgraded.decisions.put(makeRecord());
       assert.equal((await verifyStoreChain(upgraded)).length, 4);
     } finally {
       await upgraded.close();
@@ -242,7 +243,7 @@ describe("SqliteStore upgrade", () => {
       makeRecord({ now: new Date("2026-03-02T00:00:00Z"), ticket: "" }),
       makeRecord({ now: new Date("2026-03-03T00:00:00Z"), amount: 500 }),
     ];
-    for (const record of records) await old.putDecision(record);
+    for (const record of records) await old.decisions.put(record);
     await old.close();
     const db = new DatabaseSync(path);
     const everyCode = "SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2";
@@ -272,12 +273,12 @@ describe("SqliteStore upgrade", () => {
         "the primary key is the table itself, and there is no index by code",
       );
       check.close();
-      const escalated = await upgraded.listDecisionJson({ reasonCode: "REFUND_OVER_ESCALATION_LIMIT" });
+      const escalated = await upgraded.decisions.list({ reasonCode: "REFUND_OVER_ESCALATION_LIMIT" });
       assert.deepEqual(
         escalated.decisions.map((decision) => decision.decisionId),
         [records[2]?.decision_id],
       );
-      const stats = await upgraded.stats({ by: "reason_code", since: "2026-03-02T00:00:00Z" });
+      const stats = await upgraded.decisions.stats({ by: "reason_code", since: "2026-03-02T00:00:00Z" });
       assert.equal(stats.total, 2);
       const inWindow = before.filter((row) => row.decision_id !== records[0]?.decision_id);
       assert.equal(

@@ -1,48 +1,21 @@
 /**
  * The embedded store's writer in a worker thread: it owns the write connection, so that commits (and their
- * fsync) run beside the main thread instead of blocking it. Decision rows that arrive in the same turn of this
- * thread's event loop are written in one transaction (group commit).
+ * fsync) run beside the main thread instead of blocking it. Every write is one of the writer's operations,
+ * called by name; decision rows that arrive in the same turn of this thread's event loop are written in one
+ * transaction (group commit).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import {
-  type ApiKeyRow,
-  type ApprovalRow,
-  type ChainOptions,
-  type DecisionRow,
-  type EventRow,
-  type LabelRow,
-  openDatabase,
-  type PolicyRow,
-  type RowOutcome,
-  SqliteWriter,
-  type WebhookWrite,
-} from "./writer.ts";
+import type { DecisionRow } from "../rows.ts";
+import type { ChainOptions } from "../store.ts";
+import { openDatabase } from "./database.ts";
+import { type RowOutcome, SqliteWriter, type WriterOperation } from "./writer.ts";
 
 export type WriterRequest =
-  | { readonly id: number; readonly op: "decisions"; readonly rows: readonly DecisionRow[] }
-  | { readonly id: number; readonly op: "policy"; readonly row: PolicyRow }
-  | { readonly id: number; readonly op: "event"; readonly row: EventRow }
-  | { readonly id: number; readonly op: "label"; readonly row: LabelRow }
-  | { readonly id: number; readonly op: "apiKey"; readonly row: ApiKeyRow }
-  | { readonly id: number; readonly op: "revokeApiKey"; readonly keyId: string; readonly revokedAt: string }
-  | {
-      readonly id: number;
-      readonly op: "approval";
-      readonly row: ApprovalRow;
-      readonly expectedVersion: number;
-    }
-  | { readonly id: number; readonly op: "webhook"; readonly change: WebhookWrite }
+  | { readonly id: number; readonly op: WriterOperation; readonly args: readonly unknown[] }
   | { readonly id: number; readonly op: "close" };
 
-/** A request before the client numbers it. */
-export type WriterCall = WriterRequest extends infer R
-  ? R extends WriterRequest
-    ? Omit<R, "id">
-    : never
-  : never;
-
 export type WriterReply =
-  | { readonly id: number; readonly ok: true; readonly value?: readonly RowOutcome[] | boolean }
+  | { readonly id: number; readonly ok: true; readonly value?: unknown }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
 export interface WriterThreadData extends ChainOptions {
@@ -75,7 +48,7 @@ if (port) {
     pending = [];
     try {
       if (!writer) throw new Error(openError);
-      const outcomes = writer.writeDecisions(batch.flatMap((request) => request.rows));
+      const outcomes: RowOutcome[] = writer.writeDecisions(batch.flatMap((request) => request.rows));
       let offset = 0;
       for (const request of batch) {
         reply({ id: request.id, ok: true, value: outcomes.slice(offset, offset + request.rows.length) });
@@ -87,45 +60,28 @@ if (port) {
   };
 
   port.on("message", (request: WriterRequest) => {
-    if (request.op === "decisions") {
+    if (request.op === "writeDecisions") {
       if (pending.length === 0) setImmediate(flush);
-      pending.push({ id: request.id, rows: request.rows });
+      pending.push({ id: request.id, rows: request.args[0] as readonly DecisionRow[] });
       return;
     }
+    // Writes keep their order: decisions queued before this request are committed first.
     if (pending.length > 0) flush();
-    try {
-      if (request.op === "close") {
-        try {
-          writer?.checkpoint();
-        } catch {
-          // Every entry is already durable; a head left unsigned now is signed at the next close or checkpoint.
-        }
-        db?.close();
-        reply({ id: request.id, ok: true });
-        port.close();
-        return;
+    if (request.op === "close") {
+      try {
+        writer?.checkpoint();
+      } catch {
+        // Every entry is already durable; a head left unsigned now is signed at the next close or checkpoint.
       }
-      if (!writer) throw new Error(openError);
-      if (request.op === "policy") writer.putPolicy(request.row);
-      else if (request.op === "label") {
-        reply({ id: request.id, ok: true, value: writer.putLabel(request.row) });
-        return;
-      } else if (request.op === "revokeApiKey") {
-        reply({ id: request.id, ok: true, value: writer.revokeApiKey(request.keyId, request.revokedAt) });
-        return;
-      } else if (request.op === "webhook") {
-        reply({ id: request.id, ok: true, value: writer.writeWebhook(request.change) });
-        return;
-      } else if (request.op === "approval") {
-        reply({
-          id: request.id,
-          ok: true,
-          value: writer.updateApproval(request.row, request.expectedVersion),
-        });
-        return;
-      } else if (request.op === "apiKey") writer.putApiKey(request.row);
-      else writer.appendEvent(request.row);
+      db?.close();
       reply({ id: request.id, ok: true });
+      port.close();
+      return;
+    }
+    try {
+      if (!writer) throw new Error(openError);
+      const operation = writer[request.op] as (...args: unknown[]) => unknown;
+      reply({ id: request.id, ok: true, value: operation.apply(writer, [...request.args]) });
     } catch (error) {
       reply(failure(request.id, error));
     }
