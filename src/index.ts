@@ -31,6 +31,7 @@ export {
   type Problem,
   type ProblemKind,
   type Result,
+  StorageError,
 } from "./core/problem.ts";
 export { type PolicyMode, type Stage, VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "./core/verdict.ts";
 export { VERSION } from "./core/version.ts";
@@ -42,7 +43,7 @@ export {
   type ChainReport,
   ChainVerifier,
 } from "./domain/chain.ts";
-export type { DecisionRecord, MatchedRule } from "./domain/decision-record.ts";
+export type { DecisionRecord, MatchedRule, PutDecisionResult } from "./domain/decision-record.ts";
 export { LABELS, type Label } from "./domain/memory-case.ts";
 export type { PolicySnapshot } from "./domain/policy-registry.ts";
 export type { DecisionRequest } from "./domain/request.ts";
@@ -52,7 +53,6 @@ export {
   type Decision,
   decide,
   inputsDigest,
-  type MemoryEvidence,
   type PreparedDecision,
   prepareDecision,
   preparePersisted,
@@ -84,6 +84,7 @@ export {
   type TextEmbedder,
 } from "./memory/fingerprint.ts";
 export { MemoryIndex } from "./memory/index.ts";
+export type { MemoryEvidence } from "./memory/recall.ts";
 export {
   evaluatePolicy,
   type LoadPolicyOptions,
@@ -92,16 +93,9 @@ export {
   type PolicyOutcome,
 } from "./policy/policy.ts";
 export { validateRequest } from "./request/validate.ts";
-export type {
-  DecisionPage,
-  DecisionQuery,
-  DecisionScan,
-  PutDecisionResult,
-  Stats,
-  StatsQuery,
-} from "./store/decisions.ts";
+export type { DecisionPage, DecisionQuery, DecisionScan, Stats, StatsQuery } from "./store/decisions.ts";
 export { hidePassword, parseStoreLocation, type StoreLocation } from "./store/location.ts";
 export { type OpenStoreOptions, openStore } from "./store/open-store.ts";
 export { PostgresStore, type PostgresStoreOptions } from "./store/postgres/postgres-store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
-export { StorageError, type Store } from "./store/store.ts";
+export type { Store } from "./store/store.ts";

@@ -1,36 +1,26 @@
-import { Approvals, approvalOpening } from "./approvals/service.ts";
+import { Approvals } from "./approvals/service.ts";
 import { buildPack } from "./audit/pack.ts";
-import { canonicalJson, type JsonObject, type JsonValue } from "./core/json.ts";
+import type { JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import { tenantOf } from "./core/tenant.ts";
-import type { Approval } from "./domain/approval.ts";
 import type { DecisionEvent } from "./domain/decision-event.ts";
 import type { DecisionRecord } from "./domain/decision-record.ts";
 import { LABELS, type Label } from "./domain/memory-case.ts";
 import { DEFAULT_POLICY_TENANT } from "./domain/policy-registry.ts";
-import {
-  completeDecision,
-  type DecideOptions,
-  type Decision,
-  type MemoryEvidence,
-  type PreparedDecision,
-  prepareDecision,
-  recordJson,
-  storageUnavailableRecord,
-} from "./engine/decide.ts";
+import type { DecideOptions } from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
+import { DecisionPipeline, type StoredDecision } from "./engine/pipeline.ts";
 import type { RedactionProfile } from "./engine/redact.ts";
-import { measureVelocity, type VelocityCounters } from "./engine/velocity.ts";
-import { fingerprint, freeTexts, projectionOf, type TextEmbedder } from "./memory/fingerprint.ts";
-import { type MemoryHit, MemoryIndex } from "./memory/index.ts";
-import { readMemory } from "./memory/load.ts";
+import { type VelocityCounters, VelocityMeter } from "./engine/velocity.ts";
+import type { TextEmbedder } from "./memory/fingerprint.ts";
+import { type MemoryEvidence, MemoryRecall } from "./memory/recall.ts";
 import { loadPolicy, type Policy } from "./policy/policy.ts";
 import type { DecisionPage, DecisionQuery, Stats, StatsQuery } from "./store/decisions.ts";
 import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
 import { openStore } from "./store/open-store.ts";
 import { parseStored } from "./store/rows.ts";
 import type { SqliteStoreOptions } from "./store/sqlite/sqlite-store.ts";
-import { StorageError, type Store } from "./store/store.ts";
+import type { Store } from "./store/store.ts";
 import {
   ensureWorkspace,
   readText,
@@ -39,6 +29,8 @@ import {
   workspaceRegistry,
   workspaceSigningKey,
 } from "./workspace.ts";
+
+export type { StoredDecision };
 
 export interface LumynOptions {
   /** The default policy: for tenants without an active version in the registry (unless the registry has a default). */
@@ -55,7 +47,7 @@ export interface LumynOptions {
   readonly redactionProfile?: RedactionProfile;
   /** A text embedding model for free-text evidence in fingerprints (none by default; see docs/memory.md). */
   readonly textEmbedder?: TextEmbedder;
-  /** The time approvals are judged by (the system clock by default). */
+  /** The time decisions and approvals are judged by (the system clock by default). */
   readonly clock?: () => Date;
   /** Counters that answer velocity measures faster than the store's SQL (Redis); the store when absent. */
   readonly velocityCounters?: VelocityCounters;
@@ -82,60 +74,53 @@ export interface OpenOptions {
   readonly velocityCounters?: VelocityCounters;
 }
 
-/** The outcome of a stored decision: the record, and whether it was newly stored or already there. */
-export interface StoredDecision {
-  readonly record: DecisionRecord;
-  /** `stored`: written now; `duplicate`: the same request_id was decided before; `unavailable`: not stored (fail-closed). */
-  readonly status: "stored" | "duplicate" | "unavailable";
-  /** The record's canonical JSON (what the store keeps), ready to send as it is. */
-  readonly json: string;
-  /** The approval the decision opened, when it ESCALATEs and its policy asks people to approve. */
-  readonly approval?: Approval;
-}
-
 /**
- * A decision gateway: one policy and one store. `decide` returns only once the record is durable; when the
- * store cannot be written it answers ABSTAIN with `STORAGE_UNAVAILABLE` and stores nothing.
+ * A decision gateway: its policies (a default, and each tenant's active registry version), its store and its
+ * memory, wired into the decision pipeline (src/engine/pipeline.ts). `decide` returns only once the record is
+ * durable; when the store cannot be written it answers ABSTAIN with `STORAGE_UNAVAILABLE` and stores nothing.
  */
-/** Label events read at a time when catching up with other processes' labels. */
-const MEMORY_REFRESH_BATCH = 500;
-
 export class Lumyn {
   readonly store: Store;
   readonly reasonCodeRegistry: ReadonlySet<string> | undefined;
   /** Approvals that ESCALATEs opened: votes, overrides, consumption, deadlines (see docs/approvals.md). */
   readonly approvals: Approvals;
-  private readonly redactionProfile: RedactionProfile;
-  private readonly textEmbedder: TextEmbedder | undefined;
-  private velocityCounters: VelocityCounters | undefined;
-  private readonly clock: () => Date;
-  private readonly knownPolicies = new Map<string, Promise<void>>();
   private readonly filePolicy: Policy;
   private readonly registryDefault: boolean;
   /** Each tenant's active policy in the registry (`*`: the registry's default). Replaced whole on reload. */
   private tenantPolicies: ReadonlyMap<string, Policy> = new Map();
   /** Policies read from the registry, by hash: a version is parsed and compiled once. */
   private readonly registryPolicies = new Map<string, Policy>();
-  private memory = new MemoryIndex();
-  /** The event log position up to which labels are in {@link memory}. */
-  private memorySeq = 0;
+  private readonly recall: MemoryRecall;
+  private readonly velocity: VelocityMeter;
+  private readonly pipeline: DecisionPipeline;
 
   /** Memory starts empty: call {@link Lumyn.loadMemory} to read the store's labelled cases ({@link Lumyn.open} does). */
   constructor(options: LumynOptions) {
     this.filePolicy = options.policy;
     this.registryDefault = options.registryDefault ?? false;
     this.reasonCodeRegistry = options.reasonCodeRegistry;
-    this.velocityCounters = options.velocityCounters;
     this.store = options.store;
-    this.redactionProfile = options.redactionProfile ?? "default";
-    this.textEmbedder = options.textEmbedder;
-    this.clock = options.clock ?? (() => new Date());
-    this.approvals = new Approvals(this.store, this.clock);
+    const clock = options.clock ?? (() => new Date());
+    this.approvals = new Approvals(this.store.approvals, clock);
+    this.recall = new MemoryRecall(this.store.memory, this.store.log, options.textEmbedder);
+    this.velocity = new VelocityMeter(this.store.velocity, options.velocityCounters);
+    this.pipeline = new DecisionPipeline(
+      {
+        policyFor: (tenantId) => this.policyFor(tenantId),
+        memory: this.recall,
+        velocity: this.velocity,
+        decisions: this.store.decisions,
+        approvals: this.store.approvals,
+        policies: this.store.policies,
+        clock,
+      },
+      options.redactionProfile,
+    );
   }
 
   /** Answers velocity measures from these counters from now on (and feeds them every stored decision). */
   useVelocityCounters(counters: VelocityCounters | undefined): void {
-    this.velocityCounters = counters;
+    this.velocity.counters = counters;
   }
 
   /** The default policy: the registry's default version when it applies, else the policy the gateway was given. */
@@ -183,29 +168,16 @@ export class Lumyn {
   }
 
   /** Reads every labelled case of the store into memory, replacing what it held; returns how many. */
-  async loadMemory(): Promise<number> {
-    // Read first: a label given while the cases load is then caught up by refreshMemory (an upsert again).
-    const seq = await this.store.log.lastSeq();
-    this.memory = await readMemory(this.store.memory);
-    this.memorySeq = seq;
-    return this.memory.size;
+  loadMemory(): Promise<number> {
+    return this.recall.load();
   }
 
   /**
    * Catches up with labels given through other processes on the same store (other servers, the CLI) since
    * the last look, from the event log; returns how many decisions' cases it read again.
    */
-  async refreshMemory(): Promise<number> {
-    let refreshed = 0;
-    for (;;) {
-      const labels = await this.store.log.after(this.memorySeq, ["label"], MEMORY_REFRESH_BATCH);
-      if (labels.length === 0) return refreshed;
-      const ids = [...new Set(labels.map((sequenced) => sequenced.event.decisionId))];
-      for (const memoryCase of await this.store.memory.cases(ids)) this.memory.upsert(memoryCase);
-      refreshed += ids.length;
-      this.memorySeq = (labels.at(-1) as { seq: number }).seq;
-      if (labels.length < MEMORY_REFRESH_BATCH) return refreshed;
-    }
+  refreshMemory(): Promise<number> {
+    return this.recall.refresh();
   }
 
   /** Opens a workspace: its store (SQLite unless `storeUrl` says otherwise) and its policy (or the given file). */
@@ -294,155 +266,11 @@ export class Lumyn {
    * Decides and stores. Bad input is a failure result (nothing stored); a repeated request_id returns the
    * stored record, or a `conflict` failure when the request differs.
    */
-  async decide(
+  decide(
     request: JsonValue,
     options: Omit<DecideOptions, "redactionProfile"> = {},
   ): Promise<Result<StoredDecision>> {
-    // One time for the record, the velocity windows it is measured over and the approval it may open.
-    const decideOptions = {
-      redactionProfile: this.redactionProfile,
-      ...options,
-      now: options.now ?? this.clock(),
-    };
-    const prepared = prepareDecision(request, decideOptions);
-    if (!prepared.ok) return prepared;
-    // One policy for the whole decision, even when an activation lands while it waits for the store.
-    const policy = this.policyFor(prepared.value.tenantId);
-    let decision: Decision;
-    try {
-      const [memory, velocity] = await Promise.all([
-        this.consultMemory(prepared.value, policy),
-        measureVelocity(
-          policy.model.velocity,
-          prepared.value.tenantId,
-          prepared.value.redaction.request,
-          decideOptions.now,
-          this.store.velocity,
-          this.velocityCounters,
-        ),
-      ]);
-      decision = completeDecision(prepared.value, policy, memory, decideOptions, velocity);
-    } catch (error) {
-      if (!(error instanceof StorageError)) throw error;
-      const failClosed = completeDecision(prepared.value, policy, undefined, decideOptions);
-      return unavailable(failClosed, policy);
-    }
-    try {
-      await this.rememberPolicy(policy);
-      const json = recordJson(decision);
-      const opening = approvalOpening(decision.record, json, policy, decideOptions.now);
-      const result = await this.store.decisions.put(decision.record, json, opening);
-      switch (result.status) {
-        case "stored":
-          if (this.velocityCounters && policy.model.velocity.length > 0)
-            await this.velocityCounters.observe(
-              policy.model.velocity,
-              prepared.value.tenantId,
-              decision.record,
-            );
-          return ok({
-            record: decision.record,
-            status: "stored",
-            json,
-            ...(opening ? { approval: opening.approval } : {}),
-          });
-        case "duplicate": {
-          const approval = await this.store.approvals.findByDecision(result.record.decision_id);
-          return ok({
-            record: result.record,
-            status: "duplicate",
-            json: canonicalJson(result.record),
-            ...(approval ? { approval } : {}),
-          });
-        }
-        case "conflict":
-          return fail("conflict", [
-            {
-              code: "request_id_conflict",
-              message: `request_id '${String(decision.request.request_id)}' was already used for a different request (decision ${result.existingDecisionId})`,
-              pointer: "/request_id",
-              expected: "a new request_id, or the same request as before",
-            },
-          ]);
-      }
-    } catch (error) {
-      if (!(error instanceof StorageError)) throw error;
-      return unavailable(decision, policy);
-    }
-  }
-
-  private rememberPolicy(policy: Policy): Promise<void> {
-    let stored = this.knownPolicies.get(policy.hash);
-    if (!stored) {
-      stored = this.store.policies.putSnapshot({
-        policyHash: policy.hash,
-        policyId: policy.model.policyId,
-        policyVersion: policy.model.policyVersion,
-        text: policy.text,
-      });
-      stored.catch(() => this.knownPolicies.delete(policy.hash));
-      this.knownPolicies.set(policy.hash, stored);
-    }
-    return stored;
-  }
-
-  /**
-   * The nearest labelled failures and successes, in the tenant and (by default) the same action type; none
-   * when memory is off or holds nothing in that scope (then no fingerprint is even computed).
-   */
-  private async consultMemory(
-    prepared: PreparedDecision,
-    policy: Policy,
-  ): Promise<MemoryEvidence | undefined> {
-    const actionType = memoryScope(policy, prepared.derived.action_type);
-    if (!policy.model.memory.enabled || !this.memory.has(prepared.tenantId, actionType)) return undefined;
-    return this.neighboursOf(
-      policy,
-      prepared.tenantId,
-      actionType,
-      await this.fingerprintOf(policy, prepared.redaction.request),
-    );
-  }
-
-  /**
-   * A request's fingerprint under the policy's `memory:` settings, with the text embedder's help when there
-   * is one. An embedder that fails makes memory unavailable, and the decision fails closed.
-   */
-  private async fingerprintOf(policy: Policy, request: JsonObject): Promise<Int8Array> {
-    const config = policy.model.memory.fingerprint;
-    const texts = this.textEmbedder ? freeTexts(request, config) : [];
-    if (!this.textEmbedder || texts.length === 0) return fingerprint(request, config);
-    let vectors: readonly Float32Array[];
-    try {
-      vectors = await this.textEmbedder.embed(texts);
-    } catch (error) {
-      throw new StorageError(`text embedder ${this.textEmbedder.id} failed: ${String(error)}`, {
-        cause: error,
-      });
-    }
-    if (vectors.length !== texts.length)
-      throw new StorageError(
-        `text embedder ${this.textEmbedder.id} returned ${vectors.length} embeddings for ${texts.length} texts`,
-      );
-    return fingerprint(request, config, new Map(texts.map((text, i) => [text, vectors[i] as Float32Array])));
-  }
-
-  /** `extra`: how many more than top_k to find (to make room for a decision that is itself labelled). */
-  private async neighboursOf(
-    policy: Policy,
-    tenantId: string,
-    actionType: string | undefined,
-    query: Int8Array,
-    extra = 0,
-  ): Promise<MemoryEvidence> {
-    const neighbours = this.memory.search(tenantId, actionType, query, policy.model.memory.topK + extra);
-    const ids = [...neighbours.failure, ...neighbours.success].map((hit) => hit.decisionId);
-    return {
-      projection: projectionOf(this.textEmbedder),
-      query,
-      neighbours,
-      summaries: ids.length > 0 ? await this.store.memory.summaries(ids) : new Map(),
-    };
+    return this.pipeline.decide(request, options);
   }
 
   /**
@@ -478,22 +306,23 @@ export class Lumyn {
     const record = await this.store.decisions.get(decisionId);
     if (!record) return notFound(decisionId);
     const tenantId = tenantOf(record.request);
+    const config = this.policyFor(tenantId).model.memory;
     const memoryCase = {
       decisionId,
       tenantId,
       actionType: String(record.request.action.type),
       label: label as Label,
-      vector: await this.fingerprintOf(this.policyFor(tenantId), record.request),
+      vector: await this.recall.fingerprint(record.request, config.fingerprint),
     };
     const event = await this.store.memory.putLabel({
       ...memoryCase,
       fingerprint: memoryCase.vector,
-      projection: projectionOf(this.textEmbedder),
+      projection: this.recall.projection,
       ...(details.summary !== undefined ? { summary: details.summary } : {}),
       ...(severity !== undefined ? { severity } : {}),
     });
     if (!event) return notFound(decisionId);
-    this.memory.upsert(memoryCase);
+    this.recall.remember(memoryCase);
     return ok(event);
   }
 
@@ -502,32 +331,20 @@ export class Lumyn {
     const record = await this.store.decisions.get(decisionId);
     if (!record) return notFound(decisionId);
     const tenantId = tenantOf(record.request);
-    const policy = this.policyFor(tenantId);
-    const query = await this.fingerprintOf(policy, record.request);
-    const evidence = await this.neighboursOf(
-      policy,
+    const config = this.policyFor(tenantId).model.memory;
+    const evidence = await this.recall.similar(
+      decisionId,
       tenantId,
-      memoryScope(policy, String(record.request.action.type)),
-      query,
-      1,
+      String(record.request.action.type),
+      record.request,
+      config,
     );
-    const withoutItself = (hits: readonly MemoryHit[]) =>
-      hits.filter((hit) => hit.decisionId !== decisionId).slice(0, policy.model.memory.topK);
-    return ok({
-      record,
-      evidence: {
-        ...evidence,
-        neighbours: {
-          failure: withoutItself(evidence.neighbours.failure),
-          success: withoutItself(evidence.neighbours.success),
-        },
-      },
-    });
+    return ok({ record, evidence });
   }
 
   /** Labelled cases per tenant, action type and label. */
-  memoryCounts(): ReturnType<MemoryIndex["counts"]> {
-    return this.memory.counts();
+  memoryCounts(): ReturnType<MemoryRecall["counts"]> {
+    return this.recall.counts();
   }
 
   show(decisionId: string): Promise<Result<DecisionRecord>> {
@@ -596,11 +413,6 @@ export async function explainDecision(
   return ok({ record, explanation: explainRecord(record, policy.value) });
 }
 
-/** The action type memory compares within, or undefined to compare with all of the tenant's. */
-function memoryScope(policy: Policy, actionType: string): string | undefined {
-  return policy.model.memory.scope === "action_type" ? actionType : undefined;
-}
-
 /** A policy by hash, from its snapshot in the store. */
 async function policyByHash(store: Store, policyHash: string): Promise<Result<Policy>> {
   const snapshot = await store.policies.getSnapshot(policyHash);
@@ -610,12 +422,6 @@ async function policyByHash(store: Store, policyHash: string): Promise<Result<Po
     ]);
   }
   return loadPolicy(snapshot.text, { file: `policy ${policyHash}` });
-}
-
-/** The fail-closed answer for a decision that could not be stored. */
-function unavailable(decision: Decision, policy: Policy): Result<StoredDecision> {
-  const record = storageUnavailableRecord(decision, policy);
-  return ok({ record, status: "unavailable", json: canonicalJson(record) });
 }
 
 function notFound<T>(decisionId: string): Result<T> {

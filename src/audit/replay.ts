@@ -8,8 +8,9 @@ import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
 import { recordedVelocity } from "../domain/velocity.ts";
-import { completeDecision, type MemoryEvidence, preparePersisted } from "../engine/decide.ts";
+import { completeDecision, preparePersisted } from "../engine/decide.ts";
 import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
+import type { MemoryEvidence } from "../memory/recall.ts";
 import { loadPolicy } from "../policy/policy.ts";
 import {
   MEMORY_FILE,

@@ -14,7 +14,7 @@ export async function withApprovals<T>(
 ): Promise<T> {
   const store = await openExistingStore(options);
   try {
-    const approvals = new Approvals(store);
+    const approvals = new Approvals(store.approvals);
     await approvals.expireDue();
     return await work(approvals, store);
   } finally {

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { LumynError } from "../core/problem.ts";
+import { LumynError, StorageError } from "../core/problem.ts";
 import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
 import { Lumyn } from "../lumyn.ts";
 import { parseStoreLocation, type StoreLocation } from "../store/location.ts";
 import { openStore } from "../store/open-store.ts";
-import { StorageError, type Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 import { DATABASE_FILE, DEFAULT_WORKSPACE, workspaceAt } from "../workspace.ts";
 import { expect, usageError } from "./io.ts";
 

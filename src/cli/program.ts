@@ -1,7 +1,6 @@
 import { Command, CommanderError } from "commander";
-import { LumynError } from "../core/problem.ts";
+import { LumynError, StorageError } from "../core/problem.ts";
 import { VERSION } from "../core/version.ts";
-import { StorageError } from "../store/store.ts";
 import * as approvals from "./commands/approvals.ts";
 import * as approve from "./commands/approve.ts";
 import * as backtest from "./commands/backtest.ts";

@@ -106,3 +106,14 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length] ?? 0;
 }
+
+/**
+ * A port could not be reached or written (the store, a text embedder): decisions then fail closed
+ * (ABSTAIN, STORAGE_UNAVAILABLE).
+ */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}

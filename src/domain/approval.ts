@@ -2,6 +2,7 @@ import { digestJson } from "../core/digest.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Problem, type ProblemKind, type Result } from "../core/problem.ts";
+import type { NewDecisionEvent } from "./decision-event.ts";
 
 /**
  * Who must approve an ESCALATE, how many, and by when: a rule's `then.approval`, or `defaults.approval` for
@@ -446,4 +447,31 @@ function resolve(
   };
   const authority = { ...record, authority_digest: digestJson(record) };
   return { ...moved, approval: { ...moved.approval, outcome, authority } };
+}
+
+/** An approval opened by a decision, and the events that open it. */
+export interface ApprovalOpening {
+  readonly approval: Approval;
+  readonly events: readonly NewDecisionEvent[];
+}
+
+/** Every change as events of the decision: votes cast, transitions made, the authority record written. */
+export function approvalEvents(before: Approval | undefined, applied: Applied): NewDecisionEvent[] {
+  const { approval } = applied;
+  const event = (type: string, data: JsonObject, at: string): NewDecisionEvent => ({
+    decisionId: approval.decision_id,
+    type,
+    data: { approval_id: approval.approval_id, ...data },
+    createdAt: at,
+  });
+  const events: NewDecisionEvent[] = [];
+  for (const cast of approval.votes.slice(before?.votes.length ?? 0)) {
+    const { idempotency_key: _key, ...recorded } = cast;
+    events.push(event("approval_vote", { ...recorded }, cast.at));
+  }
+  for (const transition of applied.transitions)
+    events.push(event("approval_transition", { ...transition }, transition.at));
+  if (approval.authority && !before?.authority)
+    events.push(event("approval_authority", approval.authority, String(approval.authority.resolved_at)));
+  return events;
 }

@@ -64,3 +64,9 @@ export function recordKeys(record: DecisionRecord): RecordKeys {
     reasonCodes: record.reason_codes,
   };
 }
+
+/** How storing a record went: stored now, already stored under its request_id, or that id taken by another request. */
+export type PutDecisionResult =
+  | { readonly status: "stored" }
+  | { readonly status: "duplicate"; readonly record: DecisionRecord }
+  | { readonly status: "conflict"; readonly existingDecisionId: string };

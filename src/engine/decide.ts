@@ -18,8 +18,10 @@ import type { VelocityValues } from "../domain/velocity.ts";
 import { velocityRecord } from "../domain/velocity.ts";
 import { arbitrate, memorySnapshot, riskSignals, topScore } from "../memory/arbitrate.ts";
 import type { Neighbours } from "../memory/index.ts";
-import { evaluatePolicy, type Policy, type PolicyOutcome } from "../policy/policy.ts";
+import type { MemoryEvidence } from "../memory/recall.ts";
+import type { Policy, PolicyOutcome } from "../policy/policy.ts";
 import { validateRequest } from "../request/validate.ts";
+import { evaluatorOf } from "./evaluator.ts";
 import {
   type DerivedFeatures,
   derivedJson,
@@ -91,15 +93,6 @@ export interface PreparedDecision {
   readonly inputsDigest: string;
   /** The tenant memory is scoped to. */
   readonly tenantId: string;
-}
-
-/** What memory found for a request: its fingerprint, its nearest labelled failures and successes, their summaries. */
-export interface MemoryEvidence {
-  /** The projection that made the fingerprints (see memory/fingerprint.ts projectionOf). */
-  readonly projection: string;
-  readonly query: Int8Array;
-  readonly neighbours: Neighbours;
-  readonly summaries: ReadonlyMap<string, string>;
 }
 
 /** Validates, redacts, derives and digests a request: everything that does not depend on memory. */
@@ -177,7 +170,7 @@ export function decideOutcome(
       : undefined;
   const neighbours = consulted?.neighbours ?? NO_NEIGHBOURS;
   const features = { failure: topScore(neighbours.failure), success: topScore(neighbours.success) };
-  const outcome = evaluatePolicy(policy, evaluationInput(persisted, derived, features, velocity));
+  const outcome = evaluatorOf(policy).evaluate(evaluationInput(persisted, derived, features, velocity));
   const arbitration = consulted ? arbitrate(outcome, neighbours, policy.model.memory) : outcome;
   return {
     policyOutcome: outcome,

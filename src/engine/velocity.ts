@@ -7,6 +7,7 @@ import {
   type VelocityValues,
   velocityWindow,
 } from "../domain/velocity.ts";
+import type { Policy } from "../policy/policy.ts";
 import { NO_VELOCITY } from "./normalize.ts";
 
 /** One measure to take: the spec, the tenant, the request's group value and the window. */
@@ -67,4 +68,28 @@ export async function measureVelocity(
     }),
   );
   return Object.fromEntries(specs.map((spec, i) => [spec.name, values[i] as number]));
+}
+
+/**
+ * The velocity stage's port: measures from the counters when they answer, else from stored history; every
+ * stored decision is counted in the counters (when there are any) of the measures it falls in.
+ */
+export class VelocityMeter {
+  private readonly history: VelocityHistory;
+  /** Counters that answer faster than the store's SQL (Redis); replaced while running when Redis comes or goes. */
+  counters: VelocityCounters | undefined;
+
+  constructor(history: VelocityHistory, counters?: VelocityCounters) {
+    this.history = history;
+    this.counters = counters;
+  }
+
+  measure(policy: Policy, tenantId: string, request: JsonObject, now: Date): Promise<VelocityValues> {
+    return measureVelocity(policy.model.velocity, tenantId, request, now, this.history, this.counters);
+  }
+
+  async observe(policy: Policy, tenantId: string, record: DecisionRecord): Promise<void> {
+    if (this.counters && policy.model.velocity.length > 0)
+      await this.counters.observe(policy.model.velocity, tenantId, record);
+  }
 }

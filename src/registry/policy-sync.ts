@@ -1,8 +1,8 @@
 import { Redis } from "ioredis";
 import { sha256 } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
-import { formatProblem, type Problem, type Result } from "../core/problem.ts";
-import { StorageError, type Store } from "../store/store.ts";
+import { formatProblem, type Problem, type Result, StorageError } from "../core/problem.ts";
+import type { Store } from "../store/store.ts";
 import { activatePolicy, publishPolicy, type RegistryChange } from "./policy-registry.ts";
 
 /** The gateway whose policies a {@link PolicySync} keeps current (a Lumyn). */

@@ -1,12 +1,12 @@
 import { Redis } from "ioredis";
 import { sha256 } from "../core/digest.ts";
 import { canonicalJson, isJsonNumber, isJsonObject, type JsonValue, toDouble } from "../core/json.ts";
+import { StorageError } from "../core/problem.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
 import type { VelocitySpec } from "../domain/velocity.ts";
 import { groupValueOf } from "../domain/velocity.ts";
 import { deriveFeatures } from "../engine/normalize.ts";
 import type { VelocityAsk, VelocityCounters } from "../engine/velocity.ts";
-import { StorageError } from "../store/store.ts";
 import { connectRedis, type SyncLog } from "./policy-sync.ts";
 
 /** Counters are exact only for windows that start at or after this time (ms): what they cannot have missed. */

@@ -11,11 +11,11 @@ import Fastify, {
 } from "fastify";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
+import { StorageError } from "../core/problem.ts";
 import type { ApiKey } from "../domain/api-key.ts";
 import type { Lumyn } from "../lumyn.ts";
 import { PolicySync } from "../registry/policy-sync.ts";
 import { RedisVelocityCounters } from "../registry/redis-counters.ts";
-import { StorageError } from "../store/store.ts";
 import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
 import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
 import { startBackgroundWork } from "./background.ts";

@@ -1,6 +1,5 @@
-import type { Approval } from "../domain/approval.ts";
-import type { NewDecisionEvent } from "../domain/decision-event.ts";
-import type { DecisionRecord } from "../domain/decision-record.ts";
+import type { ApprovalOpening } from "../domain/approval.ts";
+import type { DecisionRecord, PutDecisionResult } from "../domain/decision-record.ts";
 
 /**
  * Decisions and their reason codes. Stored once per (tenant, request_id); every stored record is an entry of
@@ -35,17 +34,6 @@ export interface DecisionStore {
    */
   scan(query: DecisionScan, visit: (recordJson: string) => void): Promise<number>;
 }
-
-/** An approval opened by a decision, and the events that open it. */
-export interface ApprovalOpening {
-  readonly approval: Approval;
-  readonly events: readonly NewDecisionEvent[];
-}
-
-export type PutDecisionResult =
-  | { readonly status: "stored" }
-  | { readonly status: "duplicate"; readonly record: DecisionRecord }
-  | { readonly status: "conflict"; readonly existingDecisionId: string };
 
 export interface DecisionQuery {
   readonly verdict?: string;

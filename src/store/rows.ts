@@ -7,6 +7,7 @@
 import { newDecisionId, timestamp } from "../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
+import { StorageError } from "../core/problem.ts";
 import type { ApiKey } from "../domain/api-key.ts";
 import type { Approval } from "../domain/approval.ts";
 import {
@@ -29,7 +30,6 @@ import {
 import type { DeliveryAttempt, Webhook, WebhookProgress } from "../domain/webhook.ts";
 import type { StoredDecisionPage } from "./decisions.ts";
 import type { LabelWrite } from "./memory-cases.ts";
-import { StorageError } from "./store.ts";
 
 /** A decision as the writer stores it: plain data, so that it can cross to a worker thread. */
 export interface DecisionRow extends RecordKeys {

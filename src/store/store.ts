@@ -27,14 +27,6 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** The store could not be reached or written. Decisions then fail closed (ABSTAIN, STORAGE_UNAVAILABLE). */
-export class StorageError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "StorageError";
-  }
-}
-
 /** How a store signs its audit chain's head (both backends take these options). */
 export interface ChainOptions {
   /** Ed25519 private key (PKCS#8 PEM): when given, the chain's head is signed (see DEFAULT_CHECKPOINT_EVERY). */

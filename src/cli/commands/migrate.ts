@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { LumynError } from "../../core/problem.ts";
-import { StorageError } from "../../store/store.ts";
+import { LumynError, StorageError } from "../../core/problem.ts";
 import { jsonText } from "../io.ts";
 import { addWorkspaceOption, openSelectedStore, storeLocation, type WorkspaceOptions } from "../options.ts";
 

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { LumynError } from "../../core/problem.ts";
+import { LumynError, StorageError } from "../../core/problem.ts";
 import { Lumyn } from "../../lumyn.ts";
 import { printableConfig, resolveServeConfig, type Setting } from "../../server/config.ts";
-import { StorageError } from "../../store/store.ts";
 import { expect, jsonText } from "../io.ts";
 
 interface ServeFlags {

@@ -7,11 +7,11 @@ import {
   evaluatorRequest,
   materialityOf,
 } from "../../approvals/gantral.ts";
-import { approvalSettingsFor } from "../../approvals/service.ts";
 import { parseDuration } from "../../core/duration.ts";
 import type { JsonObject } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
 import { type Actor, type Approval, type ApprovalState, isOpen } from "../../domain/approval.ts";
+import { approvalSettingsFor } from "../../engine/approval.ts";
 import { mayRead } from "../auth.ts";
 import type { RouteContext } from "../context.ts";
 import { APPROVALS_QUERY, CONSUME_BODY, JUSTIFICATION_BODY, VOTE_BODY, WAIT_QUERY } from "../openapi.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { StorageError } from "../store.ts";
+import { StorageError } from "../../core/problem.ts";
 
 import { type BackendUnderTest, storeOpener } from "./backend.conformance.ts";
 

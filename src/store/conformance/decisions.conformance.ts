@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { canonicalJson } from "../../core/json.ts";
+import { StorageError } from "../../core/problem.ts";
 import type { DecisionRecord } from "../../domain/decision-record.ts";
 import type { StoredDecisionPage } from "../decisions.ts";
-import { StorageError } from "../store.ts";
 
 import { type BackendUnderTest, makeRecord, storeOpener } from "./backend.conformance.ts";
 

@@ -1,5 +1,6 @@
 import pg from "pg";
 import { timestamp } from "../../core/ids.ts";
+import { StorageError } from "../../core/problem.ts";
 import {
   type ChainCheckpoint,
   type ChainKind,
@@ -12,7 +13,7 @@ import {
 } from "../../domain/chain.ts";
 import type { StoreLocation } from "../location.ts";
 import { type EventRow, storageError } from "../rows.ts";
-import { type ChainOptions, StorageError } from "../store.ts";
+import type { ChainOptions } from "../store.ts";
 import { schemaVersion } from "./migrate.ts";
 import { POSTGRES_MIGRATIONS } from "./schema.ts";
 

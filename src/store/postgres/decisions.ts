@@ -1,13 +1,13 @@
 import type pg from "pg";
 import { canonicalJson } from "../../core/json.ts";
+import { StorageError } from "../../core/problem.ts";
+import type { ApprovalOpening } from "../../domain/approval.ts";
 import { decisionEntry, eventEntry } from "../../domain/chain.ts";
-import type { DecisionRecord } from "../../domain/decision-record.ts";
+import type { DecisionRecord, PutDecisionResult } from "../../domain/decision-record.ts";
 import type {
-  ApprovalOpening,
   DecisionQuery,
   DecisionScan,
   DecisionStore,
-  PutDecisionResult,
   Stats,
   StatsQuery,
   StoredDecisionPage,
@@ -21,7 +21,6 @@ import {
   storageError,
   storedDecisionPage,
 } from "../rows.ts";
-import { StorageError } from "../store.ts";
 import { chainEntries, type Head, type PostgresConnection } from "./connection.ts";
 
 const DEFAULT_PG_MAX_BATCH = 256;

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { verifyStoreChain } from "../../audit/verify.ts";
+import { StorageError } from "../../core/problem.ts";
 import { createTestDatabase, type TestDatabase } from "../../testing/postgres.ts";
 import { makeRecord } from "../conformance/backend.conformance.ts";
 import { storeConformance } from "../conformance/store.conformance.ts";
 import { parseStoreLocation, type StoreLocation } from "../location.ts";
-import { StorageError } from "../store.ts";
 import { PostgresStore } from "./postgres-store.ts";
 import { POSTGRES_MIGRATIONS } from "./schema.ts";
 

@@ -2,8 +2,8 @@ import { extname } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { StorageError } from "../../core/problem.ts";
 import { storageError } from "../rows.ts";
-import { StorageError } from "../store.ts";
 import type { SqliteWriter, WriterArguments, WriterOperation, WriterResult } from "./writer.ts";
 import type { WriterReply, WriterRequest, WriterThreadData } from "./writer-thread.ts";
 

@@ -1,11 +1,11 @@
 import { canonicalJson } from "../../core/json.ts";
-import type { DecisionRecord } from "../../domain/decision-record.ts";
+import { StorageError } from "../../core/problem.ts";
+import type { ApprovalOpening } from "../../domain/approval.ts";
+import type { DecisionRecord, PutDecisionResult } from "../../domain/decision-record.ts";
 import type {
-  ApprovalOpening,
   DecisionQuery,
   DecisionScan,
   DecisionStore,
-  PutDecisionResult,
   Stats,
   StatsQuery,
   StoredDecisionPage,
@@ -19,7 +19,6 @@ import {
   storageError,
   storedDecisionPage,
 } from "../rows.ts";
-import { StorageError } from "../store.ts";
 import type { SqliteConnection } from "./connection.ts";
 import type { RowOutcome } from "./writer.ts";
 

@@ -6,9 +6,9 @@ import { DatabaseSync } from "node:sqlite";
 import { after, describe, it } from "node:test";
 import { verifyStoreChain } from "../../audit/verify.ts";
 import { canonicalJson } from "../../core/json.ts";
+import { StorageError } from "../../core/problem.ts";
 import { makeRecord } from "../conformance/backend.conformance.ts";
 import { storeConformance } from "../conformance/store.conformance.ts";
-import { StorageError } from "../store.ts";
 import { MIGRATIONS } from "./schema.ts";
 import { SqliteStore } from "./sqlite-store.ts";
 
