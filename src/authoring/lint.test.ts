@@ -99,6 +99,27 @@ describe("lint", () => {
     ]);
   });
 
+  it("takes as a rule's action types only those it must equal, not those it excludes or matches", () => {
+    const policy =
+      load(`  - { id: A, stage: ESCALATIONS, when: { action_type: { ne: pay } }, then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: B, stage: ESCALATIONS, when: { action_type: { matches: "^refund\\\\." } }, then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: C, stage: ESCALATIONS, when: { action_type: { in: [pay, wire] } }, then: { verdict: ESCALATE, reason_codes: [X] } }
+  - { id: D, stage: ESCALATIONS, when: { action_type: wire, action_type_in: [wire, card] }, then: { verdict: ESCALATE, reason_codes: [X] } }
+`);
+    const found = lintPolicy(policy, { testRequests: [{ action: { type: "pay" } }] }).filter(
+      (f) => f.code === "untested_action_type",
+    );
+    assert.deepEqual(
+      found.map((f) => `${f.pointer} ${f.message.split("'")[1]}`),
+      [
+        "/rules/2/when/action_type/in wire",
+        "/rules/3/when/action_type wire",
+        "/rules/3/when/action_type_in wire",
+        "/rules/3/when/action_type_in card",
+      ],
+    );
+  });
+
   it("finds nothing to say about the starter policy and its tests", () => {
     const loaded = loadPolicy(STARTER_POLICY);
     const suite = parseTestSuite(STARTER_POLICY_TESTS, "policy.test.yml");

@@ -1,6 +1,7 @@
 import { canonicalJson, isJsonNumber, isJsonObject, type JsonValue, toDouble } from "../core/json.ts";
 import { VERDICT_PRECEDENCE } from "../core/verdict.ts";
 import type { Condition, PolicyRule, ValueRef } from "../policy/model.ts";
+import { operatorOf, type RangeFacts } from "../policy/operator-table.ts";
 import type { Policy } from "../policy/policy.ts";
 
 export type Severity = "error" | "warning" | "info";
@@ -70,55 +71,40 @@ function rangeOf(conditions: readonly Condition[], flat: boolean): Range {
     mustBeMissing: false,
     mustExist: false,
   };
-  const raiseLow = (value: number, open: boolean): void => {
-    if (value > range.low || (value === range.low && open))
-      Object.assign(range, { low: value, lowOpen: open });
+  // A number bound also says the value is there.
+  const facts: RangeFacts = {
+    above: (bound, orEqual) => {
+      const value = toDouble(bound);
+      if (value > range.low || (value === range.low && !orEqual))
+        Object.assign(range, { low: value, lowOpen: !orEqual });
+      range.mustExist = true;
+    },
+    below: (bound, orEqual) => {
+      const value = toDouble(bound);
+      if (value < range.high || (value === range.high && !orEqual))
+        Object.assign(range, { high: value, highOpen: !orEqual });
+      range.mustExist = true;
+    },
+    oneOf: (values) => {
+      const keys = new Set(values.map((v) => valueKey(v, flat)));
+      range.allowed =
+        range.allowed === undefined ? [...values] : range.allowed.filter((v) => keys.has(valueKey(v, flat)));
+    },
+    missing: () => {
+      range.mustBeMissing = true;
+    },
+    present: () => {
+      range.mustExist = true;
+    },
   };
-  const lowerHigh = (value: number, open: boolean): void => {
-    if (value < range.high || (value === range.high && open))
-      Object.assign(range, { high: value, highOpen: open });
-  };
-  const restrict = (values: JsonValue[]): void => {
-    const keys = new Set(values.map((v) => valueKey(v, flat)));
-    range.allowed =
-      range.allowed === undefined ? values : range.allowed.filter((v) => keys.has(valueKey(v, flat)));
-  };
-  for (const { operator, operand } of conditions) {
-    switch (operator) {
-      case "gt":
-      case "gte":
-        raiseLow(number(operand, flat) as number, operator === "gt");
-        range.mustExist = true;
-        break;
-      case "lt":
-      case "lte":
-        lowerHigh(number(operand, flat) as number, operator === "lt");
-        range.mustExist = true;
-        break;
-      case "between": {
-        const [low, high] = operand as [JsonValue, JsonValue];
-        raiseLow(number(low, flat) as number, false);
-        lowerHigh(number(high, flat) as number, false);
-        range.mustExist = true;
-        break;
-      }
-      case "eq":
-      case "is":
-        if (operand === null) range.mustBeMissing = true;
-        else restrict([operand]);
-        break;
-      case "in":
-        restrict(operand as JsonValue[]);
-        break;
-      case "exists":
-        if (operand === true) range.mustExist = true;
-        else range.mustBeMissing = true;
-        break;
-      default:
-        break;
-    }
-  }
+  for (const condition of conditions) operatorOf(condition).range?.(condition.operand, facts);
   return range;
+}
+
+/** Whether a condition holds only for numbers (a threshold, a range). */
+function comparesNumbers(condition: Condition): boolean {
+  const range = rangeOf([condition], condition.form === "flat");
+  return range.low !== -Infinity || range.high !== Infinity;
 }
 
 /** Why a set of conditions on one value can never hold together, if it cannot. */
@@ -216,46 +202,36 @@ function implies(strong: Map<string, Condition[]>, weak: Condition): boolean {
       canonicalJson(c.operand) === canonicalJson(weak.operand),
   );
   if (identical) return true;
-  const range = rangeOf(same, flat);
-  const bounds = rangeOf([weak], flat);
-  switch (weak.operator) {
-    case "gt":
-    case "gte":
-    case "lt":
-    case "lte":
-    case "between": {
-      const lowOk =
-        range.low > bounds.low || (range.low === bounds.low && (range.lowOpen || !bounds.lowOpen));
-      const highOk =
-        range.high < bounds.high || (range.high === bounds.high && (range.highOpen || !bounds.highOpen));
-      const numeric =
-        range.low !== -Infinity ||
-        range.high !== Infinity ||
-        (range.allowed?.every((v) => isJsonNumber(v)) ?? false);
-      return numeric && lowOk && highOk;
-    }
-    case "in":
-    case "eq":
-    case "is": {
-      if (weak.operand === null) return range.mustBeMissing;
-      const accepted = new Set(
-        (weak.operator === "in" ? (weak.operand as JsonValue[]) : [weak.operand]).map((v) =>
-          valueKey(v, flat),
-        ),
-      );
-      return (
-        range.allowed !== undefined &&
-        range.allowed.length > 0 &&
-        range.allowed.every((v) => accepted.has(valueKey(v, flat)))
-      );
-    }
-    case "exists":
-      return weak.operand === true
-        ? range.mustExist || (range.allowed?.every((v) => v !== null) ?? false)
-        : range.mustBeMissing;
-    default:
+  // Past identity, only a condition that its range says exactly can be implied: `strong` must allow no more.
+  if (!operatorOf(weak).range) return false;
+  return within(rangeOf(same, flat), rangeOf([weak], flat), flat);
+}
+
+/** Whether every value that `inner` allows is allowed by `outer`. */
+function within(inner: Range, outer: Range, flat: boolean): boolean {
+  if (outer.low !== -Infinity || outer.high !== Infinity) {
+    const lowOk = inner.low > outer.low || (inner.low === outer.low && (inner.lowOpen || !outer.lowOpen));
+    const highOk =
+      inner.high < outer.high || (inner.high === outer.high && (inner.highOpen || !outer.highOpen));
+    const numeric =
+      inner.low !== -Infinity ||
+      inner.high !== Infinity ||
+      (inner.allowed?.every((v) => isJsonNumber(v)) ?? false);
+    if (!(numeric && lowOk && highOk)) return false;
+  }
+  if (outer.allowed !== undefined) {
+    const accepted = new Set(outer.allowed.map((v) => valueKey(v, flat)));
+    if (
+      inner.allowed === undefined ||
+      inner.allowed.length === 0 ||
+      !inner.allowed.every((v) => accepted.has(valueKey(v, flat)))
+    )
       return false;
   }
+  if (outer.mustBeMissing && !inner.mustBeMissing) return false;
+  if (outer.mustExist && !(inner.mustExist || (inner.allowed?.every((v) => v !== null) ?? false)))
+    return false;
+  return true;
 }
 
 function shadowedRules(policy: Policy, neverMatching: ReadonlySet<string>): Finding[] {
@@ -330,7 +306,7 @@ function testChecks(policy: Policy, requests: readonly JsonValue[]): Finding[] {
   for (const rule of policy.model.rules) {
     for (const condition of rule.when) {
       if (condition.ref.kind !== "derived" || condition.ref.name !== "action_type") continue;
-      const types = condition.operator === "in" ? (condition.operand as JsonValue[]) : [condition.operand];
+      const types = rangeOf([condition], condition.form === "flat").allowed ?? [];
       for (const type of types) {
         if (typeof type === "string" && !tested.has(type)) {
           findings.push({
@@ -348,7 +324,7 @@ function testChecks(policy: Policy, requests: readonly JsonValue[]): Finding[] {
       ...rule.if,
       ...(rule.ifAll ?? []).flat(),
       ...(rule.ifAny ?? []).flat(),
-    ].filter((c) => ["gt", "gte", "lt", "lte", "between"].includes(c.operator));
+    ].filter(comparesNumbers);
     for (const condition of numeric) {
       if (
         condition.ref.kind !== "evidence_key" &&

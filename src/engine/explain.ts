@@ -12,6 +12,7 @@ import type { DecisionRequest } from "../domain/request.ts";
 import { recordedVelocity, type VelocityValues } from "../domain/velocity.ts";
 import { type ConditionTrace, type GroupTrace, type RuleTrace, traceRule } from "../policy/evaluate.ts";
 import type { Condition } from "../policy/model.ts";
+import { operatorOf } from "../policy/operator-table.ts";
 import { outcomeOf, type Policy } from "../policy/policy.ts";
 import { deriveFeatures, evaluationInput, type MemoryFeatures } from "./normalize.ts";
 
@@ -135,22 +136,6 @@ function showValue(value: JsonValue | undefined): string {
   return value === undefined ? "missing" : stringify(value);
 }
 
-const OPERATOR_TEXT: Readonly<Record<string, string>> = {
-  is: "==",
-  eq: "==",
-  ne: "!=",
-  gt: ">",
-  gte: ">=",
-  lt: "<",
-  lte: "<=",
-  in: "in",
-  not_in: "not in",
-  between: "between",
-  exists: "exists",
-  contains: "contains",
-  matches: "matches",
-};
-
 function describeRead(condition: Condition): string {
   const ref = condition.ref;
   if (ref.kind === "derived") return ref.name;
@@ -161,8 +146,7 @@ function describeRead(condition: Condition): string {
 
 function conditionLine(trace: ConditionTrace): string {
   const { condition, actual, holds } = trace;
-  const operator = OPERATOR_TEXT[condition.operator] ?? condition.operator;
-  return `${holds ? "✓" : "✗"} ${describeRead(condition)} ${operator} ${stringify(condition.operand)}  (actual: ${showValue(actual)})`;
+  return `${holds ? "✓" : "✗"} ${describeRead(condition)} ${operatorOf(condition).text} ${stringify(condition.operand)}  (actual: ${showValue(actual)})`;
 }
 
 function groupLines(label: string, group: GroupTrace, indent: string): string[] {

@@ -1,9 +1,7 @@
-import type { RE2JS } from "re2js";
-import { JsonFloat, type JsonValue } from "../core/json.ts";
 import type { EvaluationInput } from "./evaluate.ts";
 import { member } from "./evaluate.ts";
 import type { Condition, ConditionGroup, DerivedFeature, PolicyModel, ValueRef } from "./model.ts";
-import { compileRegex, jsonNumber, operators, pythonNumber } from "./operators.ts";
+import { type CodeWriter, type CompiledRead, operatorOf } from "./operator-table.ts";
 
 /**
  * Compiles a validated policy into one JavaScript function, generated once per policy, so that deciding
@@ -17,33 +15,6 @@ export type CompiledEvaluator = (input: EvaluationInput, out: Uint16Array) => nu
 
 export const MAX_RULES = 65_535;
 
-const helpers = {
-  member,
-  eq: operators.eq,
-  inList: operators.in,
-  between: operators.between,
-  contains: operators.contains,
-  matches: operators.matches,
-  flatIs: operators.flatIs,
-  flatIn: operators.flatIn,
-  /** Slow path of a comparison, for values that are not plain doubles (bigint, JsonFloat, boolean in flat form). */
-  compareJson: (value: unknown, op: string, operand: number | bigint): boolean => {
-    const x = jsonNumber(value as JsonValue);
-    return x !== undefined && compare(x, op, operand);
-  },
-  comparePython: (value: unknown, op: string, operand: number | bigint): boolean => {
-    const x = pythonNumber(value as JsonValue);
-    return x !== undefined && compare(x, op, operand);
-  },
-};
-
-function compare(x: number | bigint, op: string, y: number | bigint): boolean {
-  if (op === "gt") return x > y;
-  if (op === "gte") return x >= y;
-  if (op === "lt") return x < y;
-  return x <= y;
-}
-
 /** Locals of the generated function holding the derived features. */
 const DERIVED_LOCALS: Readonly<Record<DerivedFeature, string>> = {
   action_type: "at",
@@ -54,17 +25,12 @@ const DERIVED_LOCALS: Readonly<Record<DerivedFeature, string>> = {
   "memory.success_similarity": "mss",
 };
 
-const JS_OPERATOR: Readonly<Record<string, string>> = { gt: ">", gte: ">=", lt: "<", lte: "<=" };
-
-function numberLiteral(value: JsonValue): string {
-  if (typeof value === "bigint") return `${value}n`;
-  const n = value instanceof JsonFloat ? value.value : (value as number);
-  return Object.is(n, -0) ? "-0" : String(n);
-}
-
-class CodeBuilder {
+class CodeBuilder implements CodeWriter {
   readonly constants: unknown[] = [];
   private readonly constantIndex = new Map<unknown, number>();
+  readonly helpers: ((...args: never[]) => unknown)[] = [];
+  private readonly helperNames = new Map<(...args: never[]) => unknown, string>();
+  readonly scratch = "x";
 
   constant(value: unknown): string {
     let index = this.constantIndex.get(value);
@@ -76,100 +42,50 @@ class CodeBuilder {
     return `K[${index}]`;
   }
 
-  read(ref: ValueRef): string {
+  helper(fn: (...args: never[]) => unknown): string {
+    let name = this.helperNames.get(fn);
+    if (name === undefined) {
+      // Numbered, so that no helper's name meets a local of the generated function.
+      name = `${fn.name.replace(/[^\w$]/g, "") || "helper"}_${this.helpers.length}`;
+      this.helpers.push(fn);
+      this.helperNames.set(fn, name);
+    }
+    return name;
+  }
+
+  read(ref: ValueRef): CompiledRead {
     switch (ref.kind) {
       case "derived":
-        return DERIVED_LOCALS[ref.name];
+        return {
+          code: DERIVED_LOCALS[ref.name],
+          numberOrNull: ref.name !== "action_type" && ref.name !== "amount_currency",
+        };
       case "evidence_key":
         // Evidence is a plain object (validated), so a plain read can only reach an own member unless the key
         // names something every object inherits (`constructor`, `toString` …): those go through member().
-        return ref.key in Object.prototype
-          ? `member(ev, ${JSON.stringify(ref.key)})`
-          : `ev[${JSON.stringify(ref.key)}]`;
+        return {
+          code:
+            ref.key in Object.prototype
+              ? `${this.helper(member)}(ev, ${JSON.stringify(ref.key)})`
+              : `ev[${JSON.stringify(ref.key)}]`,
+          numberOrNull: false,
+        };
       case "request_path":
-        return ref.segments.reduce((code, segment) => `member(${code}, ${JSON.stringify(segment)})`, "rq");
+        return {
+          code: ref.segments.reduce(
+            (code, segment) => `${this.helper(member)}(${code}, ${JSON.stringify(segment)})`,
+            "rq",
+          ),
+          numberOrNull: false,
+        };
       case "velocity":
-        return `member(vl, ${JSON.stringify(ref.name)})`;
+        // Velocity measures are always numbers.
+        return { code: `${this.helper(member)}(vl, ${JSON.stringify(ref.name)})`, numberOrNull: true };
     }
   }
 
   condition(condition: Condition): string {
-    const v = this.read(condition.ref);
-    const { operator, operand } = condition;
-    // Velocity measures are always numbers (or missing, which no comparison accepts).
-    const isDerivedNumber =
-      condition.ref.kind === "velocity" ||
-      (condition.ref.kind === "derived" &&
-        condition.ref.name !== "action_type" &&
-        condition.ref.name !== "amount_currency");
-    if (condition.form === "flat") {
-      switch (operator) {
-        case "is":
-          return this.equality(v, operand, "flatIs");
-        case "ne":
-          return `!${this.equality(v, operand, "flatIs")}`;
-        case "in":
-          return this.membership(v, operand as JsonValue[], "flatIn");
-        default:
-          return this.comparison(v, operator, operand, "comparePython", isDerivedNumber);
-      }
-    }
-    switch (operator) {
-      case "eq":
-        return this.equality(v, operand, "eq");
-      case "ne":
-        return `!${this.equality(v, operand, "eq")}`;
-      case "gt":
-      case "gte":
-      case "lt":
-      case "lte":
-        return this.comparison(v, operator, operand, "compareJson", isDerivedNumber);
-      case "between": {
-        const [low, high] = operand as [JsonValue, JsonValue];
-        return `between(${v}, ${numberLiteral(low)}, ${numberLiteral(high)})`;
-      }
-      case "in":
-        return this.membership(v, operand as JsonValue[], "inList");
-      case "not_in":
-        return `!${this.membership(v, operand as JsonValue[], "inList")}`;
-      case "exists":
-        return operand === true ? `(${v} != null)` : `(${v} == null)`;
-      case "contains":
-        return `contains(${v}, ${this.constant(operand)})`;
-      case "matches": {
-        const compiled = compileRegex(operand as string);
-        if (!compiled.ok) throw new Error(`unvalidated regex at ${condition.pointer}`);
-        return `matches(${v}, ${this.constant(compiled.regex satisfies RE2JS)})`;
-      }
-      default:
-        throw new Error(`operator ${operator} is not a nested operator`);
-    }
-  }
-
-  /** Strings, booleans and null compare by identity in both equalities; only numbers and containers need the helper. */
-  private equality(v: string, operand: JsonValue, helper: "eq" | "flatIs"): string {
-    if (typeof operand === "string") return `(${v} === ${JSON.stringify(operand)})`;
-    if (operand === null) return `(${v} == null)`;
-    if (typeof operand === "boolean" && helper === "eq") return `(${v} === ${operand})`;
-    return `${helper}(${v}, ${this.constant(operand)})`;
-  }
-
-  private membership(v: string, list: JsonValue[], helper: "inList" | "flatIn"): string {
-    if (list.every((item) => typeof item === "string")) return `${this.constant(new Set(list))}.has(${v})`;
-    return `${helper}(${v}, ${this.constant(list)})`;
-  }
-
-  private comparison(
-    v: string,
-    operator: string,
-    operand: JsonValue,
-    slow: string,
-    isDerivedNumber: boolean,
-  ): string {
-    const js = JS_OPERATOR[operator];
-    const literal = numberLiteral(operand);
-    if (isDerivedNumber) return `(${v} !== null && ${v} ${js} ${literal})`;
-    return `((x = ${v}), typeof x === "number" ? x ${js} ${literal} : ${slow}(x, ${JSON.stringify(operator)}, ${literal}))`;
+    return operatorOf(condition).compile(this.read(condition.ref), condition.operand, this);
   }
 
   group(group: ConditionGroup): string {
@@ -189,18 +105,19 @@ export function compileEvaluator(model: PolicyModel): CompiledEvaluator {
     const test = parts.filter((part) => part !== "true").join(" && ") || "true";
     lines.push(`  if (${test}) out[n++] = ${index};`);
   });
+  const helperLocals = builder.helpers.map((fn, i) => `${builder.helper(fn)} = H[${i}]`);
   const body = [
     '"use strict";',
-    "const { member, eq, inList, between, contains, matches, flatIs, flatIn, compareJson, comparePython } = H;",
+    ...(helperLocals.length > 0 ? [`const ${helperLocals.join(", ")};`] : []),
     "return function evaluate(input, out) {",
     "  const rq = input.request, ev = input.evidence, at = input.action_type, cur = input.amount_currency, val = input.amount_value, usd = input.amount_usd;",
     '  const mfs = input["memory.failure_similarity"], mss = input["memory.success_similarity"], vl = input.velocity;',
-    "  let n = 0, x;",
+    `  let n = 0, ${builder.scratch};`,
     ...lines,
     "  return n;",
     "};",
   ].join("\n");
   // Generated from a validated policy: keys are JSON string literals and operands are passed as data, never as code.
-  const factory = new Function("H", "K", body) as (h: typeof helpers, k: unknown[]) => CompiledEvaluator;
-  return factory(helpers, builder.constants);
+  const factory = new Function("H", "K", body) as (h: unknown[], k: unknown[]) => CompiledEvaluator;
+  return factory(builder.helpers, builder.constants);
 }

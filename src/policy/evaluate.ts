@@ -1,8 +1,8 @@
-import type { RE2JS } from "re2js";
-import { JsonFloat, type JsonObject, type JsonValue } from "../core/json.ts";
+import { JsonFloat, type JsonObject } from "../core/json.ts";
 import type { VelocityValues } from "../domain/velocity.ts";
 import type { Condition, ConditionGroup, PolicyRule, ValueRef } from "./model.ts";
-import { type Comparison, compileRegex, operators, type Value } from "./operators.ts";
+import { operatorOf } from "./operator-table.ts";
+import type { Value } from "./operators.ts";
 
 /** What rules read: the request and the features derived from it. */
 export interface EvaluationInput {
@@ -42,66 +42,21 @@ export function readValue(ref: ValueRef, input: EvaluationInput): Value {
   }
 }
 
-const regexCache = new WeakMap<Condition, RE2JS>();
+const tests = new WeakMap<Condition, (value: Value) => boolean>();
 
-function regexOf(condition: Condition): RE2JS {
-  let regex = regexCache.get(condition);
-  if (!regex) {
-    const compiled = compileRegex(condition.operand as string);
-    if (!compiled.ok) throw new Error(`unvalidated regex at ${condition.pointer}`);
-    regex = compiled.regex;
-    regexCache.set(condition, regex);
+/** The table's run-time test of a condition, prepared once (a pattern compiled, a threshold read). */
+function testOf(condition: Condition): (value: Value) => boolean {
+  let test = tests.get(condition);
+  if (!test) {
+    test = operatorOf(condition).test(condition.operand);
+    tests.set(condition, test);
   }
-  return regex;
-}
-
-function numericOperand(operand: JsonValue): number | bigint {
-  if (typeof operand === "bigint") return operand;
-  return operand instanceof JsonFloat ? operand.value : (operand as number);
+  return test;
 }
 
 /** Whether one condition holds for a value (the interpreted form; the compiled form must agree). */
 export function conditionHolds(condition: Condition, value: Value): boolean {
-  const { operator, operand } = condition;
-  if (condition.form === "flat") {
-    switch (operator) {
-      case "is":
-        return operators.flatIs(value, operand);
-      case "ne":
-        return operators.flatNe(value, operand);
-      case "in":
-        return operators.flatIn(value, operand as JsonValue[]);
-      default:
-        return operators.flatCompare(value, operator as Comparison, numericOperand(operand));
-    }
-  }
-  switch (operator) {
-    case "eq":
-      return operators.eq(value, operand);
-    case "ne":
-      return operators.ne(value, operand);
-    case "gt":
-    case "gte":
-    case "lt":
-    case "lte":
-      return operators.compare(value, operator, numericOperand(operand));
-    case "between": {
-      const [low, high] = operand as [JsonValue, JsonValue];
-      return operators.between(value, numericOperand(low), numericOperand(high));
-    }
-    case "in":
-      return operators.in(value, operand as JsonValue[]);
-    case "not_in":
-      return operators.not_in(value, operand as JsonValue[]);
-    case "exists":
-      return operators.exists(value, operand as boolean);
-    case "contains":
-      return operators.contains(value, operand);
-    case "matches":
-      return operators.matches(value, regexOf(condition));
-    default:
-      throw new Error(`operator ${operator} is not a nested operator`);
-  }
+  return testOf(condition)(value);
 }
 
 export interface ConditionTrace {

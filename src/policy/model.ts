@@ -3,6 +3,7 @@ import type { PolicyMode, Stage, Verdict } from "../core/verdict.ts";
 import type { ApprovalSettings } from "../domain/approval.ts";
 import type { VelocitySpec } from "../domain/velocity.ts";
 import type { MemoryConfig } from "../memory/arbitrate.ts";
+import type { FlatOperator, OperatorUse } from "./operator-table.ts";
 
 /** Features computed from the request before evaluation (the `derived` half of `inputs_digest`). */
 export const DERIVED_FEATURES = [
@@ -28,37 +29,37 @@ export type ValueRef =
   /** A velocity measure the policy defines (`velocity.<name>`): a count or sum over recent decisions. */
   | { readonly kind: "velocity"; readonly name: string };
 
-export const NESTED_OPERATORS = [
-  "eq",
-  "ne",
-  "gt",
-  "gte",
-  "lt",
-  "lte",
-  "between",
-  "in",
-  "not_in",
-  "exists",
-  "contains",
-  "matches",
-] as const;
-export type NestedOperator = (typeof NESTED_OPERATORS)[number];
+/**
+ * The reference's flat keys on derived features (plus `amount_currency_is` and `action_type_in`, which it
+ * ignores), each a flat operator applied to one feature.
+ */
+export const DERIVED_FLAT_KEYS: Readonly<
+  Record<string, { readonly name: DerivedFeature; readonly operator: FlatOperator }>
+> = {
+  action_type: { name: "action_type", operator: "is" },
+  action_type_in: { name: "action_type", operator: "in" },
+  amount_currency: { name: "amount_currency", operator: "is" },
+  amount_currency_is: { name: "amount_currency", operator: "is" },
+  amount_currency_ne: { name: "amount_currency", operator: "ne" },
+  amount_usd: { name: "amount_usd", operator: "is" },
+  amount_usd_gt: { name: "amount_usd", operator: "gt" },
+  amount_usd_gte: { name: "amount_usd", operator: "gte" },
+  amount_usd_lt: { name: "amount_usd", operator: "lt" },
+  amount_usd_lte: { name: "amount_usd", operator: "lte" },
+};
 
-export const FLAT_OPERATORS = ["is", "ne", "in", "gt", "gte", "lt", "lte"] as const;
-export type FlatOperator = (typeof FLAT_OPERATORS)[number];
-
-/** One test of one value, e.g. `evidence.chargeback_risk >= 0.7`. */
-export interface Condition {
+/**
+ * One test of one value, e.g. `evidence.chargeback_risk >= 0.7`: an operator (a name in its form's
+ * vocabulary, `is` for flat, `eq` for nested; see operator-table.ts) and its checked operand.
+ */
+export type Condition = OperatorUse & {
   /** The key as written in the policy (`evidence.chargeback_risk_gte`, `amount_usd`). */
   readonly key: string;
-  readonly form: "flat" | "nested";
   readonly ref: ValueRef;
-  /** Operator name in its form's vocabulary (`is` for flat, `eq` for nested). */
-  readonly operator: FlatOperator | NestedOperator;
   readonly operand: JsonValue;
   /** Where the condition is in the policy document. */
   readonly pointer: string;
-}
+};
 
 /** Conditions that must all hold: one mapping in `when`, `if`, `if_all[i]` or `if_any[i]`. */
 export type ConditionGroup = readonly Condition[];

@@ -1,9 +1,9 @@
 import { RE2JS } from "re2js";
-import { isJsonObject, JsonFloat, type JsonValue } from "../core/json.ts";
+import { isJsonNumber, isJsonObject, JsonFloat, type JsonValue, stringify } from "../core/json.ts";
 
 /**
- * The meaning of every condition operator, shared by the compiled evaluator and the explain trace so that
- * both always agree. A value that is missing reads as `null`.
+ * The value semantics the condition operators are built on (see operator-table.ts). A value that is missing
+ * reads as `null`.
  *
  * Two equalities exist on purpose: the flat keys of the reference (`evidence.x_is`, `_ne`, `_in`) compare as
  * Python's `==` does (so `true == 1` and `1 == 1.0`), while the nested operators are JSON-typed (`1 != true`,
@@ -74,55 +74,6 @@ export function pythonEquals(a: Value, b: Value): boolean {
   return deepEquals(a, b, pythonScalarEquals);
 }
 
-export type Comparison = "gt" | "gte" | "lt" | "lte";
-
-function compareNumbers(x: number | bigint, op: Comparison, y: number | bigint): boolean {
-  switch (op) {
-    case "gt":
-      return x > y;
-    case "gte":
-      return x >= y;
-    case "lt":
-      return x < y;
-    case "lte":
-      return x <= y;
-  }
-}
-
-/** Shared implementations, referenced by name from generated code. */
-export const operators = {
-  eq: (value: Value, operand: JsonValue): boolean => jsonEquals(value, operand),
-  ne: (value: Value, operand: JsonValue): boolean => !jsonEquals(value, operand),
-  in: (value: Value, operand: readonly JsonValue[]): boolean =>
-    operand.some((item) => jsonEquals(value, item)),
-  not_in: (value: Value, operand: readonly JsonValue[]): boolean =>
-    !operand.some((item) => jsonEquals(value, item)),
-  compare: (value: Value, op: Comparison, operand: number | bigint): boolean => {
-    const x = jsonNumber(value);
-    return x !== undefined && compareNumbers(x, op, operand);
-  },
-  between: (value: Value, low: number | bigint, high: number | bigint): boolean => {
-    const x = jsonNumber(value);
-    return x !== undefined && x >= low && x <= high;
-  },
-  exists: (value: Value, expected: boolean): boolean => (value !== undefined && value !== null) === expected,
-  contains: (value: Value, operand: JsonValue): boolean => {
-    if (typeof value === "string") return typeof operand === "string" && value.includes(operand);
-    if (Array.isArray(value)) return value.some((item) => jsonEquals(item, operand));
-    return false;
-  },
-  matches: (value: Value, pattern: RE2JS): boolean =>
-    typeof value === "string" && pattern.matcher(value).find(),
-  flatIs: (value: Value, operand: JsonValue): boolean => pythonEquals(value, operand),
-  flatNe: (value: Value, operand: JsonValue): boolean => !pythonEquals(value, operand),
-  flatIn: (value: Value, operand: readonly JsonValue[]): boolean =>
-    operand.some((item) => pythonEquals(value, item)),
-  flatCompare: (value: Value, op: Comparison, operand: number | bigint): boolean => {
-    const x = pythonNumber(value);
-    return x !== undefined && compareNumbers(x, op, operand);
-  },
-};
-
 /** Compiles an RE2 pattern; `(?i)` and the other RE2 flags are allowed, matching is linear-time. */
 export function compileRegex(pattern: string): { ok: true; regex: RE2JS } | { ok: false; message: string } {
   try {
@@ -130,4 +81,15 @@ export function compileRegex(pattern: string): { ok: true; regex: RE2JS } | { ok
   } catch (error) {
     return { ok: false, message: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** A value as messages name it: "the number 3", "the string 'x'", "a list". */
+export function describeValue(value: JsonValue | undefined): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (isJsonObject(value)) return "a mapping";
+  if (isJsonNumber(value)) return `the number ${stringify(value)}`;
+  if (typeof value === "boolean") return `the boolean ${value}`;
+  return `the string '${value}'`;
 }

@@ -4,7 +4,6 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
-  stringify,
   toDouble,
 } from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
@@ -25,18 +24,24 @@ import {
   type Condition,
   type ConditionGroup,
   DERIVED_FEATURES,
+  DERIVED_FLAT_KEYS,
   type DerivedFeature,
-  FLAT_OPERATORS,
-  type FlatOperator,
-  NESTED_OPERATORS,
-  type NestedOperator,
   type PolicyDefaults,
   type PolicyModel,
   type PolicyRule,
   REQUEST_ROOTS,
   type ValueRef,
 } from "./model.ts";
-import { compileRegex } from "./operators.ts";
+import {
+  FLAT_OPERATOR_NAMES,
+  FLAT_OPERATORS,
+  type FlatOperator,
+  NESTED_OPERATOR_NAMES,
+  NESTED_OPERATORS,
+  type NestedOperator,
+  type OperandFault,
+} from "./operator-table.ts";
+import { describeValue as describe } from "./operators.ts";
 import { velocitySection } from "./velocity.ts";
 import type { Position } from "./yaml.ts";
 
@@ -67,32 +72,6 @@ const OBLIGATION_KEYS = ["type", "title", "details", "fields", "severity"];
 const OBLIGATION_TYPES = ["check", "required_evidence", "rollback_hint", "rate_limit", "log"];
 const OBLIGATION_SEVERITIES = ["info", "warning", "critical"];
 const STAGE_NAMES = [...STAGES, ...Object.keys(STAGE_ALIASES)];
-
-/** Flat keys on derived features, as the reference evaluates them (plus `amount_currency_is`, `action_type_in`). */
-const DERIVED_FLAT_KEYS: Readonly<Record<string, { name: DerivedFeature; operator: FlatOperator }>> = {
-  action_type: { name: "action_type", operator: "is" },
-  action_type_in: { name: "action_type", operator: "in" },
-  amount_currency: { name: "amount_currency", operator: "is" },
-  amount_currency_is: { name: "amount_currency", operator: "is" },
-  amount_currency_ne: { name: "amount_currency", operator: "ne" },
-  amount_usd: { name: "amount_usd", operator: "is" },
-  amount_usd_gt: { name: "amount_usd", operator: "gt" },
-  amount_usd_gte: { name: "amount_usd", operator: "gte" },
-  amount_usd_lt: { name: "amount_usd", operator: "lt" },
-  amount_usd_lte: { name: "amount_usd", operator: "lte" },
-};
-
-const NUMERIC_OPERATORS = new Set<string>(["gt", "gte", "lt", "lte"]);
-
-function describe(value: JsonValue | undefined): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (isJsonObject(value)) return "a mapping";
-  if (isJsonNumber(value)) return `the number ${stringify(value)}`;
-  if (typeof value === "boolean") return `the boolean ${value}`;
-  return `the string '${value}'`;
-}
 
 /**
  * Checks a policy.v1 document and turns it into a {@link PolicyModel}. Every problem is reported, each with
@@ -582,8 +561,16 @@ function parseFlatKey(key: string): { ref: ValueRef; operator: FlatOperator } | 
   const split = rest.lastIndexOf("_");
   if (split <= 0) return undefined;
   const operator = rest.slice(split + 1);
-  if (!(FLAT_OPERATORS as readonly string[]).includes(operator)) return undefined;
-  return { ref: { kind: "evidence_key", key: rest.slice(0, split) }, operator: operator as FlatOperator };
+  if (!isFlatOperator(operator)) return undefined;
+  return { ref: { kind: "evidence_key", key: rest.slice(0, split) }, operator };
+}
+
+function isFlatOperator(name: string): name is FlatOperator {
+  return Object.hasOwn(FLAT_OPERATORS, name);
+}
+
+function isNestedOperator(name: string): name is NestedOperator {
+  return Object.hasOwn(NESTED_OPERATORS, name);
 }
 
 function isNestedForm(key: string, operand: JsonValue): operand is JsonObject {
@@ -595,10 +582,7 @@ function isNestedForm(key: string, operand: JsonValue): operand is JsonObject {
   // A mapping is the operand of a flat evidence equality only when no member names an operator.
   return (
     parseFlatKey(key) === undefined ||
-    keys.some(
-      (k) =>
-        (NESTED_OPERATORS as readonly string[]).includes(k) || didYouMean(k, NESTED_OPERATORS) !== undefined,
-    )
+    keys.some((k) => isNestedOperator(k) || didYouMean(k, NESTED_OPERATOR_NAMES) !== undefined)
   );
 }
 
@@ -634,7 +618,7 @@ function parseConditionKey(
         code: "empty_condition",
         message: `${label}: '${key}' has no operator`,
         pointer,
-        expected: `one or more of ${NESTED_OPERATORS.join(", ")}`,
+        expected: `one or more of ${NESTED_OPERATOR_NAMES.join(", ")}`,
       });
       return undefined;
     }
@@ -642,14 +626,14 @@ function parseConditionKey(
     let valid = true;
     for (const operator of operators) {
       const at = `${pointer}/${escapePointerToken(operator)}`;
-      if (!(NESTED_OPERATORS as readonly string[]).includes(operator)) {
-        const hint = didYouMean(operator, NESTED_OPERATORS);
+      if (!isNestedOperator(operator)) {
+        const hint = didYouMean(operator, NESTED_OPERATOR_NAMES);
         report(
           {
             code: "unknown_operator",
             message: `${label}: unknown operator '${operator}' on '${key}'`,
             pointer: at,
-            expected: `one of ${NESTED_OPERATORS.join(", ")}`,
+            expected: `one of ${NESTED_OPERATOR_NAMES.join(", ")}`,
             ...(hint ? { hint } : {}),
           },
           "key",
@@ -658,20 +642,13 @@ function parseConditionKey(
         continue;
       }
       const value = operand[operator] as JsonValue;
-      if (
-        !checkNestedOperand(operator as NestedOperator, value, at, `${label}: ${key}.${operator}`, report)
-      ) {
+      const fault = NESTED_OPERATORS[operator].check(value, `${label}: ${key}.${operator}`);
+      if (fault) {
+        reportFault(fault, at, report);
         valid = false;
         continue;
       }
-      conditions.push({
-        key,
-        form: "nested",
-        ref,
-        operator: operator as NestedOperator,
-        operand: value,
-        pointer: at,
-      });
+      conditions.push({ key, form: "nested", ref, operator, operand: value, pointer: at });
     }
     return valid ? conditions : undefined;
   }
@@ -680,7 +657,7 @@ function parseConditionKey(
   if (!flat) {
     const suffix = key.includes("_") ? key.slice(key.lastIndexOf("_") + 1) : "";
     const operatorHint =
-      key.startsWith("evidence.") && suffix ? didYouMean(suffix, FLAT_OPERATORS) : undefined;
+      key.startsWith("evidence.") && suffix ? didYouMean(suffix, FLAT_OPERATOR_NAMES) : undefined;
     const hint = operatorHint
       ? `operator ${operatorHint}`
       : (didYouMean(key, Object.keys(DERIVED_FLAT_KEYS)) ??
@@ -690,7 +667,7 @@ function parseConditionKey(
         code: "unknown_condition",
         message: `${label}: '${key}' is not a condition key`,
         pointer,
-        expected: `evidence.<key>_<${FLAT_OPERATORS.join("|")}>, a derived key such as amount_usd_gt, or '<path>: {<operator>: …}'`,
+        expected: `evidence.<key>_<${FLAT_OPERATOR_NAMES.join("|")}>, a derived key such as amount_usd_gt, or '<path>: {<operator>: …}'`,
         hint,
       },
       "key",
@@ -698,96 +675,16 @@ function parseConditionKey(
     return undefined;
   }
   const { operator } = flat;
-  if (NUMERIC_OPERATORS.has(operator) && !isComparableNumber(operand)) {
-    report({
-      code: "operand",
-      message: `${label}: '${key}' compares numbers, but its threshold is ${describe(operand)}`,
-      pointer,
-      expected: "a number",
-    });
-    return undefined;
-  }
-  if (operator === "in" && !Array.isArray(operand)) {
-    report({
-      code: "operand",
-      message: `${label}: '${key}' needs a list, not ${describe(operand)}`,
-      pointer,
-      expected: "a list of values",
-    });
+  const fault = FLAT_OPERATORS[operator].check(operand, `${label}: '${key}'`);
+  if (fault) {
+    reportFault(fault, pointer, report);
     return undefined;
   }
   return [{ key, form: "flat", ref: flat.ref, operator, operand, pointer }];
 }
 
-function isComparableNumber(value: JsonValue | undefined): boolean {
-  return value !== undefined && isJsonNumber(value);
-}
-
-function checkNestedOperand(
-  operator: NestedOperator,
-  operand: JsonValue,
-  pointer: string,
-  label: string,
-  report: Checks["report"],
-): boolean {
-  const bad = (expected: string): false => {
-    report({
-      code: "operand",
-      message: `${label} needs ${expected}, not ${describe(operand)}`,
-      pointer,
-      expected,
-    });
-    return false;
-  };
-  switch (operator) {
-    case "gt":
-    case "gte":
-    case "lt":
-    case "lte":
-      return isComparableNumber(operand) || bad("a number");
-    case "between": {
-      if (!Array.isArray(operand) || operand.length !== 2 || !operand.every(isComparableNumber))
-        return bad("a list of two numbers [low, high]");
-      const [low, high] = operand as [number, number];
-      if (toDouble(low) > toDouble(high)) {
-        report({
-          code: "operand",
-          message: `${label}: the range [${toDouble(low)}, ${toDouble(high)}] is empty (low is above high)`,
-          pointer,
-          expected: "[low, high] with low <= high",
-        });
-        return false;
-      }
-      return true;
-    }
-    case "in":
-    case "not_in":
-      return Array.isArray(operand) || bad("a list of values");
-    case "exists":
-      return typeof operand === "boolean" || bad("true or false");
-    case "matches": {
-      if (typeof operand !== "string") return bad("a regular expression string (RE2 syntax)");
-      const compiled = compileRegex(operand);
-      if (!compiled.ok) {
-        report({
-          code: "regex",
-          message: `${label}: invalid regular expression: ${compiled.message}`,
-          pointer,
-          expected: "RE2 syntax (no backreferences or lookaround)",
-        });
-        return false;
-      }
-      return true;
-    }
-    case "contains":
-      return (
-        (operand !== null && !Array.isArray(operand) && !isJsonObject(operand)) ||
-        bad("a string or a scalar element")
-      );
-    case "eq":
-    case "ne":
-      return true;
-  }
+function reportFault(fault: OperandFault, pointer: string, report: Checks["report"]): void {
+  report({ code: fault.code, message: fault.message, pointer, expected: fault.expected });
 }
 
 const MEMORY_KEYS = [
