@@ -34,10 +34,22 @@ export type ValueRef =
  * ignores), each a flat operator applied to one feature.
  */
 export const DERIVED_FLAT_KEYS: Readonly<
-  Record<string, { readonly name: DerivedFeature; readonly operator: FlatOperator }>
+  Record<
+    string,
+    {
+      readonly name: DerivedFeature;
+      readonly operator: FlatOperator;
+      /** For the JSON Schema (scripts/generate-policy-schema.ts). */
+      readonly description?: string;
+    }
+  >
 > = {
-  action_type: { name: "action_type", operator: "is" },
-  action_type_in: { name: "action_type", operator: "in" },
+  action_type: {
+    name: "action_type",
+    operator: "is",
+    description: "Exact action type (or a mapping of operators).",
+  },
+  action_type_in: { name: "action_type", operator: "in", description: "One of these action types." },
   amount_currency: { name: "amount_currency", operator: "is" },
   amount_currency_is: { name: "amount_currency", operator: "is" },
   amount_currency_ne: { name: "amount_currency", operator: "ne" },

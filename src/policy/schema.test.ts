@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { generatePolicySchema, POLICY_SCHEMA } from "../../scripts/generate-policy-schema.ts";
 import { STARTER_POLICY } from "../assets/starter-policy.ts";
 import { STARTER_POLICY_TESTS } from "../assets/starter-policy-tests.ts";
 import { parseTestSuite } from "../authoring/test-suite.ts";
@@ -96,6 +98,10 @@ const BAD = [
 ];
 
 describe("the shipped JSON Schemas", () => {
+  it("policy.v1 is what scripts/generate-policy-schema.ts writes from the operator table (run `npm run generate`)", () => {
+    assert.equal(readFileSync(POLICY_SCHEMA, "utf8"), generatePolicySchema());
+  });
+
   it("accept and refuse the same policies as the validator", () => {
     for (const text of GOOD) {
       const loaded = loadPolicy(text);
