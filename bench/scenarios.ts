@@ -158,7 +158,7 @@ function verifySameMatches(
 ): void {
   const policyIds = policy.model.rules.map((rule) => rule.id);
   inputs.forEach((input, i) => {
-    const compiled = matchedIds(policy.evaluate, policyIds, input);
+    const compiled = matchedIds(policy.matcher, policyIds, input);
     const hand = matchedIds(baseline, baselineIds, input);
     if (compiled.join(",") !== hand.join(",")) {
       throw new Error(
@@ -174,7 +174,7 @@ function verdictMix(policy: Policy, inputs: readonly EvaluationInput[]): string 
   const out = new Uint16Array(65_536);
   let matches = 0;
   for (const input of inputs) {
-    const n = policy.evaluate(input, out);
+    const n = policy.matcher(input, out);
     matches += n;
     const matched = Array.from(
       out.subarray(0, n),
@@ -207,7 +207,7 @@ function compiledVersusBaseline(
   verifySameMatches(policy, baseline, baselineIds, inputs);
   const mix = verdictMix(policy, inputs);
   log(`scenario ${id}: compiled and hand-written agree on all ${inputs.length} inputs; timing...`);
-  const compiled = batchSubject(policy.evaluate, inputs, config.evalBatch);
+  const compiled = batchSubject(policy.matcher, inputs, config.evalBatch);
   const hand = batchSubject(baseline, inputs, config.evalBatch);
   const comparison = compareInterleaved(compiled, hand, {
     warmupMs: config.evalWarmupMs,

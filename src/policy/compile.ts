@@ -1,19 +1,6 @@
-import type { EvaluationInput } from "./evaluate.ts";
-import { member } from "./evaluate.ts";
+import { matchableRules, member, type RuleMatcher } from "./evaluate.ts";
 import type { Condition, ConditionGroup, DerivedFeature, PolicyModel, ValueRef } from "./model.ts";
 import { type CodeWriter, type CompiledRead, operatorOf } from "./operator-table.ts";
-
-/**
- * Compiles a validated policy into one JavaScript function, generated once per policy, so that deciding
- * never walks the YAML tree. Rule ids, paths and operands never become code: keys are emitted as JSON string
- * literals and operands are passed in a constants array, so a policy cannot inject code.
- *
- * The function writes the indices (into `model.rules`, which is in evaluation order) of every matching rule
- * into `out` and returns how many matched.
- */
-export type CompiledEvaluator = (input: EvaluationInput, out: Uint16Array) => number;
-
-export const MAX_RULES = 65_535;
 
 /** Locals of the generated function holding the derived features. */
 const DERIVED_LOCALS: Readonly<Record<DerivedFeature, string>> = {
@@ -93,12 +80,16 @@ class CodeBuilder implements CodeWriter {
   }
 }
 
-/** Generates the evaluator of a validated policy. */
-export function compileEvaluator(model: PolicyModel): CompiledEvaluator {
-  if (model.rules.length > MAX_RULES) throw new RangeError(`a policy may have at most ${MAX_RULES} rules`);
+/**
+ * The fast matcher: a validated policy compiled into one JavaScript function, each condition in the operator
+ * table's compiled form, generated once per policy so that deciding never walks the YAML tree. Rule ids, paths
+ * and operands never become code: keys are emitted as JSON string literals and operands are passed in a
+ * constants array, so a policy cannot inject code.
+ */
+export function compiledMatcher(model: PolicyModel): RuleMatcher {
   const builder = new CodeBuilder();
   const lines: string[] = [];
-  model.rules.forEach((rule, index) => {
+  matchableRules(model).forEach((rule, index) => {
     const parts = [builder.group(rule.when), builder.group(rule.if)];
     if (rule.ifAll) parts.push(rule.ifAll.map((g) => `(${builder.group(g)})`).join(" && ") || "true");
     if (rule.ifAny) parts.push(`(${rule.ifAny.map((g) => `(${builder.group(g)})`).join(" || ") || "false"})`);
@@ -109,7 +100,7 @@ export function compileEvaluator(model: PolicyModel): CompiledEvaluator {
   const body = [
     '"use strict";',
     ...(helperLocals.length > 0 ? [`const ${helperLocals.join(", ")};`] : []),
-    "return function evaluate(input, out) {",
+    "return function matchCompiled(input, out) {",
     "  const rq = input.request, ev = input.evidence, at = input.action_type, cur = input.amount_currency, val = input.amount_value, usd = input.amount_usd;",
     '  const mfs = input["memory.failure_similarity"], mss = input["memory.success_similarity"], vl = input.velocity;',
     `  let n = 0, ${builder.scratch};`,
@@ -118,6 +109,6 @@ export function compileEvaluator(model: PolicyModel): CompiledEvaluator {
     "};",
   ].join("\n");
   // Generated from a validated policy: keys are JSON string literals and operands are passed as data, never as code.
-  const factory = new Function("H", "K", body) as (h: unknown[], k: unknown[]) => CompiledEvaluator;
+  const factory = new Function("H", "K", body) as (h: unknown[], k: unknown[]) => RuleMatcher;
   return factory(builder.helpers, builder.constants);
 }

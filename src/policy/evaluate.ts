@@ -1,6 +1,6 @@
 import { JsonFloat, type JsonObject } from "../core/json.ts";
 import type { VelocityValues } from "../domain/velocity.ts";
-import type { Condition, ConditionGroup, PolicyRule, ValueRef } from "./model.ts";
+import type { Condition, ConditionGroup, PolicyModel, PolicyRule, ValueRef } from "./model.ts";
 import { operatorOf } from "./operator-table.ts";
 import type { Value } from "./operators.ts";
 
@@ -18,6 +18,23 @@ export interface EvaluationInput {
   readonly "memory.success_similarity": number;
   /** The values of the policy's velocity measures for this request (`velocity.<name>`). */
   readonly velocity: VelocityValues;
+}
+
+/**
+ * Finds the rules a request matches: writes the indices (into `model.rules`, which is in evaluation order) of
+ * every matching rule into `out` and returns how many matched. A policy gets one when it is loaded: the
+ * generated function of compile.ts ({@link compiledMatcher}), or, with the `policy-compiler` speed-up off,
+ * {@link interpretedMatcher}; both give the same matches.
+ */
+export type RuleMatcher = (input: EvaluationInput, out: Uint16Array) => number;
+
+/** Matchers write rule indices as 16-bit numbers. */
+export const MAX_RULES = 65_535;
+
+/** The rules of a model, refused when a matcher could not number them. */
+export function matchableRules(model: PolicyModel): readonly PolicyRule[] {
+  if (model.rules.length > MAX_RULES) throw new RangeError(`a policy may have at most ${MAX_RULES} rules`);
+  return model.rules;
 }
 
 /** An own member of an object or array (never an inherited property such as `constructor`). */
@@ -99,4 +116,34 @@ export function traceRule(rule: PolicyRule, input: EvaluationInput): RuleTrace {
     (ifAll === undefined || ifAll.every((g) => g.holds)) &&
     (ifAny === undefined || ifAny.some((g) => g.holds));
   return { rule, when, if: ifTrace, ...(ifAll ? { ifAll } : {}), ...(ifAny ? { ifAny } : {}), matched };
+}
+
+type InputTest = (input: EvaluationInput) => boolean;
+
+function groupTest(group: ConditionGroup): InputTest {
+  const tests = group.map((condition): InputTest => {
+    const test = testOf(condition);
+    return (input) => test(readValue(condition.ref, input));
+  });
+  return (input) => tests.every((test) => test(input));
+}
+
+function ruleTest(rule: PolicyRule): InputTest {
+  const groups = [groupTest(rule.when), groupTest(rule.if), ...(rule.ifAll ?? []).map(groupTest)];
+  const alternatives = rule.ifAny?.map(groupTest);
+  return (input) =>
+    groups.every((test) => test(input)) &&
+    (alternatives === undefined || alternatives.some((test) => test(input)));
+}
+
+/** The plain matcher: every condition read and tested through the operator table's run-time tests, as traces are. */
+export function interpretedMatcher(model: PolicyModel): RuleMatcher {
+  const rules = matchableRules(model).map(ruleTest);
+  return function matchInterpreted(input, out) {
+    let n = 0;
+    rules.forEach((matches, index) => {
+      if (matches(input)) out[n++] = index;
+    });
+    return n;
+  };
 }

@@ -1,15 +1,16 @@
 import { digestJson } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
 import { ok, type Result } from "../core/problem.ts";
+import { speedupEnabled } from "../core/speedups.ts";
 import { strongerVerdict, type Verdict } from "../core/verdict.ts";
 import type { MatchedRule } from "../domain/decision-record.ts";
-import { type CompiledEvaluator, compileEvaluator } from "./compile.ts";
-import type { EvaluationInput } from "./evaluate.ts";
+import { compiledMatcher } from "./compile.ts";
+import { type EvaluationInput, interpretedMatcher, type RuleMatcher } from "./evaluate.ts";
 import type { PolicyModel, PolicyRule } from "./model.ts";
 import { type ValidateOptions, validatePolicy } from "./validate.ts";
 import { loadYaml11 } from "./yaml.ts";
 
-/** A policy ready to decide with: validated, hashed and compiled. Immutable. */
+/** A policy ready to decide with: validated, hashed and given its matcher. Immutable. */
 export interface Policy {
   readonly model: PolicyModel;
   /** `sha256:` of the canonical JSON of the document as PyYAML reads it. */
@@ -18,7 +19,8 @@ export interface Policy {
   readonly document: JsonObject;
   /** The source text, kept so that records can be exported with the exact policy they name. */
   readonly text: string;
-  readonly evaluate: CompiledEvaluator;
+  /** Chosen at load: compiled, unless the `policy-compiler` speed-up is off (LUMYN_PLAIN). */
+  readonly matcher: RuleMatcher;
 }
 
 export interface LoadPolicyOptions {
@@ -27,7 +29,7 @@ export interface LoadPolicyOptions {
   readonly reasonCodeRegistry?: ReadonlySet<string>;
 }
 
-/** Parses (YAML 1.1), validates, hashes and compiles a policy. All problems are returned at once. */
+/** Parses (YAML 1.1), validates and hashes a policy, and gives it its matcher. All problems are returned at once. */
 export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Result<Policy> {
   const loaded = loadYaml11(text, options.file);
   if (!loaded.ok) return loaded;
@@ -43,7 +45,8 @@ export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Resul
 }
 
 function fromModel(model: PolicyModel, document: JsonObject, text: string): Policy {
-  return { model, hash: digestJson(document), document, text, evaluate: compileEvaluator(model) };
+  const matcher = speedupEnabled("policy-compiler") ? compiledMatcher(model) : interpretedMatcher(model);
+  return { model, hash: digestJson(document), document, text, matcher };
 }
 
 /** The policy's answer for one input, before memory arbitration. */
@@ -61,7 +64,7 @@ const scratch = new Uint16Array(65_536);
 
 /** Indices (into `policy.model.rules`) of the rules that match. */
 export function matchRules(policy: Policy, input: EvaluationInput): PolicyRule[] {
-  const count = policy.evaluate(input, scratch);
+  const count = policy.matcher(input, scratch);
   const rules = policy.model.rules;
   const matched: PolicyRule[] = new Array(count);
   for (let i = 0; i < count; i++) matched[i] = rules[scratch[i] as number] as PolicyRule;
