@@ -121,6 +121,13 @@ describe("operators", () => {
       ["{ action.type: { eq: support.refund } }", true],
       ["{ evidence.constructor: { exists: true } }", false],
       ["{ tags.0: { eq: vip } }", true],
+      ["{ name: { starts_with: Alice } }", true],
+      ["{ name: { starts_with: alice } }", false],
+      ["{ name: { ends_with: ' Smith' } }", true],
+      ["{ name: { starts_with: '', ends_with: '' } }", true],
+      ["{ n: { starts_with: '1' } }", false],
+      ["{ tags: { ends_with: vip } }", false],
+      ["{ missing: { starts_with: '' } }", false],
     ];
     for (const [condition, expected] of cases) assert.equal(holds(condition, r), expected, condition);
   });

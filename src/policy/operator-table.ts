@@ -132,6 +132,7 @@ function accepts(valid: (operand: JsonValue) => boolean, expected: string): Chec
 
 const aNumber = accepts(isJsonNumber, "a number");
 const aList = accepts(Array.isArray, "a list of values");
+const aString = accepts((operand) => typeof operand === "string", "a string");
 
 /** The flat keys' own wording, kept from before the table. */
 const aFlatThreshold: Check = (operand, subject) =>
@@ -433,6 +434,20 @@ export const NESTED_OPERATORS = {
       return compiled.ok ? compiled.regex : unchecked(operand, "a valid RE2 pattern");
     },
     holds: matches,
+  }),
+  starts_with: operator({
+    text: "starts with",
+    schema: { type: "string", description: "The value is a string that starts with this one." },
+    check: aString,
+    prepare: stringOperand,
+    holds: (value, prefix) => typeof value === "string" && value.startsWith(prefix),
+  }),
+  ends_with: operator({
+    text: "ends with",
+    schema: { type: "string", description: "The value is a string that ends with this one." },
+    check: aString,
+    prepare: stringOperand,
+    holds: (value, suffix) => typeof value === "string" && value.endsWith(suffix),
   }),
 } satisfies Readonly<Record<string, Operator>>;
 

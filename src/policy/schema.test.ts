@@ -37,6 +37,7 @@ const GOOD = [
     "    when: { action_type_in: [a.b, c] }\n    if: { amount_usd: { between: [1, 10] }, user.trusted: { eq: true }, evidence.x_gt: 3 }\n",
   ),
   rule("    if_any: [{ subject.roles: { contains: admin } }, { evidence.note: { matches: '^ok' } }]\n"),
+  rule("    if: { evidence.note: { starts_with: 're:', ends_with: '?' } }\n"),
   rule(
     "    if: { evidence.tier_in: [gold, silver], evidence.tier_is: gold, evidence.y_ne: null, missing: { exists: false } }\n",
   ),
@@ -75,6 +76,8 @@ const BAD = [
   rule("    if: { evidence.x_in: notalist }\n"),
   rule("    if: { user.trusted: { exists: maybe } }\n"),
   rule("    if: { evidence.name: { matches: 5 } }\n"),
+  rule("    if: { evidence.name: { starts_with: 5 } }\n"),
+  rule("    if: { evidence.name: { ends_with: [a] } }\n"),
   rule("    if: { evidence.score: {} }\n"),
   rule("    if_all: { evidence.x_is: 1 }\n"),
   rule("    unknown: 1\n"),

@@ -128,6 +128,40 @@ describe("policy validation", () => {
     assert.equal(problems.length, expectations.length);
   });
 
+  it("takes only a string after starts_with and ends_with, and suggests them for near misses", () => {
+    const problems = problemsOf(`${HEADER}  - id: A
+    stage: ESCALATIONS
+    if: { evidence.note: { starts_with: 5, ends_with: [x] }, evidence.title: { startswith: re } }
+    then: { verdict: ESCALATE, reason_codes: [X] }
+`);
+    assert.deepEqual(
+      problems.map((p) => [p.pointer, p.code, p.message, p.expected, p.hint]),
+      [
+        [
+          "/rules/0/if/evidence.note/starts_with",
+          "operand",
+          "rule A if: evidence.note.starts_with needs a string, not the number 5",
+          "a string",
+          undefined,
+        ],
+        [
+          "/rules/0/if/evidence.note/ends_with",
+          "operand",
+          "rule A if: evidence.note.ends_with needs a string, not a list",
+          "a string",
+          undefined,
+        ],
+        [
+          "/rules/0/if/evidence.title/startswith",
+          "unknown_operator",
+          "rule A if: unknown operator 'startswith' on 'evidence.title'",
+          "one of eq, ne, gt, gte, lt, lte, between, in, not_in, exists, contains, matches, starts_with, ends_with",
+          "did you mean 'starts_with'?",
+        ],
+      ],
+    );
+  });
+
   it("reads a condition written as null as no condition, as the reference does", () => {
     const loaded = loadPolicy(
       `${HEADER}  - id: A\n    stage: ESCALATIONS\n    when: null\n    if: null\n    if_any: null\n    then: { verdict: ESCALATE, reason_codes: [X] }\n`,
