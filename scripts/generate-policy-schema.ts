@@ -7,6 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canonicalJson, type JsonObject, type JsonValue } from "../src/core/json.ts";
+import { DEFAULT_WEIGHTS } from "../src/memory/fingerprint.ts";
 import { DERIVED_FLAT_KEYS } from "../src/policy/model.ts";
 import { FLAT_OPERATORS, NESTED_OPERATORS, type Operator } from "../src/policy/operator-table.ts";
 
@@ -131,6 +132,40 @@ export function policySchema(): JsonObject {
         minItems: 1,
         items: {
           $ref: "#/$defs/rule",
+        },
+      },
+      memory: {
+        type: "object",
+        additionalProperties: false,
+        description:
+          "When memory of labelled outcomes speaks, how strongly, and what a fingerprint looks at (see docs/memory.md). Not in Lumyn 1.3.6.",
+        properties: {
+          enabled: { type: "boolean" },
+          top_k: { type: "integer", minimum: 1, maximum: 100 },
+          scope: {
+            enum: ["action_type", "tenant"],
+            description: "Compare with the tenant's decisions of the same action type, or with all of them.",
+          },
+          block_at: { $ref: "#/$defs/similarity" },
+          escalate_at: { $ref: "#/$defs/similarity" },
+          allow_at: { $ref: "#/$defs/similarity" },
+          block_verdict: { enum: ["DENY", "ABSTAIN"] },
+          weights: {
+            type: "object",
+            additionalProperties: false,
+            properties: Object.fromEntries(
+              Object.keys(DEFAULT_WEIGHTS).map((key) => [key, { type: "number", minimum: 0 }]),
+            ),
+          },
+          evidence: {
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              include: { type: "array", items: { type: "string" } },
+              ignore: { type: "array", items: { type: "string" } },
+              weights: { type: "object", additionalProperties: { type: "number", minimum: 0 } },
+            },
+          },
         },
       },
       velocity: {
@@ -313,6 +348,12 @@ export function policySchema(): JsonObject {
         then: {
           required: ["escalation_roles"],
         },
+      },
+      similarity: {
+        type: "number",
+        minimum: 0,
+        maximum: 1,
+        description: "A similarity between 0 and 1.",
       },
       velocity_measure: {
         type: "object",

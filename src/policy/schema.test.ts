@@ -59,6 +59,16 @@ GOOD.push(
     "  m: { sum: amount_usd, window: today }\n  n: { sum: action.amount.value, group_by: tenant.tenant_id, window: 7d }\n",
   ),
 );
+const memory = (section: string): string =>
+  `${HEAD}memory: ${section}\nrules:\n  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X] } }\n`;
+GOOD.push(
+  memory(
+    "{ enabled: true, top_k: 3, scope: tenant, block_at: 0.95, escalate_at: 0.8, allow_at: 0.99, block_verdict: ABSTAIN }",
+  ),
+  memory(
+    "{ weights: { amount: 3, tags: 0 }, evidence: { include: [a, b.c], ignore: [d], weights: { a: 2 } } }",
+  ),
+);
 const approval = (settings: string): string =>
   `${HEAD}rules:\n  - { id: A, stage: ESCALATIONS, then: { verdict: ESCALATE, reason_codes: [X], approval: ${settings} } }\n`;
 const BAD = [
@@ -97,6 +107,12 @@ const BAD = [
   velocity("  m: { count: decisions, window: 1h, where: { verdict: [NOPE] } }\n"),
   velocity("  m: { count: decisions }\n"),
   velocity("  M: { count: decisions, window: 1h }\n"),
+  memory("{ top_k: 0 }"),
+  memory("{ scope: everything }"),
+  memory("{ block_at: 1.5 }"),
+  memory("{ block_verdict: ESCALATE }"),
+  memory("{ weights: { colour: 1 } }"),
+  memory("{ evidence: { only: [a] } }"),
   `${HEAD.replace("mode: enforce", "mode: strict")}rules:\n  - { id: A, stage: HARD_BLOCKS, then: { verdict: DENY, reason_codes: [X] } }\n`,
 ];
 

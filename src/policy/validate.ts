@@ -18,7 +18,7 @@ import {
 } from "../core/verdict.ts";
 import type { ApprovalSettings } from "../domain/approval.ts";
 import { DEFAULT_MEMORY_CONFIG, type MemoryConfig } from "../memory/arbitrate.ts";
-import type { FingerprintWeights } from "../memory/fingerprint.ts";
+import { DEFAULT_WEIGHTS, type FingerprintWeights } from "../memory/fingerprint.ts";
 import { approvalSection } from "./approval.ts";
 import {
   type Condition,
@@ -698,7 +698,7 @@ const MEMORY_KEYS = [
   "weights",
   "evidence",
 ];
-const WEIGHT_KEYS = ["action_type", "amount", "currency", "subject", "tags", "evidence"] as const;
+const WEIGHT_KEYS = Object.keys(DEFAULT_WEIGHTS) as (keyof FingerprintWeights)[];
 
 /** The policy's `memory:` section: when memory speaks, how strongly, and what a fingerprint looks at. */
 function memorySection(
