@@ -19,6 +19,7 @@ import * as policyDiff from "./commands/policy-diff.ts";
 import * as policyHistory from "./commands/policy-history.ts";
 import * as policyPublish from "./commands/policy-publish.ts";
 import * as policyRollback from "./commands/policy-rollback.ts";
+import * as policySign from "./commands/policy-sign.ts";
 import * as policyValidate from "./commands/policy-validate.ts";
 import * as reject from "./commands/reject.ts";
 import * as replay from "./commands/replay.ts";
@@ -66,6 +67,7 @@ function buildProgram(): Command {
     .description("work with policy files and the per-tenant policy registry");
   policyValidate.register(policy);
   policyDiff.register(policy);
+  policySign.register(policy);
   policyPublish.register(policy);
   policyActivate.register(policy);
   policyRollback.register(policy);

@@ -4,6 +4,7 @@ import type { ApiKey } from "../../domain/api-key.ts";
 import { createApiKey, SCOPES, type Scope } from "../../server/api-keys.ts";
 import { jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, openSelectedStore, storeLocation } from "../options.ts";
+import * as keysPublisher from "./keys-publisher.ts";
 import * as keysSigning from "./keys-signing.ts";
 
 /**
@@ -15,12 +16,15 @@ const SUBCOMMANDS: readonly ((keys: Command) => void)[] = [
   registerList,
   registerRevoke,
   keysSigning.register,
+  keysPublisher.register,
 ];
 
 export function register(program: Command): Command {
   const keys = program
     .command("keys")
-    .description("API keys of the HTTP service (lumyn serve), and the audit log's signing key");
+    .description(
+      "API keys of the HTTP service (lumyn serve), the audit log's signing key, and policy publisher keys",
+    );
   for (const subcommand of SUBCOMMANDS) subcommand(keys);
   return keys;
 }
