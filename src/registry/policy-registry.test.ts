@@ -10,7 +10,7 @@ import { DEFAULT_POLICY_TENANT } from "../domain/policy-registry.ts";
 import { explainDecision, Lumyn } from "../lumyn.ts";
 import { call } from "../testing/http.ts";
 import { startTestServer } from "../testing/server.ts";
-import { activatePolicy, publishPolicy, rollbackPolicy } from "./policy-registry.ts";
+import { activatePolicy, publishPolicy, recordRejection, rollbackPolicy } from "./policy-registry.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-registry-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -87,11 +87,8 @@ describe("policy registry", () => {
       assert.equal(published.ok, false);
       assert.ok(!published.ok && published.problems.some((p) => p.file === "bad.yml" && p.line === 4));
       assert.deepEqual(await lumyn.store.policies.history(), []);
-      const rejected = await publishPolicy(lumyn.store, "globex", text, {
-        source: { by: "redis" },
-        recordRejection: true,
-      });
-      assert.equal(rejected.ok, false);
+      assert.ok(!published.ok);
+      await recordRejection(lumyn.store, "globex", { by: "redis" }, published.problems);
       const history = await lumyn.store.policies.history("globex");
       assert.deepEqual(
         history.map((event) => event.type),

@@ -23,15 +23,21 @@ export interface PublishOptions {
   /** Named in error locations (a file, or e.g. `redis lumyn:policy:acme`). */
   readonly file?: string;
   readonly reasonCodeRegistry?: ReadonlySet<string>;
-  /** Who publishes and from where (`{by: "cli"}`, `{by: "redis", key, digest}`), kept in the history. */
+  /** Who publishes and from where (`{by: "cli", principal: "os:<user>"}`, `{by: "redis", …}`), kept in the history. */
   readonly source: JsonObject;
-  /** Record an invalid document as a `rejected` event of the history (what an operator's write to Redis gets). */
-  readonly recordRejection?: boolean;
 }
 
 /** The tenant a registry command addresses: the default for tenants without their own when none is given. */
 export function registryTenant(tenantId: string | undefined): string {
   return tenantId ?? DEFAULT_POLICY_TENANT;
+}
+
+/** A validated policy's text and names: what a version of the registry stores. */
+export interface PolicyVersion {
+  readonly text: string;
+  readonly policyHash: string;
+  readonly policyId: string;
+  readonly policyVersion: string;
 }
 
 /** Validates a policy document and stores it as a version of the tenant's registry; nothing is stored when invalid. */
@@ -45,38 +51,59 @@ export async function publishPolicy(
     ...(options.file ? { file: options.file } : {}),
     ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}),
   });
-  if (!loaded.ok) {
-    if (options.recordRejection) {
-      await store.policies.append({
-        tenantId,
-        type: "rejected",
-        detail: { ...options.source, problems: loaded.problems.map(problemJson) },
-      });
-    }
-    return loaded;
-  }
+  if (!loaded.ok) return loaded;
   const policy = loaded.value;
-  const events = await store.policies.history(tenantId);
-  const previous = activeOf(events);
-  const base = { tenantId, policyHash: policy.hash, ...(previous ? { previous } : {}), policy };
-  if (publishedHashes(events).has(policy.hash)) return ok({ ...base, changed: false });
-  await store.policies.putSnapshot({
+  const version = {
+    text,
     policyHash: policy.hash,
     policyId: policy.model.policyId,
     policyVersion: policy.model.policyVersion,
-    text,
+  };
+  const change = await publishVersion(store, tenantId, version, options.source);
+  return ok({ ...change, policy });
+}
+
+/**
+ * Stores a policy already validated (elsewhere: a server checks Redis documents in a worker thread) as a
+ * version of the tenant's registry.
+ */
+export async function publishVersion(
+  store: Store,
+  tenantId: string,
+  version: PolicyVersion,
+  source: JsonObject,
+): Promise<RegistryChange> {
+  const events = await store.policies.history(tenantId);
+  const previous = activeOf(events);
+  const base = { tenantId, policyHash: version.policyHash, ...(previous ? { previous } : {}) };
+  if (publishedHashes(events).has(version.policyHash)) return { ...base, changed: false };
+  await store.policies.putSnapshot({
+    policyHash: version.policyHash,
+    policyId: version.policyId,
+    policyVersion: version.policyVersion,
+    text: version.text,
   });
   await store.policies.append({
     tenantId,
     type: "published",
-    policyHash: policy.hash,
-    detail: {
-      ...options.source,
-      policy_id: policy.model.policyId,
-      policy_version: policy.model.policyVersion,
-    },
+    policyHash: version.policyHash,
+    detail: { ...source, policy_id: version.policyId, policy_version: version.policyVersion },
   });
-  return ok({ ...base, changed: true });
+  return { ...base, changed: true };
+}
+
+/** Records a document that was refused as a `rejected` event of the tenant's history, with its problems. */
+export async function recordRejection(
+  store: Store,
+  tenantId: string,
+  source: JsonObject,
+  problems: readonly Problem[],
+): Promise<void> {
+  await store.policies.append({
+    tenantId,
+    type: "rejected",
+    detail: { ...source, problems: problems.map(problemJson) },
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +7,9 @@ import { after, before, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
+import { keyId, type SigningKey } from "../domain/chain.ts";
+import type { PolicyEvent } from "../domain/policy-registry.ts";
+import { signedPolicyJson, signPolicy } from "../domain/signed-policy.ts";
 import { Lumyn } from "../lumyn.ts";
 import { type RunningServer, startServer } from "../server/server.ts";
 import { eventually, redisForTests, type TestRedis } from "../testing/redis.ts";
@@ -27,6 +31,30 @@ defaults: {mode: enforce, default_verdict: ${verdict}, default_reason_code: ${id
 rules:
   - {id: NEVER, stage: ALLOW_PATHS, if: {evidence.never_is: 1}, then: {verdict: ALLOW, reason_codes: [NEVER]}}
 `;
+}
+
+function publisherKey(): SigningKey & { readonly publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return { privateKey, publicKey, keyId: keyId(createPublicKey(privateKey)) };
+}
+
+/** The servers' trusted publisher, and one they do not know. */
+const publisher = publisherKey();
+const stranger = publisherKey();
+
+/** A policy as a publisher sends it: the envelope of `lumyn policy sign`. */
+function signed(
+  tenant: string,
+  policy: string,
+  options: { signedAt?: string; key?: SigningKey } = {},
+): string {
+  const envelope = signPolicy(
+    options.key ?? publisher,
+    tenant,
+    policy,
+    options.signedAt ?? new Date().toISOString(),
+  );
+  return JSON.stringify(signedPolicyJson(envelope));
 }
 
 function requestOf(tenant: string, requestId: string): JsonValue {
@@ -56,18 +84,32 @@ interface Gateway {
 let workspaceCount = 0;
 
 /** Three gateways on one store, as three servers behind a load balancer would be. */
-async function gateways(redisUrl: string, pollMs = 600_000): Promise<Gateway[]> {
+async function gateways(
+  redisUrl: string,
+  pollMs = 600_000,
+  options: { publisherKeys?: readonly KeyObject[]; maxDocumentBytes?: number } = {},
+): Promise<Gateway[]> {
   const workspace = join(root, `ws-${++workspaceCount}`);
   const opened: Gateway[] = [];
   for (let i = 0; i < 3; i++) {
     const lumyn = await Lumyn.open({ workspace });
     assert.ok(lumyn.ok);
     const log = new MemoryLog();
-    const sync = await PolicySync.start({ lumyn: lumyn.value, log, redisUrl, pollMs });
+    const sync = await PolicySync.start({
+      lumyn: lumyn.value,
+      log,
+      redisUrl,
+      pollMs,
+      publisherKeys: options.publisherKeys ?? [publisher.publicKey],
+      ...(options.maxDocumentBytes ? { maxDocumentBytes: options.maxDocumentBytes } : {}),
+    });
     opened.push({ lumyn: lumyn.value, sync, log });
   }
   return opened;
 }
+
+const rejections = async (gateway: Gateway, tenant: string): Promise<PolicyEvent[]> =>
+  (await gateway.lumyn.store.policies.history(tenant)).filter((event) => event.type === "rejected");
 
 async function closeAll(all: readonly Gateway[]): Promise<void> {
   for (const gateway of all) {
@@ -117,7 +159,7 @@ describe("policy hot reload over Redis", { skip }, () => {
     }
   });
 
-  it("adopts an operator's valid document once, and rejects an invalid one everywhere", async () => {
+  it("adopts a publisher's signed document once, with its key as the principal, and rejects an invalid one everywhere", async () => {
     const all = await gateways(server.url);
     const client = server.client();
     try {
@@ -125,7 +167,7 @@ describe("policy hot reload over Redis", { skip }, () => {
       // JSON is YAML too: an operator may write either.
       const document =
         '{"schema_version": "policy.v1", "policy_id": "escalate-all", "policy_version": "1", "defaults": {"mode": "enforce", "default_verdict": "ESCALATE", "default_reason_code": "HOLD"}, "rules": [{"id": "NEVER", "stage": "ALLOW_PATHS", "if": {"evidence.never_is": 1}, "then": {"verdict": "ALLOW", "reason_codes": ["NEVER"]}}]}';
-      await client.set(`${POLICY_KEY_PREFIX}initech`, document);
+      await client.set(`${POLICY_KEY_PREFIX}initech`, signed("initech", document));
       let hash = "";
       await eventually(async () => {
         hash = (await first.lumyn.store.policies.active()).get("initech") ?? "";
@@ -133,23 +175,22 @@ describe("policy hot reload over Redis", { skip }, () => {
       }, "every server adopts the operator's document");
       const history = await first.lumyn.store.policies.history("initech");
       assert.deepEqual(
-        history.map((event) => [event.type, event.detail.by]),
+        history.map((event) => [event.type, event.detail.by, event.detail.principal, event.detail.key_id]),
         [
-          ["published", "redis"],
-          ["activated", "redis"],
+          ["published", "redis", `publisher:${publisher.keyId}`, publisher.keyId],
+          ["activated", "redis", `publisher:${publisher.keyId}`, publisher.keyId],
         ],
-        "one server handled it: published and activated once",
+        "one server handled it: published and activated once, by the key that signed it",
       );
 
-      await client.set(`${POLICY_KEY_PREFIX}initech`, verdictPolicy("broken", "MAYBE"));
+      await client.set(`${POLICY_KEY_PREFIX}initech`, signed("initech", verdictPolicy("broken", "MAYBE")));
       await eventually(
         async () => (await first.lumyn.store.policies.history("initech")).some((e) => e.type === "rejected"),
         "the invalid document is recorded as rejected",
       );
-      const rejected = (await first.lumyn.store.policies.history("initech")).filter(
-        (e) => e.type === "rejected",
-      );
+      const rejected = await rejections(first, "initech");
       assert.equal(rejected.length, 1);
+      assert.equal(rejected[0]?.detail.reason, "invalid_policy");
       const problems = rejected[0]?.detail.problems as JsonObject[];
       assert.ok(
         problems.some(
@@ -158,7 +199,12 @@ describe("policy hot reload over Redis", { skip }, () => {
       );
       assert.ok(
         all.some((gateway) =>
-          gateway.log.lines.some((line) => line.level === "error" && /rejected/.test(line.message)),
+          gateway.log.lines.some(
+            (line) =>
+              line.level === "error" &&
+              /rejected a policy document from Redis \(invalid_policy\)/.test(line.message) &&
+              (line.object as JsonObject).tenant === "initech",
+          ),
         ),
       );
       for (const gateway of all) {
@@ -168,6 +214,88 @@ describe("policy hot reload over Redis", { skip }, () => {
         assert.equal(decided.value.record.verdict, "ESCALATE");
       }
     } finally {
+      client.disconnect();
+      await closeAll(all);
+    }
+  });
+
+  it("rejects what no trusted publisher signed for the tenant, each with its reason, and keeps the last good policy", async () => {
+    const all = await gateways(server.url, 600_000, { maxDocumentBytes: 64 * 1024 });
+    const client = server.client();
+    const key = `${POLICY_KEY_PREFIX}acme`;
+    try {
+      const [first] = all as [Gateway];
+      const good = signed("acme", verdictPolicy("deny-all", "DENY"));
+      await client.set(key, good);
+      let hash = "";
+      await eventually(async () => {
+        hash = (await first.lumyn.store.policies.active()).get("acme") ?? "";
+        return hash !== "" && activeEverywhere(all, "acme", hash)();
+      }, "every server adopts the signed document");
+
+      const allowAll = verdictPolicy("allow-all", "ALLOW");
+      const goodJson = JSON.parse(good) as JsonObject;
+      const cases: [string, string][] = [
+        ["unsigned", allowAll],
+        ["invalid_envelope", JSON.stringify({ ...goodJson, signed_at: undefined })],
+        ["unknown_key", signed("acme", allowAll, { key: stranger })],
+        ["bad_signature", JSON.stringify({ ...goodJson, policy: allowAll })],
+        ["tenant_mismatch", signed("globex", allowAll)],
+        ["stale", signed("acme", allowAll, { signedAt: "2020-01-01T00:00:00Z" })],
+        ["too_large", signed("acme", `${allowAll}${"#".repeat(80 * 1024)}\n`)],
+        ["invalid_policy", signed("acme", verdictPolicy("broken", "MAYBE"))],
+      ];
+      for (const [n, [reason, document]] of cases.entries()) {
+        await client.set(key, document);
+        await eventually(
+          async () => (await rejections(first, "acme")).length === n + 1,
+          `the ${reason} document is rejected`,
+        );
+        const event = (await rejections(first, "acme")).at(-1) as PolicyEvent;
+        assert.equal(event.detail.reason, reason);
+        assert.equal(event.detail.by, "redis");
+        const problems = event.detail.problems as JsonObject[];
+        assert.ok(problems.length > 0 && problems.every((problem) => problem.file === `redis ${key}`));
+        assert.ok(
+          all.some((gateway) =>
+            gateway.log.lines.some(
+              (line) =>
+                line.level === "error" &&
+                line.message.includes(`(${reason})`) &&
+                (line.object as JsonObject).tenant === "acme" &&
+                (line.object as JsonObject).reason === reason,
+            ),
+          ),
+          `one log line says ${reason} and the tenant`,
+        );
+        for (const gateway of all) assert.equal(gateway.lumyn.policyFor("acme").hash, hash);
+      }
+      const tooLarge = (await rejections(first, "acme")).find((event) => event.detail.reason === "too_large");
+      assert.equal(typeof tooLarge?.detail.size, "number", "an oversized document is known by its size");
+      assert.equal((await first.lumyn.store.policies.active()).get("acme"), hash);
+      for (const gateway of all) {
+        const decided = await gateway.lumyn.decide(requestOf("acme", `a-${Math.random()}`));
+        assert.ok(decided.ok);
+        assert.equal(decided.value.record.verdict, "DENY", "decided under the last good policy");
+      }
+    } finally {
+      client.disconnect();
+      await closeAll(all);
+    }
+  });
+
+  it("rejects every document, signed or not, when no publisher key is configured", async () => {
+    const all = await gateways(server.url, 600_000, { publisherKeys: [] });
+    const client = server.client();
+    try {
+      const [first] = all as [Gateway];
+      await client.set(`${POLICY_KEY_PREFIX}*`, signed("*", verdictPolicy("allow-all", "ALLOW")));
+      await eventually(async () => (await rejections(first, "*")).length === 1, "the document is rejected");
+      assert.equal((await rejections(first, "*"))[0]?.detail.reason, "no_publisher_key");
+      assert.deepEqual(await first.lumyn.store.policies.active(), new Map());
+      for (const gateway of all) assert.equal(gateway.lumyn.policyFor("acme").hash, STARTER_POLICY_HASH);
+    } finally {
+      await client.del(`${POLICY_KEY_PREFIX}*`);
       client.disconnect();
       await closeAll(all);
     }
@@ -250,16 +378,18 @@ describe("policy hot reload over Redis", { skip }, () => {
         auth: false,
         log: false,
         redisUrl: server.url,
+        policyPublisherKeys: [publisher.publicKey],
       });
-      await client.set(`${POLICY_KEY_PREFIX}umbrella`, verdictPolicy("umbrella", "DENY"));
+      await client.set(`${POLICY_KEY_PREFIX}umbrella`, signed("umbrella", verdictPolicy("umbrella", "DENY")));
       await client.set(`${POLICY_KEY_PREFIX}wayne`, "rules: [");
       await eventually(async () => {
         const metrics = await (await fetch(`${running?.url}/metrics`)).text();
         return (
           /lumyn_policy_switches_total\{tenant="umbrella"\} 1/.test(metrics) &&
-          /lumyn_policy_rejected_total\{tenant="wayne"\} 1/.test(metrics)
+          /lumyn_policy_rejected_total\{reason="unsigned"\} 1/.test(metrics) &&
+          /lumyn_policy_rejected_total\{reason="bad_signature"\} 0/.test(metrics)
         );
-      }, "the metrics count the switch and the rejection");
+      }, "the metrics count the switch and the rejection by its reason");
     } finally {
       client.disconnect();
       if (running) await running.close();

@@ -1,9 +1,14 @@
+import type { KeyObject } from "node:crypto";
 import { Redis } from "ioredis";
 import { sha256 } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
 import { formatProblem, type Problem, type Result, StorageError } from "../core/problem.ts";
+import type { PolicyEvent } from "../domain/policy-registry.ts";
+import { POLICY_KEY_PREFIX, type PolicyRejectionReason, publicKeyPem } from "../domain/signed-policy.ts";
 import type { Store } from "../store/store.ts";
-import { activatePolicy, publishPolicy, type RegistryChange } from "./policy-registry.ts";
+import { type DocumentCheck, rejected } from "./policy-document.ts";
+import { PolicyDocumentChecker } from "./policy-document-checker.ts";
+import { activatePolicy, publishVersion, type RegistryChange, recordRejection } from "./policy-registry.ts";
 
 /** The gateway whose policies a {@link PolicySync} keeps current (a Lumyn). */
 export interface PolicyHost {
@@ -17,14 +22,19 @@ export interface PolicyHost {
 
 /** Where activations are announced: every server reloads the registry's active versions from the store. */
 export const ANNOUNCE_CHANNEL = "lumyn:policy:announce";
-/** `SET lumyn:policy:<tenant> <yaml-or-json>`: an operator's policy document for a tenant (`*`: the default). */
-export const POLICY_KEY_PREFIX = "lumyn:policy:";
-/** One server handles each operator document; the others follow its announcement. */
+export { POLICY_KEY_PREFIX };
+
+/** The keyspace events of commands that write a string's content: each may leave a new document. */
+const WRITES = new Set(["set", "setrange", "append"]);
+/** One server handles each document; the others follow its announcement. */
 const CLAIM_PREFIX = "lumyn:claim:policy:";
 const CLAIM_MS = 60_000;
 
 /** How often the store is read for activations that no announcement reached (Redis down, or no Redis). */
 export const DEFAULT_POLICY_POLL_MS = 5_000;
+
+/** The largest policy document read from Redis, by default: a larger one is rejected without being read. */
+export const DEFAULT_POLICY_MAX_BYTES = 1024 * 1024;
 
 export interface SyncLog {
   info(object: object, message: string): void;
@@ -33,32 +43,43 @@ export interface SyncLog {
 }
 
 export interface SyncEvents {
-  /** The gateway switched a tenant's policy (after an announcement, a poll, or an operator's document). */
+  /** The gateway switched a tenant's policy (after an announcement, a poll, or a document in Redis). */
   switched?(tenantId: string, policyHash: string): void;
-  /** An operator's document was invalid: it was recorded as rejected and the last good policy stays. */
-  rejected?(tenantId: string, problems: readonly Problem[]): void;
+  /** A document in Redis was not applied: it was recorded as rejected and the last good policy stays. */
+  rejected?(tenantId: string, reason: PolicyRejectionReason, problems: readonly Problem[]): void;
 }
 
 export interface PolicySyncOptions {
   readonly lumyn: PolicyHost;
   readonly log: SyncLog;
   readonly events?: SyncEvents;
-  /** `redis://…`: announcements and operator documents; without it the store is only polled. */
+  /** `redis://…`: announcements and signed policy documents; without it the store is only polled. */
   readonly redisUrl?: string;
   readonly pollMs?: number;
+  /** The keys whose signature makes a document in Redis applicable; without any, every document is rejected. */
+  readonly publisherKeys?: readonly KeyObject[];
+  /** The largest document read from Redis, in bytes (default {@link DEFAULT_POLICY_MAX_BYTES}). */
+  readonly maxDocumentBytes?: number;
 }
+
+/** A document as read from Redis: its bytes, or only its size when it is over the limit. */
+type RedisDocument =
+  | { readonly bytes: Uint8Array; readonly fingerprint: string }
+  | { readonly size: number; readonly fingerprint: string };
 
 /**
  * Keeps a gateway's per-tenant policies in step with the registry. The store is the truth; Redis makes
  * changes arrive fast. Three paths lead to a reload:
  *
  * - an announcement on {@link ANNOUNCE_CHANNEL} (published by `lumyn policy activate/rollback --redis` and by
- *   the server that handled an operator's document): every server reloads at once;
+ *   the server that handled a document): every server reloads at once;
  * - a keyspace notification that `lumyn:policy:<tenant>` was set: one server (the one that claims it)
- *   validates, publishes and activates the document, then announces; an invalid one is recorded as rejected
- *   and changes nothing. Notifications are turned on with CONFIG SET when the server allows it; every
- *   (re)connection and every poll also scans the keys, so a document set while a server was away, or where
- *   notifications are not allowed, is still seen;
+ *   checks the document in a worker thread (its size first, then a publisher's signature for that tenant,
+ *   then the policy's validation), publishes and activates it, then announces; a document that fails any
+ *   check is recorded as rejected and changes nothing. Redis announces; it does not decide: whoever can
+ *   write to it cannot make a server apply a policy no publisher signed. Notifications are turned on with
+ *   CONFIG SET when the server allows it; every (re)connection and every poll also scans the keys, so a
+ *   document set while a server was away, or where notifications are not allowed, is still seen;
  * - a poll of the store every `pollMs`, which also covers announcements lost while Redis was down.
  */
 export class PolicySync {
@@ -66,6 +87,8 @@ export class PolicySync {
   private readonly log: SyncLog;
   private readonly events: SyncEvents;
   private readonly pollMs: number;
+  private readonly maxDocumentBytes: number;
+  private readonly checker: PolicyDocumentChecker;
   private commands: Redis | undefined;
   private subscriber: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -81,6 +104,15 @@ export class PolicySync {
     this.log = options.log;
     this.events = options.events ?? {};
     this.pollMs = options.pollMs ?? DEFAULT_POLICY_POLL_MS;
+    this.maxDocumentBytes = options.maxDocumentBytes ?? DEFAULT_POLICY_MAX_BYTES;
+    const reasonCodes = options.lumyn.reasonCodeRegistry;
+    this.checker = new PolicyDocumentChecker(
+      {
+        publisherKeys: (options.publisherKeys ?? []).map(publicKeyPem),
+        ...(reasonCodes ? { reasonCodes: [...reasonCodes] } : {}),
+      },
+      this.maxDocumentBytes,
+    );
     this.active = options.lumyn.activeVersions();
   }
 
@@ -117,7 +149,7 @@ export class PolicySync {
     const db = commands.options.db ?? 0;
     subscriber.on("message", () => this.reload());
     subscriber.on("pmessage", (_pattern: string, channel: string, event: string) => {
-      if (event === "set") void this.handleKey(channel.slice(channel.indexOf(":") + 1));
+      if (WRITES.has(event)) void this.handleKey(channel.slice(channel.indexOf(":") + 1));
     });
     await subscriber.subscribe(ANNOUNCE_CHANNEL);
     await subscriber.psubscribe(`__keyspace@${db}__:${POLICY_KEY_PREFIX}*`);
@@ -143,7 +175,7 @@ export class PolicySync {
     } catch (error) {
       this.log.warn(
         { error: (error as Error).message, pollMs: this.pollMs },
-        "Redis does not allow keyspace notifications: operator policy documents are seen at the next poll",
+        "Redis does not allow keyspace notifications: policy documents are seen at the next poll",
       );
     }
   }
@@ -208,63 +240,104 @@ export class PolicySync {
     }
   }
 
-  /** An operator's document: validated, published and activated by the one server that claims it. */
+  /** A document in Redis: checked, published and activated by the one server that claims it. */
   private async handleKey(key: string): Promise<void> {
     const commands = this.commands;
     const tenantId = key.slice(POLICY_KEY_PREFIX.length);
     if (!commands || !key.startsWith(POLICY_KEY_PREFIX) || tenantId === "") return;
     try {
-      const text = await commands.get(key);
-      if (text === null) return;
-      const digest = sha256(text);
-      if (this.handled.get(key) === digest) return;
-      if (await this.handledBefore(tenantId, digest)) {
-        this.handled.set(key, digest);
+      const document = await this.readDocument(commands, key);
+      if (document === undefined || this.handled.get(key) === document.fingerprint) return;
+      const fromRedis = (await this.lumyn.store.policies.history(tenantId)).filter(
+        (event) => event.detail.by === "redis",
+      );
+      // The latest document taken from Redis for the tenant: a restart must not redo it, or undo a later
+      // `lumyn policy activate` or `rollback`.
+      if (fingerprintOf(fromRedis.at(-1)?.detail) === document.fingerprint) {
+        this.handled.set(key, document.fingerprint);
         return;
       }
       // Another server holds the claim: the store shows its outcome at the next look, and should it have
       // failed, the claim expires and this server tries.
-      const claimed = await commands.set(`${CLAIM_PREFIX}${tenantId}:${digest}`, "1", "PX", CLAIM_MS, "NX");
-      if (claimed !== "OK") return;
-      this.handled.set(key, digest);
-      const change = await this.adopt(tenantId, key, digest, text);
+      const claim = `${CLAIM_PREFIX}${tenantId}:${document.fingerprint}`;
+      if ((await commands.set(claim, "1", "PX", CLAIM_MS, "NX")) !== "OK") return;
+      this.handled.set(key, document.fingerprint);
+      const change = await this.adopt(tenantId, key, document, fromRedis);
       if (change) await this.announce(change);
     } catch (error) {
       this.handled.delete(key);
-      this.log.warn({ key, error: (error as Error).message }, "could not handle a policy document in Redis");
+      if (!this.closed)
+        this.log.warn(
+          { key, error: (error as Error).message },
+          "could not handle a policy document in Redis",
+        );
     }
   }
 
-  /** Whether the latest document taken from Redis for the tenant was this one (a restart must not redo it). */
-  private async handledBefore(tenantId: string, digest: string): Promise<boolean> {
-    const events = await this.lumyn.store.policies.history(tenantId);
-    const fromRedis = events.filter((event) => event.detail.by === "redis");
-    return fromRedis.at(-1)?.detail.digest === digest;
+  /**
+   * Reads a key's document, never more than the limit: an oversized one is known by its size alone (a
+   * `SET` of 50 MB costs this server one STRLEN). Undefined when the key is gone or empty.
+   */
+  private async readDocument(commands: Redis, key: string): Promise<RedisDocument | undefined> {
+    const size = await commands.strlen(key);
+    if (size === 0) return undefined;
+    if (size > this.maxDocumentBytes) return { size, fingerprint: `size:${size}` };
+    const bytes = await commands.getrangeBuffer(key, 0, this.maxDocumentBytes);
+    if (bytes.length === 0) return undefined;
+    // Replaced by a larger one between the two reads.
+    if (bytes.length > this.maxDocumentBytes) {
+      const grown = await commands.strlen(key);
+      return { size: grown, fingerprint: `size:${grown}` };
+    }
+    return { bytes, fingerprint: sha256(bytes) };
   }
 
   private async adopt(
     tenantId: string,
     key: string,
-    digest: string,
-    text: string,
+    document: RedisDocument,
+    fromRedis: readonly PolicyEvent[],
   ): Promise<RegistryChange | undefined> {
-    const source: JsonObject = { by: "redis", key, digest };
-    const store: Store = this.lumyn.store;
-    const published = await publishPolicy(store, tenantId, text, {
-      file: `redis ${key}`,
-      source,
-      recordRejection: true,
-      ...(this.lumyn.reasonCodeRegistry ? { reasonCodeRegistry: this.lumyn.reasonCodeRegistry } : {}),
-    });
-    if (!published.ok) {
-      this.log.error(
-        { tenant: tenantId, key, problems: published.problems.map(formatProblem) },
-        "rejected an invalid policy document from Redis: the last good policy stays active",
-      );
-      this.events.rejected?.(tenantId, published.problems);
+    const file = `redis ${key}`;
+    const seen: JsonObject =
+      "bytes" in document
+        ? { by: "redis", key, digest: document.fingerprint }
+        : { by: "redis", key, size: document.size };
+    const check: DocumentCheck =
+      "bytes" in document
+        ? await this.checker.check({ tenant: tenantId, bytes: document.bytes, file })
+        : rejected(
+            "too_large",
+            { file },
+            `the document is ${document.size} bytes, over the limit of ${this.maxDocumentBytes} (policy_max_bytes); it was not read`,
+          );
+    if (this.closed) return undefined;
+    if (!check.ok) {
+      await this.reject(tenantId, key, seen, check);
       return undefined;
     }
-    const activated = await activatePolicy(store, tenantId, published.value.policyHash, source);
+    const { policy } = check;
+    const latest = latestSignedAt(fromRedis);
+    if (latest !== undefined && Date.parse(policy.signedAt) <= Date.parse(latest)) {
+      const stale = rejected(
+        "stale",
+        { file },
+        `the document was signed at ${policy.signedAt}, not after the one applied last (signed at ${latest}): an older document set again`,
+        policy.keyId,
+      );
+      await this.reject(tenantId, key, seen, stale as Extract<DocumentCheck, { ok: false }>);
+      return undefined;
+    }
+    // Who changed the registry: the publisher's key (named by its id until keys carry principals).
+    const source: JsonObject = {
+      ...seen,
+      principal: `publisher:${policy.keyId}`,
+      key_id: policy.keyId,
+      signed_at: policy.signedAt,
+    };
+    const store: Store = this.lumyn.store;
+    await publishVersion(store, tenantId, policy, source);
+    const activated = await activatePolicy(store, tenantId, policy.policyHash, source);
     if (!activated.ok) {
       this.log.warn(
         { tenant: tenantId, problems: activated.problems.map(formatProblem) },
@@ -276,6 +349,31 @@ export class PolicySync {
     return activated.value;
   }
 
+  private async reject(
+    tenantId: string,
+    key: string,
+    seen: JsonObject,
+    check: Extract<DocumentCheck, { ok: false }>,
+  ): Promise<void> {
+    await recordRejection(
+      this.lumyn.store,
+      tenantId,
+      { ...seen, reason: check.reason, ...(check.keyId ? { key_id: check.keyId } : {}) },
+      check.problems,
+    );
+    this.log.error(
+      {
+        tenant: tenantId,
+        key,
+        reason: check.reason,
+        problems: check.problems.slice(0, LOGGED_PROBLEMS).map(formatProblem),
+        ...(check.problems.length > LOGGED_PROBLEMS ? { problems_total: check.problems.length } : {}),
+      },
+      `rejected a policy document from Redis (${check.reason}): the last good policy stays active`,
+    );
+    this.events.rejected?.(tenantId, check.reason, check.problems);
+  }
+
   private async announce(change: RegistryChange): Promise<void> {
     await this.commands?.publish(ANNOUNCE_CHANNEL, announcement(change));
   }
@@ -285,7 +383,29 @@ export class PolicySync {
     if (this.timer) clearInterval(this.timer);
     await this.reloading;
     for (const client of [this.subscriber, this.commands]) client?.disconnect();
+    await this.checker.close();
   }
+}
+
+/** A log line shows this many of a rejected document's problems; the history keeps them all. */
+const LOGGED_PROBLEMS = 10;
+
+/** Which document an event of the history was about: its digest, or its size when it was too large to read. */
+function fingerprintOf(detail: JsonObject | undefined): string | undefined {
+  if (typeof detail?.digest === "string") return detail.digest;
+  if (typeof detail?.size === "number") return `size:${detail.size}`;
+  return undefined;
+}
+
+/** When the newest document applied from Redis was signed: an older one set again is refused. */
+function latestSignedAt(fromRedis: readonly PolicyEvent[]): string | undefined {
+  let latest: string | undefined;
+  for (const event of fromRedis) {
+    const signedAt = event.detail.signed_at;
+    if (event.type !== "activated" || typeof signedAt !== "string") continue;
+    if (latest === undefined || Date.parse(signedAt) > Date.parse(latest)) latest = signedAt;
+  }
+  return latest;
 }
 
 function announcement(change: RegistryChange): string {

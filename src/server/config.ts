@@ -28,8 +28,15 @@ export interface ServeConfig {
   readonly logLevel: string;
   /** Redaction profile for requests that name none (`default` when unset). */
   readonly redaction?: RedactionProfile;
-  /** `redis://…`: policy announcements, operator policy documents and velocity counters (none when unset). */
+  /** `redis://…`: policy announcements, signed policy documents and velocity counters (none when unset). */
   readonly redis?: string;
+  /**
+   * Files of the Ed25519 public keys (SPKI PEM) whose signed policy documents in Redis are applied; without
+   * any, every document written to Redis is rejected.
+   */
+  readonly policyPublisherKeys?: readonly string[];
+  /** The largest policy document read from Redis, in bytes. */
+  readonly policyMaxBytes: number;
 }
 
 export type Setting = keyof ServeConfig;
@@ -41,13 +48,15 @@ export type Source = "flag" | "env" | "file" | "default";
 export const DEFAULT_CONFIG_FILE = "lumyn.config.json";
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-type Raw = string | number | boolean;
+type Raw = string | number | boolean | readonly string[];
 
 interface SettingSpec {
   /** Environment variable; the reference's names where it has one. */
   readonly env: string;
   /** Key in the config file. */
   readonly key: string;
+  /** The flag, when it is not the setting's name in kebab case (a repeatable flag names one item). */
+  readonly flag?: string;
   readonly secret?: boolean;
   /** How the value is shown (`--print-config`, messages) when parts of it are secret. */
   readonly printable?: (value: string) => string;
@@ -85,6 +94,19 @@ const flag = (raw: Raw): { value: boolean } | { expected: string } => {
   return value === undefined ? { expected: "true or false (on/off, 1/0)" } : { value };
 };
 
+/**
+ * Files, given as a repeated flag, a comma-separated variable, or a list (or one string) in the config file.
+ * Each is resolved against the config file's folder when it comes from there.
+ */
+const fileList = (raw: Raw): { value: string[] } | { expected: string } => {
+  const items = typeof raw === "string" ? raw.split(",").map((item) => item.trim()) : raw;
+  return Array.isArray(items) &&
+    items.length > 0 &&
+    items.every((item) => typeof item === "string" && item !== "")
+    ? { value: [...items] }
+    : { expected: "one or more file paths (a list in the config file, comma-separated in the environment)" };
+};
+
 const redisUrl = (raw: Raw): { value: string } | { expected: string } => {
   const expected = { expected: "a Redis URL: redis://[user:password@]host[:port][/db] or rediss://…" };
   if (typeof raw !== "string") return expected;
@@ -113,6 +135,18 @@ const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
   redaction: { env: "LUMYN_REDACTION_PROFILE", key: "redaction", parse: oneOf(REDACTION_PROFILES) },
   // A secret: the URL may carry a password.
   redis: { env: "LUMYN_REDIS", key: "redis", secret: true, parse: redisUrl },
+  policyPublisherKeys: {
+    env: "LUMYN_POLICY_PUBLISHER_KEYS",
+    key: "policy_publisher_keys",
+    flag: "--policy-publisher-key",
+    path: true,
+    parse: fileList,
+  },
+  policyMaxBytes: {
+    env: "LUMYN_POLICY_MAX_BYTES",
+    key: "policy_max_bytes",
+    parse: integer(1, 16 * 1024 * 1024),
+  },
 };
 
 const DEFAULTS: Partial<ServeConfig> = {
@@ -123,6 +157,7 @@ const DEFAULTS: Partial<ServeConfig> = {
   auth: true,
   bodyLimit: 1024 * 1024,
   logLevel: "info",
+  policyMaxBytes: 1024 * 1024,
 };
 
 export interface ResolvedConfig {
@@ -171,7 +206,8 @@ export function resolveServeConfig(
     const [source, raw, where] = found;
     const parsed = spec.parse(raw as Raw);
     if ("expected" in parsed) {
-      const label = source === "flag" ? `--${kebab(name)}` : source === "env" ? spec.env : spec.key;
+      const label =
+        source === "flag" ? (spec.flag ?? `--${kebab(name)}`) : source === "env" ? spec.env : spec.key;
       problems.push({
         code: "config",
         message: `${label}: ${spec.secret ? "the value" : JSON.stringify(spec.printable ? spec.printable(String(raw)) : raw)} is not allowed`,
@@ -181,10 +217,13 @@ export function resolveServeConfig(
       continue;
     }
     sources[name] = source;
+    const base = spec.path && source === "file" && filePath ? dirname(filePath) : undefined;
     config[name] =
-      spec.path && source === "file" && filePath
-        ? resolve(dirname(filePath), String(parsed.value))
-        : parsed.value;
+      base === undefined
+        ? parsed.value
+        : Array.isArray(parsed.value)
+          ? parsed.value.map((path) => resolve(base, path))
+          : resolve(base, String(parsed.value));
   }
   if (problems.length > 0) return fail("usage", problems);
   return ok({ config: config as unknown as ServeConfig, sources, ...(filePath ? { file: filePath } : {}) });

@@ -1,4 +1,5 @@
 import { Counter, type CounterConfiguration, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { POLICY_REJECTION_REASONS, type PolicyRejectionReason } from "../domain/signed-policy.ts";
 
 /** Latency buckets (seconds) around the service's targets: most answers take well under 10 ms. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -90,15 +91,18 @@ export class ServiceMetrics {
     labelNames: ["tenant"] as const,
     registers: [this.registry],
   });
+  // By reason, not tenant: whoever writes to Redis chooses the tenant keys, and would choose the series.
   private readonly policyRejections = new Counter({
     name: "lumyn_policy_rejected_total",
-    help: "Invalid policy documents written to Redis and rejected (the last good policy stayed active)",
-    labelNames: ["tenant"] as const,
+    help: "Policy documents written to Redis and not applied, by reason (the last good policy stayed active)",
+    labelNames: ["reason"] as const,
     registers: [this.registry],
   });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "lumyn_" });
+    // Every reason is a series from the start, so that an alert on its rate sees the first rejection.
+    for (const reason of POLICY_REJECTION_REASONS) this.policyRejections.inc({ reason }, 0);
   }
 
   decision(verdict: string, status: string, reasonCodes: readonly string[], seconds: number): void {
@@ -116,8 +120,8 @@ export class ServiceMetrics {
     this.policySwitches.inc({ tenant });
   }
 
-  policyRejected(tenant: string): void {
-    this.policyRejections.inc({ tenant });
+  policyRejected(reason: PolicyRejectionReason): void {
+    this.policyRejections.inc({ reason });
   }
 
   storeError(operation: string): void {

@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { isIP } from "node:net";
 import swagger from "@fastify/swagger";
@@ -58,10 +59,14 @@ export interface ServerOptions {
   readonly keyCacheMs?: number;
   /** What `POST /v1/evaluate` answers for MEDIUM and LOW materiality when the policy cannot be evaluated. */
   readonly evaluatorFallback?: EvaluatorFallback;
-  /** `redis://…`: switch policies on announcements and adopt operators' policy documents (see docs/registry.md). */
+  /** `redis://…`: switch policies on announcements and adopt signed policy documents (see docs/registry.md). */
   readonly redisUrl?: string;
   /** How often the store is read for policy activations no announcement brought (default 5 s). */
   readonly policyPollMs?: number;
+  /** Ed25519 public keys whose signed policy documents in Redis are applied; without any, none is. */
+  readonly policyPublisherKeys?: readonly KeyObject[];
+  /** The largest policy document read from Redis, in bytes (default 1 MiB). */
+  readonly policyMaxBytes?: number;
 }
 
 /** Framework errors as stable problem codes. */
@@ -109,10 +114,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       log: app.log,
       events: {
         switched: (tenant) => metrics.policySwitched(tenant),
-        rejected: (tenant) => metrics.policyRejected(tenant),
+        rejected: (_tenant, reason) => metrics.policyRejected(reason),
       },
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.policyPollMs ? { pollMs: options.policyPollMs } : {}),
+      ...(options.policyPublisherKeys ? { publisherKeys: options.policyPublisherKeys } : {}),
+      ...(options.policyMaxBytes ? { maxDocumentBytes: options.policyMaxBytes } : {}),
     });
     app.addHook("onClose", () => policySync.close());
     if (options.redisUrl) {

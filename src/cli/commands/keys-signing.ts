@@ -41,25 +41,24 @@ export function readSigningKey(workspace: Workspace): ReturnType<typeof signingK
 
 /** A public key given for verification (SPKI PEM), or a failure pointing at the file. */
 export function readPublicKey(path: string): KeyObject {
+  const problem = (message: string) =>
+    new LumynError({ kind: "invalid_request", problems: [{ code: "public_key", message, file: path }] });
+  let pem: string;
+  try {
+    pem = readText(path);
+  } catch (error) {
+    throw problem(`cannot read the public key: ${(error as Error).message}`);
+  }
+  // A private key would do (its public half is derived), but it has no business where keys only check.
+  if (pem.includes("PRIVATE KEY-----"))
+    throw problem("this is a private key; give its public half (the -public.pem file)");
   let key: KeyObject;
   try {
-    key = createPublicKey(readText(path));
+    key = createPublicKey(pem);
   } catch (error) {
-    throw new LumynError({
-      kind: "invalid_request",
-      problems: [
-        { code: "public_key", message: `not a public key: ${(error as Error).message}`, file: path },
-      ],
-    });
+    throw problem(`not a public key: ${(error as Error).message}`);
   }
-  if (key.asymmetricKeyType !== "ed25519") {
-    throw new LumynError({
-      kind: "invalid_request",
-      problems: [
-        { code: "public_key", message: `the key is ${key.asymmetricKeyType}, not ed25519`, file: path },
-      ],
-    });
-  }
+  if (key.asymmetricKeyType !== "ed25519") throw problem(`the key is ${key.asymmetricKeyType}, not ed25519`);
   return key;
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -88,5 +88,52 @@ describe("lumyn keys publisher create / policy sign", () => {
     assert.equal(noTenant.code, 2);
     assert.match(noTenant.stderr, /required option '--tenant <id>'/);
     assert.throws(() => statSync(out), "nothing was written");
+  });
+
+  it("serve reads publisher keys from flags, the environment and the config file, and refuses one it cannot use", () => {
+    const folder = join(root, "config");
+    mkdirSync(folder);
+    writeFileSync(
+      join(folder, "lumyn.config.json"),
+      JSON.stringify({ policy_publisher_keys: ["keys/a.pem", "keys/b.pem"], policy_max_bytes: 65536 }),
+    );
+    const fromFile = runCli(["serve", "--print-config"], { cwd: folder });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    const printed = JSON.parse(fromFile.stdout);
+    assert.deepEqual(printed.settings.policy_publisher_keys, [
+      join(folder, "keys/a.pem"),
+      join(folder, "keys/b.pem"),
+    ]);
+    assert.equal(printed.settings.policy_max_bytes, 65536);
+    const env = { ...process.env, LUMYN_POLICY_PUBLISHER_KEYS: "x.pem,y.pem" };
+    const fromEnv = JSON.parse(runCli(["serve", "--print-config"], { cwd: root, env }).stdout);
+    assert.deepEqual(fromEnv.settings.policy_publisher_keys, ["x.pem", "y.pem"]);
+    const flags = [
+      "serve",
+      "--print-config",
+      "--policy-publisher-key",
+      "f.pem",
+      "--policy-publisher-key",
+      "g.pem",
+    ];
+    const fromFlags = JSON.parse(runCli(flags, { cwd: folder }).stdout);
+    assert.deepEqual(fromFlags.settings.policy_publisher_keys, ["f.pem", "g.pem"]);
+    assert.equal(fromFlags.sources.policy_publisher_keys, "flag");
+
+    const workspace = ["--workspace", join(root, "ws")];
+    const serve = (key: string) =>
+      runCli(["serve", "--no-auth", "--port", "0", "--policy-publisher-key", key, ...workspace]);
+    const secret = serve(privateKey);
+    assert.equal(secret.code, 1);
+    assert.equal(
+      secret.stderr,
+      `lumyn: ${privateKey}: this is a private key; give its public half (the -public.pem file)\n`,
+    );
+    const absent = serve(join(root, "absent.pem"));
+    assert.equal(absent.code, 1);
+    assert.match(absent.stderr, /^lumyn: .*absent\.pem: cannot read the public key: ENOENT[^\n]*\n$/);
+    const limit = runCli(["serve", "--print-config", "--policy-max-bytes", "0"]);
+    assert.equal(limit.code, 2);
+    assert.match(limit.stderr, /--policy-max-bytes: "0" is not allowed \(expected a whole number from 1 to/);
   });
 });

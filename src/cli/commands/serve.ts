@@ -3,6 +3,7 @@ import { LumynError, StorageError } from "../../core/problem.ts";
 import { Lumyn } from "../../lumyn.ts";
 import { printableConfig, resolveServeConfig, type Setting } from "../../server/config.ts";
 import { expect, jsonText } from "../io.ts";
+import { readPublicKey } from "./keys-signing.ts";
 
 interface ServeFlags {
   readonly host?: string;
@@ -18,6 +19,8 @@ interface ServeFlags {
   readonly redaction?: string;
   readonly printConfig?: boolean;
   readonly redis?: string;
+  readonly policyPublisherKey?: readonly string[];
+  readonly policyMaxBytes?: string;
 }
 
 export function register(program: Command): void {
@@ -44,10 +47,19 @@ export function register(program: Command): void {
       "--redis <url>",
       "Redis for policy hot reload and velocity counters, e.g. redis://127.0.0.1:6379 (see docs/registry.md)",
     )
+    .option(
+      "--policy-publisher-key <file>",
+      "an Ed25519 public key (PEM) whose signed policy documents in Redis are applied; repeat for several (see docs/registry.md)",
+      (file: string, previous: readonly string[] = []) => [...previous, file],
+    )
+    .option(
+      "--policy-max-bytes <bytes>",
+      "largest policy document read from Redis; larger ones are rejected unread (default 1048576)",
+    )
     .option("--print-config", "print the effective settings (secrets hidden) and exit")
     .action(async (flags: ServeFlags, command: Command) => {
       const debug = command.optsWithGlobals().debug === true;
-      const given: Partial<Record<Setting, string | boolean>> = {
+      const given: Partial<Record<Setting, string | boolean | readonly string[]>> = {
         ...(flags.host !== undefined ? { host: flags.host } : {}),
         ...(flags.port !== undefined ? { port: flags.port } : {}),
         ...(flags.workspace !== undefined ? { workspace: flags.workspace } : {}),
@@ -60,6 +72,8 @@ export function register(program: Command): void {
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
         ...(flags.redaction !== undefined ? { redaction: flags.redaction } : {}),
         ...(flags.redis !== undefined ? { redis: flags.redis } : {}),
+        ...(flags.policyPublisherKey !== undefined ? { policyPublisherKeys: flags.policyPublisherKey } : {}),
+        ...(flags.policyMaxBytes !== undefined ? { policyMaxBytes: flags.policyMaxBytes } : {}),
       };
       const resolved = expect(
         resolveServeConfig(
@@ -72,6 +86,8 @@ export function register(program: Command): void {
         return;
       }
       const { config } = resolved;
+      // Read before the store is opened: a key that cannot be used stops the start with nothing opened.
+      const publisherKeys = (config.policyPublisherKeys ?? []).map(readPublicKey);
       const lumyn = expect(
         await Lumyn.open({
           workspace: config.workspace,
@@ -97,6 +113,8 @@ export function register(program: Command): void {
           log: { level: config.logLevel },
           debug,
           ...(config.redis !== undefined ? { redisUrl: config.redis } : {}),
+          policyPublisherKeys: publisherKeys,
+          policyMaxBytes: config.policyMaxBytes,
         });
       } catch (error) {
         await lumyn.close();
