@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { activatePolicy, registryTenant } from "../../registry/policy-registry.ts";
 import { expect } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
+import { cliSource } from "../principal.ts";
 import { announceChange, type RedisOption, redisOption } from "../redis-option.ts";
 
 export function register(policy: Command): void {
@@ -21,7 +22,7 @@ export function register(policy: Command): void {
       const store = await openExistingStore(options);
       try {
         const change = expect(
-          await activatePolicy(store, registryTenant(options.tenant), version, { by: "cli" }),
+          await activatePolicy(store, registryTenant(options.tenant), version, cliSource()),
         );
         process.stdout.write(
           change.changed

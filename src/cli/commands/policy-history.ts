@@ -23,7 +23,8 @@ function eventLine(event: PolicyEvent): string {
     event.type === "rejected"
       ? `${problems.length} problem(s): ${problems.map((p) => formatProblem(p as unknown as Problem)).join("; ")}`
       : [event.policyHash, event.detail.policy_id, event.detail.policy_version].filter(Boolean).join(" ");
-  return `${event.createdAt}  ${event.tenantId}  ${event.type.padEnd(11)}  ${what}  (by ${String(event.detail.by)})`;
+  const principal = typeof event.detail.principal === "string" ? ` ${event.detail.principal}` : "";
+  return `${event.createdAt}  ${event.tenantId}  ${event.type.padEnd(11)}  ${what}  (by ${String(event.detail.by)}${principal})`;
 }
 
 export function register(policy: Command): void {

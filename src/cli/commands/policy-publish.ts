@@ -4,6 +4,7 @@ import { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import { ensureWorkspace, workspaceAt, workspaceRegistry } from "../../workspace.ts";
 import { expect, jsonText, readTextFile } from "../io.ts";
 import { addWorkspaceOption } from "../options.ts";
+import { cliSource } from "../principal.ts";
 
 export function register(policy: Command): void {
   addWorkspaceOption(
@@ -30,7 +31,7 @@ export function register(policy: Command): void {
         const published = expect(
           await publishPolicy(store, tenantId, text, {
             file,
-            source: { by: "cli" },
+            source: cliSource(),
             ...(reasonCodes ? { reasonCodeRegistry: reasonCodes } : {}),
           }),
         );

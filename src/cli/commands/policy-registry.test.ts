@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
@@ -75,8 +75,11 @@ describe("lumyn policy publish / activate / rollback / history", () => {
       history.events.map((event: { type: string }) => event.type),
       ["published", "published", "activated", "activated", "rolled_back"],
     );
+    for (const event of history.events as { detail: { by: string; principal: string } }[])
+      assert.deepEqual([event.detail.by, event.detail.principal], ["cli", `os:${userInfo().username}`]);
     const text = runCli(["policy", "history", "--tenant", "globex", ...ws]);
     assert.match(text.stdout, /active for globex: sha256:/);
+    assert.match(text.stdout, new RegExp(`rolled_back .*\\(by cli os:${userInfo().username}\\)`));
   });
 
   it("refuses an invalid policy with file:line:col, exit 1, and publishes nothing", () => {

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registryTenant, rollbackPolicy } from "../../registry/policy-registry.ts";
 import { expect } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
+import { cliSource } from "../principal.ts";
 import { announceChange, type RedisOption, redisOption } from "../redis-option.ts";
 
 export function register(policy: Command): void {
@@ -16,7 +17,7 @@ export function register(policy: Command): void {
     .action(async (options: { workspace?: string; tenant?: string } & RedisOption) => {
       const store = await openExistingStore(options);
       try {
-        const change = expect(await rollbackPolicy(store, registryTenant(options.tenant), { by: "cli" }));
+        const change = expect(await rollbackPolicy(store, registryTenant(options.tenant), cliSource()));
         process.stdout.write(
           `rolled back tenant ${change.tenantId} to ${change.policyHash} (from ${change.previous})\n`,
         );
