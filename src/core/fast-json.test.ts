@@ -1,23 +1,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import fc from "fast-check";
-import { assertNeverAcceptsRefused, jsonText, lossless, space } from "../testing/json-text.ts";
+import { testEquivalence } from "../testing/equivalence.ts";
+import { jsonDocument, lossless } from "../testing/json-text.ts";
 import { readJsonFast } from "./fast-json.ts";
 
 describe("readJsonFast", () => {
-  it("reads what the lossless reader reads, and gives up on no document that has no repeated key", () => {
-    fc.assert(
-      fc.property(space, jsonText(false), space, (before, text, after) => {
-        const document = `${before}${text}${after}`;
-        const slow = lossless(document);
-        // Documents the lossless reader refuses (a float overflowing to infinity) must be given up on too.
-        assert.deepStrictEqual(readJsonFast(document, 64), slow, document);
-      }),
-      { numRuns: 3_000 },
-    );
+  // Documents the lossless reader refuses (a float overflowing to infinity) must be given up on too.
+  testEquivalence({
+    speedup: "json-readers",
+    over: "JSON texts without repeated keys: the fast reader reads every one as the lossless reader does",
+    inputs: jsonDocument(false),
+    fast: (text) => readJsonFast(text, 64),
+    plain: lossless,
+    runs: 3_000,
   });
-
-  it("never accepts what the lossless reader refuses", () => assertNeverAcceptsRefused(readJsonFast));
 
   it("gives up on nesting deeper than the limit, repeated keys and non-finite numbers", () => {
     assert.equal(readJsonFast(`${"[".repeat(5)}${"]".repeat(5)}`, 4), undefined);

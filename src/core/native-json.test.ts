@@ -1,24 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import fc from "fast-check";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
-import { assertNeverAcceptsRefused, jsonText, lossless, space } from "../testing/json-text.ts";
+import { testEquivalence } from "../testing/equivalence.ts";
+import { givesUpOrAgrees, jsonDocument, lossless } from "../testing/json-text.ts";
 import { isJsonObject } from "./json.ts";
 import { readJsonNative } from "./native-json.ts";
 
 describe("readJsonNative", () => {
-  it("reads what the lossless reader reads, or gives up", () => {
-    fc.assert(
-      fc.property(space, jsonText(true), space, (before, text, after) => {
-        const document = `${before}${text}${after}`;
-        const native = readJsonNative(document, 64);
-        if (native !== undefined) assert.deepStrictEqual(native, lossless(document), document);
-      }),
-      { numRuns: 5_000 },
-    );
+  testEquivalence({
+    speedup: "json-readers",
+    over: "JSON texts (repeated keys, integral floats, big integers): V8's JSON.parse reads as the lossless reader or gives up",
+    inputs: jsonDocument(true),
+    fast: (text) => readJsonNative(text, 64),
+    plain: lossless,
+    same: givesUpOrAgrees,
+    runs: 5_000,
   });
-
-  it("never accepts what the lossless reader refuses", () => assertNeverAcceptsRefused(readJsonNative));
 
   it("gives up where JSON.parse would read a number differently, on repeated keys and on deep nesting", () => {
     for (const text of [

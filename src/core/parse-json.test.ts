@@ -1,10 +1,34 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { testEquivalence, withSpeedup } from "../testing/equivalence.ts";
+import { anyJsonText, givesUpOrAgrees, jsonDocument, lossless } from "../testing/json-text.ts";
 import { JsonFloat } from "./json.ts";
-import { parseJson, parseJsonBytes } from "./parse-json.ts";
+import { FAST_JSON_READERS, parseJson, parseJsonBytes } from "./parse-json.ts";
 
 describe("parseJson", () => {
+  const parse = ([text, maxDepth]: [string, number]) => parseJson(text, { maxDepth, file: "doc.json" });
+
+  testEquivalence({
+    speedup: "json-readers",
+    over: "broken, random and valid texts at two depth limits: the same values, the same problems",
+    inputs: fc.tuple(fc.oneof(anyJsonText, jsonDocument(true)), fc.constantFrom(64, 3)),
+    fast: withSpeedup("json-readers", true, parse),
+    plain: withSpeedup("json-readers", false, parse),
+    runs: 3_000,
+  });
+
+  for (const reader of FAST_JSON_READERS)
+    testEquivalence({
+      speedup: "json-readers",
+      over: `broken, random and valid texts: the ${reader.name} reader never accepts what the lossless one refuses`,
+      inputs: anyJsonText,
+      fast: (text) => reader.read(text, 64),
+      plain: lossless,
+      same: givesUpOrAgrees,
+      runs: 5_000,
+    });
+
   it("parses integers, floats and big integers losslessly", () => {
     const parsed = parseJson("[1, 1.0, 1.5, 12345678901234567890, -0, -0.0, 1e2]");
     assert.ok(parsed.ok);

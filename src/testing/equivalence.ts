@@ -4,8 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { inspect } from "node:util";
 import fc from "fast-check";
-import type { Speedup } from "../core/speedups.ts";
+import { type Speedup, setSpeedup } from "../core/speedups.ts";
 
 export interface Equivalence<I, O> {
   readonly speedup: Speedup;
@@ -26,10 +27,29 @@ export function testEquivalence<I, O>(spec: Equivalence<I, O>): void {
       fc.property(spec.inputs, (input) => {
         const fast = spec.fast(input);
         const plain = spec.plain(input);
-        if (spec.same) assert.ok(spec.same(fast, plain), "the fast and plain answers differ");
+        if (spec.same)
+          assert.ok(
+            spec.same(fast, plain),
+            `the answers differ: fast ${inspect(fast)}, plain ${inspect(plain)}`,
+          );
         else assert.deepStrictEqual(fast, plain);
       }),
       { numRuns: spec.runs ?? 500 },
     );
   });
+}
+
+/**
+ * `run` with the fast path switched on or off while it runs, whatever LUMYN_PLAIN says: the fast and the plain
+ * twin of code that consults `speedupEnabled` (so that `LUMYN_PLAIN=all npm test` still compares the two).
+ */
+export function withSpeedup<I, O>(speedup: Speedup, on: boolean, run: (input: I) => O): (input: I) => O {
+  return (input) => {
+    const before = setSpeedup(speedup, on);
+    try {
+      return run(input);
+    } finally {
+      setSpeedup(speedup, before);
+    }
+  };
 }

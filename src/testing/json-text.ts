@@ -1,10 +1,9 @@
 /**
- * JSON texts for property tests of the readers behind parseJson: every reader must give the lossless
- * reader's value or give up, never a value of its own.
+ * JSON texts for the equivalence tests of the readers behind parseJson (src/testing/equivalence.ts): every
+ * fast reader must give the lossless reader's value or give up, never a value of its own.
  */
-import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
-import type { JsonValue } from "../core/json.ts";
 import { readJsonLossless } from "../core/parse-json.ts";
 
 /** The lossless reader's answer, or undefined when it refuses the text. */
@@ -36,12 +35,12 @@ const stringLiteral = fc.oneof(
   fc.constantFrom('"\\/"', '"\\ud83d\\ude00"', '"\\uD800"', '"é\\n\\t\\"\\\\"', '"\u{1F600}"'),
 );
 
-export const space = fc.constantFrom("", " ", "\n  ", "\t", "\r\n");
+const space = fc.constantFrom("", " ", "\n  ", "\t", "\r\n");
 
 const KEYS = ['"a"', '"b"', '"__proto__"', '"k\\u0061"', '""'];
 
 /** JSON texts built from those literals, with whitespace between tokens; keys repeat only when asked. */
-export function jsonText(repeatKeys: boolean): fc.Arbitrary<string> {
+function jsonText(repeatKeys: boolean): fc.Arbitrary<string> {
   return fc.letrec<{ value: string }>((tie) => {
     const member = fc.tuple(fc.constantFrom(...KEYS), space, tie("value"));
     return {
@@ -63,7 +62,7 @@ export function jsonText(repeatKeys: boolean): fc.Arbitrary<string> {
 }
 
 /** JSON texts with one character inserted, replaced or removed somewhere: mostly broken, sometimes not. */
-export const mutatedJsonText: fc.Arbitrary<string> = fc
+const mutatedJsonText: fc.Arbitrary<string> = fc
   .tuple(
     jsonText(true),
     fc.nat(),
@@ -74,18 +73,15 @@ export const mutatedJsonText: fc.Arbitrary<string> = fc
     return text.slice(0, i) + insert + text.slice(i + (insert === "" ? 1 : 0));
   });
 
-/**
- * Checks that a reader never accepts what the lossless reader refuses, and reads what it accepts as the
- * lossless reader does, on broken, random and valid texts.
- */
-export function assertNeverAcceptsRefused(
-  read: (text: string, maxDepth: number) => JsonValue | undefined,
-): void {
-  fc.assert(
-    fc.property(fc.oneof(mutatedJsonText, fc.string(), fc.json()), (text) => {
-      const value = read(text, 64);
-      if (value !== undefined) assert.deepStrictEqual(value, lossless(text), text);
-    }),
-    { numRuns: 5_000 },
-  );
+/** Broken, random and valid texts: what a reader must refuse unless the lossless reader reads it. */
+export const anyJsonText: fc.Arbitrary<string> = fc.oneof(mutatedJsonText, fc.string(), fc.json());
+
+/** JSON texts as {@link jsonText} makes them, with whitespace before and after. */
+export function jsonDocument(repeatKeys: boolean): fc.Arbitrary<string> {
+  return fc.tuple(space, jsonText(repeatKeys), space).map((parts) => parts.join(""));
+}
+
+/** Whether a fast reader's answer is the lossless reader's, or the reader gave up. */
+export function givesUpOrAgrees(read: unknown, lossless: unknown): boolean {
+  return read === undefined || isDeepStrictEqual(read, lossless);
 }
