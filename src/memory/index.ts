@@ -1,6 +1,7 @@
+import { speedupEnabled } from "../core/speedups.ts";
 import type { Label, MemoryCase, ScopeCount } from "../domain/memory-case.ts";
 import { DIMENSIONS, norm } from "./fingerprint.ts";
-import { DOT_PRODUCTS_WASM } from "./kernel/dot-products.wasm.ts";
+import { plainKernel, type SimilarityKernel, simdKernel } from "./kernel/similarity-kernel.ts";
 
 export interface MemoryHit {
   readonly decisionId: string;
@@ -25,8 +26,6 @@ const TERMS_BYTES = DIMENSIONS * 8;
 /** Memory grows by at least this share of its size, so that growing is rare. */
 const GROWTH = 0.25;
 
-let kernelModule: WebAssembly.Module | undefined;
-
 /** A span of the arena's memory: a scope's fingerprint columns, or the scratch for dot products. */
 interface Region {
   offset: number;
@@ -35,20 +34,15 @@ interface Region {
 
 /**
  * The WebAssembly memory that holds the fingerprints of every scope of an index, and the kernel that computes
- * a query's dot products with one scope's fingerprints (SIMD, see kernel/dot-products.wat). Regions are
- * allocated upwards; a scope that outgrows its region moves to a bigger one and leaves garbage behind, which
- * is reclaimed by sliding the live regions down once it exceeds half of what is live.
+ * a query's dot products with one scope's fingerprints (SIMD, see kernel/dot-products.wat; its plain twin in
+ * JavaScript while the speed-up `similarity-kernel` is off). Regions are allocated upwards; a scope that
+ * outgrows its region moves to a bigger one and leaves garbage behind, which is reclaimed by sliding the live
+ * regions down once it exceeds half of what is live.
  */
 class Arena {
   private readonly memory = new WebAssembly.Memory({ initial: 1 });
-  private readonly dotProducts: (
-    columns: number,
-    stride: number,
-    count: number,
-    terms: number,
-    termCount: number,
-    sums: number,
-  ) => void;
+  private simd: SimilarityKernel | undefined;
+  private plain: SimilarityKernel | undefined;
   bytes!: Int8Array;
   words!: Int32Array;
   private readonly regions = new Set<Region>();
@@ -58,9 +52,6 @@ class Arena {
   private sums: Region = { offset: 0, bytes: 0 };
 
   constructor() {
-    kernelModule ??= new WebAssembly.Module(Buffer.from(DOT_PRODUCTS_WASM, "base64"));
-    const instance = new WebAssembly.Instance(kernelModule, { env: { memory: this.memory } });
-    this.dotProducts = instance.exports.dotProducts as Arena["dotProducts"];
     this.renewViews();
   }
 
@@ -110,8 +101,18 @@ class Arena {
       terms++;
     }
     // `columns` may have moved while the scratch was allocated (compaction): read its offset afterwards.
-    this.dotProducts(columns.offset, capacity, count, 0, terms, this.sums.offset);
+    this.kernel()(columns.offset, capacity, count, 0, terms, this.sums.offset);
     return this.sums.offset / 4;
+  }
+
+  /** The SIMD kernel, or its plain twin while the speed-up is off; each made at its first use. */
+  private kernel(): SimilarityKernel {
+    if (!speedupEnabled("similarity-kernel")) {
+      this.plain ??= plainKernel(this.memory);
+      return this.plain;
+    }
+    this.simd ??= simdKernel(this.memory);
+    return this.simd;
   }
 
   private release(region: Region): void {

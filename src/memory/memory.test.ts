@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { GENERATED_KERNEL, generateKernel } from "../../scripts/generate-kernel.ts";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import type { JsonObject } from "../core/json.ts";
 import type { Label } from "../domain/memory-case.ts";
+import { testEquivalence, withSpeedup } from "../testing/equivalence.ts";
+import { fingerprints } from "../testing/fingerprints.ts";
 import { arbitrate, DEFAULT_MEMORY_CONFIG, memorySnapshot } from "./arbitrate.ts";
 import {
   DEFAULT_FINGERPRINT_CONFIG,
@@ -315,6 +318,54 @@ describe("the memory index's storage", () => {
         }
       }
     }
+  });
+
+  interface Search {
+    readonly pool: readonly Int8Array[];
+    readonly cases: readonly { id: number; scope: string; label: Label; pick: number }[];
+    readonly query: Int8Array;
+    readonly k: number;
+    readonly scope: string | undefined;
+  }
+  /**
+   * Cases drawn from a few fingerprints, so that many score the same and only their ids order them, in two
+   * scopes, some relabelled; a query searched in one scope or across both.
+   */
+  const searches: fc.Arbitrary<Search> = fc.record({
+    pool: fc.array(fingerprints, { minLength: 1, maxLength: 6 }),
+    cases: fc.array(
+      fc.record({
+        id: fc.nat(80),
+        scope: fc.constantFrom("a", "b"),
+        label: fc.constantFrom<Label>("failure", "success"),
+        pick: fc.nat(),
+      }),
+      { maxLength: 120 },
+    ),
+    query: fingerprints,
+    k: fc.integer({ min: 1, max: 8 }),
+    scope: fc.constantFrom("a", undefined),
+  });
+  const search = ({ pool, cases, query, k, scope }: Search) => {
+    const index = new MemoryIndex();
+    for (const memoryCase of cases)
+      index.upsert({
+        decisionId: `d${String(memoryCase.id).padStart(2, "0")}`,
+        tenantId: "t",
+        actionType: memoryCase.scope,
+        label: memoryCase.label,
+        vector: pool[memoryCase.pick % pool.length] as Int8Array,
+      });
+    return index.search("t", scope, query, k);
+  };
+
+  testEquivalence({
+    speedup: "similarity-kernel",
+    over: "generated fingerprints with many ties: the same hits, scores and order",
+    inputs: searches,
+    fast: withSpeedup("similarity-kernel", true, search),
+    plain: withSpeedup("similarity-kernel", false, search),
+    runs: 300,
   });
 
   it("runs the committed kernel, assembled from its source (run `npm run generate` after editing the .wat)", async () => {
