@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { LumynError, StorageError } from "../core/problem.ts";
+import { plainSettingProblems } from "../core/speedups.ts";
 import { VERSION } from "../core/version.ts";
 import * as approvals from "./commands/approvals.ts";
 import * as approve from "./commands/approve.ts";
@@ -76,6 +77,11 @@ function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  const plain = plainSettingProblems();
+  if (plain.length > 0) {
+    printFailure({ kind: "usage", problems: plain });
+    return EXIT.usage;
+  }
   const program = buildProgram();
   const debug = argv.includes("--debug");
   try {

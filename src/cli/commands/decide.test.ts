@@ -63,6 +63,30 @@ Module._load = function (request, ...rest) {
     assert.equal(JSON.parse(text).verdict, "ESCALATE");
   });
 
+  it("decides alike with every fast path off (LUMYN_PLAIN=all), and refuses a name it does not know", () => {
+    const decideWith = (plain: string | undefined, workspace: string) =>
+      runCli(["decide", requestFile, "--workspace", workspace], {
+        cwd: root,
+        env: { ...process.env, LUMYN_PLAIN: plain },
+      });
+    const fast = decideWith(undefined, "ws-fast");
+    const plain = decideWith("all", "ws-plain");
+    assert.equal(plain.code, 0, plain.stderr);
+    const [a, b] = [JSON.parse(fast.stdout), JSON.parse(plain.stdout)];
+    assert.deepEqual(
+      [b.verdict, b.reason_codes, b.determinism.inputs_digest],
+      [a.verdict, a.reason_codes, a.determinism.inputs_digest],
+    );
+
+    const unknown = decideWith("json-reader, similarity-kernel", "ws-plain");
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stdout, "");
+    assert.match(
+      unknown.stderr,
+      /^lumyn: LUMYN_PLAIN names 'json-reader', which is no fast path \(expected all, or a comma-separated list of json-readers, similarity-kernel, .*; did you mean 'json-readers'\?\)\n$/,
+    );
+  });
+
   it("uses --policy instead of the workspace policy", () => {
     const policy = join(root, "deny-all.yml");
     writeFileSync(

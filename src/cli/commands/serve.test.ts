@@ -79,6 +79,32 @@ describe("lumyn serve", () => {
     }
   });
 
+  it("refuses to start on a LUMYN_PLAIN name it does not know, and says which fast paths are off", async () => {
+    const refused = runCli(["serve", "--no-auth", "--port", "0", "--workspace", "ws-plain"], {
+      cwd: root,
+      env: { ...process.env, LUMYN_PLAIN: "simd" },
+    });
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.stderr,
+      /^lumyn: LUMYN_PLAIN names 'simd', which is no fast path \(expected all, or a comma-separated list of json-readers, similarity-kernel, /,
+    );
+    const { url, stderr, stop } = await serve(["--no-auth", "--workspace", "ws-plain"], {
+      LUMYN_PLAIN: "similarity-kernel,json-readers",
+    });
+    try {
+      assert.match(stderr(), /fast paths off: json-readers, similarity-kernel\)/);
+      const response = await fetch(`${url}/v1/decide`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(EXAMPLE_REQUESTS["refund-small"]?.request),
+      });
+      assert.equal(response.status, 200);
+    } finally {
+      await stop();
+    }
+  });
+
   it("on SIGTERM finishes in-flight decisions, writes out the log and closes the store: every answered decision is stored, whole, and logged", async () => {
     const logFile = join(root, "shutdown.log");
     const { child, url, exited, stderr } = await serve(

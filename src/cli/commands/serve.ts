@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { LumynError, StorageError } from "../../core/problem.ts";
+import { plainSpeedups } from "../../core/speedups.ts";
 import { Lumyn } from "../../lumyn.ts";
 import { printableConfig, resolveServeConfig, type Setting } from "../../server/config.ts";
 import { expect, jsonText } from "../io.ts";
@@ -129,8 +130,10 @@ export function register(program: Command): void {
           ],
         });
       }
+      // Said at start: answers stay the same with fast paths off, the server's capacity does not.
+      const plain = plainSpeedups();
       process.stderr.write(
-        `lumyn: serving ${server.url} (policy ${lumyn.policy.model.policyId} ${lumyn.policy.model.policyVersion}${lumyn.activeVersions().size > 0 ? `, registry versions for ${[...lumyn.activeVersions().keys()].join(", ")}` : ""}, auth ${config.auth ? "on" : "off"}${config.redis ? ", Redis on" : ""})\n`,
+        `lumyn: serving ${server.url} (policy ${lumyn.policy.model.policyId} ${lumyn.policy.model.policyVersion}${lumyn.activeVersions().size > 0 ? `, registry versions for ${[...lumyn.activeVersions().keys()].join(", ")}` : ""}, auth ${config.auth ? "on" : "off"}${config.redis ? ", Redis on" : ""}${plain.length > 0 ? `, fast paths off: ${plain.join(", ")}` : ""})\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals): void => {
