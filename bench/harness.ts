@@ -2,6 +2,7 @@
  * Measurement helpers shared by the scenarios: timers, percentiles, medians, a seeded PRNG and the batch
  * loops used to time very fast functions.
  */
+import { type Speedup, setSpeedup } from "../src/core/speedups.ts";
 
 /** Nanoseconds from an arbitrary origin (monotonic). */
 export function nowNs(): bigint {
@@ -35,6 +36,32 @@ export function percentiles(values: ArrayLike<number>, ps: readonly number[]): n
 
 export function median(values: readonly number[]): number {
   return percentiles(values, [50])[0] as number;
+}
+
+/**
+ * A fast path beside its plain twin (src/core/speedups.ts) in the same minutes: `rounds` pairs of runs of
+ * `work`, one with the speed-up on and one with it off, in alternating order; the median run of each, in ns.
+ */
+export function speedupPair(
+  speedup: Speedup,
+  rounds: number,
+  work: () => void,
+): { fast: number; plain: number } {
+  const times = { fast: [] as number[], plain: [] as number[] };
+  const before = setSpeedup(speedup, true);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const on of round % 2 === 0 ? [true, false] : [false, true]) {
+        setSpeedup(speedup, on);
+        const started = nowNs();
+        work();
+        times[on ? "fast" : "plain"].push(elapsedNs(started));
+      }
+    }
+  } finally {
+    setSpeedup(speedup, before);
+  }
+  return { fast: median(times.fast), plain: median(times.plain) };
 }
 
 /** One repetition of one measured thing. Latencies are in nanoseconds per operation. */

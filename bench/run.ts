@@ -15,6 +15,8 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { formatProblem } from "../src/core/problem.ts";
+import { plainSettingProblems, plainSpeedups } from "../src/core/speedups.ts";
 import { closeHistory, scenarioBacktest, scenarioChainCost, scenarioVerify } from "./audit.ts";
 import { scenarioMemoryManyScopes, scenarioMemoryOneScope } from "./memory.ts";
 import { scenarioPostgresServers } from "./postgres.ts";
@@ -69,6 +71,12 @@ const options = parseOptions();
 if (options.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
+}
+
+const plainProblems = plainSettingProblems();
+if (plainProblems.length > 0) {
+  for (const problem of plainProblems) process.stderr.write(`bench: ${formatProblem(problem)}\n`);
+  process.exit(2);
 }
 
 const PIN_ENV = "LUMYN_BENCH_PINNED_CPU";
@@ -162,10 +170,12 @@ const meta = {
   cpusOnMachine: cpus().length,
   pinnedToCpu: pinnedCpu === undefined ? null : Number(pinnedCpu),
   mode: config.quick ? "quick" : "full",
+  plain: plainSpeedups(),
   date: new Date().toISOString(),
 };
+const plainNote = meta.plain.length > 0 ? `, fast paths off (LUMYN_PLAIN): ${meta.plain.join(", ")}` : "";
 log(
-  `${meta.node}, ${meta.cpu}, ${pinnedCpu === undefined ? "not pinned" : `pinned to CPU ${pinnedCpu}`}, ${meta.mode} run`,
+  `${meta.node}, ${meta.cpu}, ${pinnedCpu === undefined ? "not pinned" : `pinned to CPU ${pinnedCpu}`}, ${meta.mode} run${plainNote}`,
 );
 
 const scenarios: Array<[number, () => ScenarioResult | Promise<ScenarioResult>]> = [
@@ -261,7 +271,7 @@ if (options.json) {
   }
   const out: string[] = [
     "",
-    `Lumyn benchmarks: ${meta.node} on ${meta.cpu}, ${pinnedCpu === undefined ? "not pinned" : `pinned to CPU ${pinnedCpu} (one core)`}, ${meta.mode} run, ${seconds.toFixed(0)} s`,
+    `Lumyn benchmarks: ${meta.node} on ${meta.cpu}, ${pinnedCpu === undefined ? "not pinned" : `pinned to CPU ${pinnedCpu} (one core)`}, ${meta.mode} run, ${seconds.toFixed(0)} s${plainNote}`,
     "Each figure is the median over repetitions, after warm-up.",
     "",
     table(rows),

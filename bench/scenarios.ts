@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { STARTER_POLICY } from "../src/assets/starter-policy.ts";
 import type { JsonObject, JsonValue } from "../src/core/json.ts";
+import { parseJson } from "../src/core/parse-json.ts";
 import { decide } from "../src/engine/decide.ts";
 import { Lumyn } from "../src/lumyn.ts";
 import type { EvaluationInput } from "../src/policy/evaluate.ts";
@@ -23,6 +24,7 @@ import {
   type Rep,
   type Summary,
   sink,
+  speedupPair,
   summarize,
 } from "./harness.ts";
 import { policy200, requests200 } from "./policy200.ts";
@@ -238,6 +240,11 @@ function compiledVersusBaseline(
   });
 }
 
+/** Nanoseconds as µs or ms, three significant digits. */
+export function formatTime(ns: number): string {
+  return ns < 1e6 ? `${(ns / 1e3).toPrecision(3)} µs` : `${(ns / 1e6).toPrecision(3)} ms`;
+}
+
 export function formatCount(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toPrecision(3)}M`;
   if (n >= 1e3) return `${(n / 1e3).toPrecision(3)}k`;
@@ -289,7 +296,8 @@ export function scenario200(config: Config): ScenarioResult {
 /** Scenario 3: the pure `decide()`: validation, redaction, features, digest, evaluation, record. */
 export function scenarioDecide(config: Config): ScenarioResult {
   const policy = mustLoad(STARTER_POLICY, "starter-policy.yml");
-  const requests: JsonValue[] = starterRequests(256, 3).map(asJsonValue);
+  const plainRequests = starterRequests(256, 3);
+  const requests: JsonValue[] = plainRequests.map(asJsonValue);
   const verdicts = new Map<string, number>();
   for (const request of requests) {
     const decided = decide(request, policy);
@@ -330,6 +338,12 @@ export function scenarioDecide(config: Config): ScenarioResult {
     });
   }
   if (failures > 0) throw new Error(`bench: ${failures} decide() calls failed`);
+  // Over HTTP and the CLI a request is read from its JSON text first: what the JSON fast paths save there.
+  const texts = plainRequests.map((request) => JSON.stringify(request));
+  const read = speedupPair("json-readers", config.quick ? 20 : 60, () => {
+    for (const text of texts)
+      if (!parseJson(text).ok) throw new Error("bench: parseJson() refused a request");
+  });
   const summary = summarize(reps);
   const mix = [...verdicts.entries()]
     .map(([v, n]) => `${v} ${Math.round((100 * n) / requests.length)}%`)
@@ -344,6 +358,7 @@ export function scenarioDecide(config: Config): ScenarioResult {
     notes: [
       `${requests.length} distinct requests, cycled; verdicts: ${mix}`,
       `${config.decideReps} repetitions of ${perRep} calls`,
+      `before deciding, HTTP and the CLI read the request's JSON text: ${formatTime(read.fast / texts.length)} a request, ${formatTime(read.plain / texts.length)} with the lossless reader alone (LUMYN_PLAIN=json-readers; medians of passes over the ${texts.length} requests, interleaved)`,
     ],
   });
 }
