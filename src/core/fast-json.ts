@@ -2,11 +2,12 @@ import { integerFromLiteral, JsonFloat, type JsonObject, type JsonValue, setMemb
 
 /**
  * The reader of {@link parseJson} for what the native one leaves (integral floats such as `100.0`, big
- * integers): well-formed JSON with no duplicate keys, within the depth limit. It reads numbers exactly as the lossless parser does (int/float kept apart, big integers
- * exact) but builds strings by slicing the text instead of one character at a time, which makes a decision
- * request about three times cheaper to read. It gives up (returns undefined) at the first thing it does not
- * accept, and the lossless parser then reads the document again and reports the problem with its position:
- * one reader decides what an error says, and this one only ever answers documents that parse cleanly.
+ * integers): well-formed JSON with no duplicate keys, within the depth limit. It reads numbers exactly as the
+ * lossless parser does (int/float kept apart, big integers exact) but builds strings by slicing the text, where
+ * the lossless parser goes one character at a time: that is where it saves (docs/benchmarks.md). It gives up
+ * (returns undefined) at the first thing it does not accept, and the lossless parser then reads the document
+ * again and reports the problem with its position: one reader decides what an error says, and this one only
+ * ever answers documents that parse cleanly.
  */
 export function readJsonFast(text: string, maxDepth: number): JsonValue | undefined {
   const reader = new FastReader(text, maxDepth);
