@@ -22,8 +22,10 @@ const LAYERS = [
   { name: "registry", path: "^src/registry/" },
   // The library's facade: a gateway wired to its stores, and the workspace on disk.
   { name: "library", path: "^src/(lumyn|workspace|index)\\.ts$" },
+  // The HTTP contract: every route's definition, which the server serves and describes and the client calls.
+  { name: "api", path: "^src/api/", mayImport: ["core", "domain"] },
   // Front ends.
-  { name: "client", path: "^src/client/", mayImport: ["core", "domain"] },
+  { name: "client", path: "^src/client/", mayImport: ["core", "domain", "api"] },
   { name: "server", path: "^src/server/" },
   { name: "cli", path: "^src/cli/" },
   // Helpers for tests only (not built into dist/).

@@ -1,13 +1,10 @@
 import { hash, randomBytes } from "node:crypto";
+import type { Scope } from "../api/route.ts";
 import { newDecisionId, timestamp } from "../core/ids.ts";
 import type { ApiKey } from "../domain/api-key.ts";
 
-/**
- * What a key may do. `admin` implies every other scope; `approve` is for voting on, overriding and
- * cancelling approvals (with the key's roles).
- */
-export const SCOPES = ["decide", "read", "label", "approve", "admin"] as const;
-export type Scope = (typeof SCOPES)[number];
+// The scopes are part of the HTTP contract; the key commands take them from here.
+export { SCOPES, type Scope } from "../api/route.ts";
 
 /** Every key starts with this, so that a leaked key is recognisable (and secret scanners can match it). */
 export const KEY_PREFIX = "lumyn_";

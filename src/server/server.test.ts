@@ -301,6 +301,7 @@ describe("HTTP service: decisions", () => {
     assert.deepEqual(Object.keys(openapi.body.paths).sort(), [
       "/healthz",
       "/metrics",
+      "/openapi.json",
       "/readyz",
       "/v1/approvals",
       "/v1/approvals/{id}",

@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { isIP } from "node:net";
-import swagger from "@fastify/swagger";
+import swagger, { type FastifyDynamicSwaggerOptions } from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, {
   type FastifyError,
@@ -10,6 +10,8 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import { OPENAPI } from "../api/openapi.ts";
+import type { Access } from "../api/route.ts";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import { StorageError } from "../core/problem.ts";
@@ -17,21 +19,18 @@ import type { ApiKey } from "../domain/api-key.ts";
 import type { Lumyn } from "../lumyn.ts";
 import { PolicySync } from "../registry/policy-sync.ts";
 import { RedisVelocityCounters } from "../registry/redis-counters.ts";
-import { grants, hashApiKey, KEY_PREFIX, type Scope } from "./api-keys.ts";
+import { grants, hashApiKey, KEY_PREFIX } from "./api-keys.ts";
 import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
 import { startBackgroundWork } from "./background.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
 import type { RouteContext } from "./context.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { openApiDocument } from "./openapi.ts";
 import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts";
 import { registerApprovalRoutes } from "./routes/approvals.ts";
 import { registerDecisionRoutes } from "./routes/decisions.ts";
 import { registerServiceRoutes } from "./routes/service.ts";
+import { unservedRoutes } from "./routing.ts";
 import { compileTextSchema, schemaProblems } from "./validation.ts";
-
-/** Who may call a route: anyone (`public`), any valid key (`any`), or a key with this scope. */
-export type Access = "public" | "any" | Scope;
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -152,6 +151,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === "body" ? () => true : compileTextSchema(schema),
   );
+  // Routes answer with JSON text they wrote (most of it stored canonical JSON): their response schemas
+  // describe the answers and never re-serialize them.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.setSchemaErrorFormatter((errors, dataVar) => {
     const error = new Error(`invalid ${dataVar}`) as FastifyError & { problems: unknown };
     error.problems = schemaProblems(errors as Parameters<typeof schemaProblems>[0]);
@@ -264,11 +266,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     sendProblem(reply, 404, "route_not_found", `no route ${request.method} ${request.url.split("?")[0]}`),
   );
 
-  await app.register(swagger, { mode: "static", specification: { document: openApiDocument() as never } });
+  // Dynamic mode: the document's paths are the routes as registered below, from their definitions in src/api.
+  // The components are plain JSON Schemas, which the document's types do not describe.
+  await app.register(swagger, { openapi: OPENAPI as FastifyDynamicSwaggerOptions["openapi"] });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   registerServiceRoutes(app, context);
   registerDecisionRoutes(app, context);
   registerApprovalRoutes(app, context, options.evaluatorFallback);
+  const unserved = unservedRoutes(app);
+  if (unserved.length > 0) {
+    await app.close();
+    throw new Error(`routes defined in src/api without a handler: ${unserved.join(", ")}`);
+  }
   return app;
 }
 

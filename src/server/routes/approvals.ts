@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Routes } from "../../api/index.ts";
+import type { AnswerOf } from "../../api/route.ts";
 import {
   DEFAULT_FALLBACK,
   type EvaluatorFallback,
@@ -8,28 +10,18 @@ import {
   materialityOf,
 } from "../../approvals/gantral.ts";
 import { parseDuration } from "../../core/duration.ts";
-import type { JsonObject } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
-import { type Actor, type Approval, type ApprovalState, isOpen } from "../../domain/approval.ts";
+import { type Actor, type Approval, isOpen } from "../../domain/approval.ts";
 import { approvalSettingsFor } from "../../engine/approval.ts";
 import { mayRead } from "../auth.ts";
+import { requestBody, validBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";
-import { APPROVALS_QUERY, CONSUME_BODY, JUSTIFICATION_BODY, VOTE_BODY, WAIT_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
-import { compileJsonSchema, schemaProblems } from "../validation.ts";
-import { requestBody, tenantScope } from "./decisions.ts";
-
-interface IdParams {
-  readonly id: string;
-}
-
-const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLength: 1 } } } as const;
+import { type RouteRequest, serve } from "../routing.ts";
+import { tenantScope } from "./decisions.ts";
 
 const MAX_WAIT_MS = 60_000;
 const EVENTS_POLL_MS = 250;
-const validateVote = compileJsonSchema(VOTE_BODY);
-const validateJustification = compileJsonSchema(JUSTIFICATION_BODY);
-const validateConsume = compileJsonSchema(CONSUME_BODY);
 
 /** Who calls: the key's name (else its id) and its roles. Never from a request body. */
 function actorOf(request: FastifyRequest, reply: FastifyReply): Actor | undefined {
@@ -62,7 +54,7 @@ export function registerApprovalRoutes(
 
   /** The approval if the caller may see it (another tenant's is not found); undefined once answered. */
   const visible = async (
-    request: FastifyRequest<{ Params: IdParams }>,
+    request: RouteRequest<"getApproval">,
     reply: FastifyReply,
   ): Promise<Approval | undefined> => {
     const found = await lumyn.approvals.get(request.params.id);
@@ -71,195 +63,137 @@ export function registerApprovalRoutes(
     return undefined;
   };
 
-  const body = <T>(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    validate: ReturnType<typeof compileJsonSchema>,
-    allowEmpty: boolean,
-  ): T | undefined => {
-    if (
-      allowEmpty &&
-      (request.body === undefined || (Buffer.isBuffer(request.body) && request.body.length === 0))
-    )
-      return {} as T;
-    const bytes = requestBody(request, reply, context);
-    if (!bytes) return undefined;
-    const parsed = parseJsonBytes(bytes, { maxBytes: context.bodyLimit });
-    if (!parsed.ok) {
-      sendFailure(reply, parsed);
-      return undefined;
-    }
-    if (!validate(parsed.value)) {
-      const problems = schemaProblems(validate.errors ?? []);
-      sendProblem(reply, 422, "invalid_request", `invalid body: ${problems[0]?.message}`, problems);
-      return undefined;
-    }
-    return parsed.value as T;
-  };
-
   const send = (reply: FastifyReply, approval: Approval) =>
     reply.type("application/json").send(JSON.stringify(approval));
 
-  app.get<{ Querystring: { state?: ApprovalState; role?: string; tenant_id?: string; limit?: number } }>(
-    "/v1/approvals",
-    { config: { access: "read" }, schema: { querystring: APPROVALS_QUERY } },
-    async (request, reply) => {
-      const tenantId = tenantScope(request, reply, request.query.tenant_id);
-      if (tenantId === null) return reply;
-      const approvals = await lumyn.approvals.list({
-        ...(request.query.state ? { state: request.query.state } : {}),
-        ...(request.query.role ? { role: request.query.role } : {}),
-        ...(tenantId ? { tenantId } : {}),
-        ...(request.query.limit ? { limit: request.query.limit } : {}),
-      });
-      return reply.type("application/json").send(JSON.stringify({ approvals }));
-    },
-  );
+  serve(app, "listApprovals", async (request, reply) => {
+    const tenantId = tenantScope(request, reply, request.query.tenant_id);
+    if (tenantId === null) return reply;
+    const approvals = await lumyn.approvals.list({
+      ...(request.query.state ? { state: request.query.state } : {}),
+      ...(request.query.role ? { role: request.query.role } : {}),
+      ...(tenantId ? { tenantId } : {}),
+      ...(request.query.limit ? { limit: request.query.limit } : {}),
+    });
+    const answer: AnswerOf<Routes["listApprovals"], 200> = { approvals };
+    return reply.type("application/json").send(JSON.stringify(answer));
+  });
 
-  app.get<{ Params: IdParams }>(
-    "/v1/approvals/:id",
-    { config: { access: "read" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      const approval = await visible(request, reply);
-      return approval ? send(reply, approval) : reply;
-    },
-  );
+  serve(app, "getApproval", async (request, reply) => {
+    const approval = await visible(request, reply);
+    return approval ? send(reply, approval) : reply;
+  });
 
   for (const decision of ["approve", "reject"] as const) {
-    app.post<{ Params: IdParams }>(
-      `/v1/approvals/:id/${decision}`,
-      { config: { access: "approve" }, schema: { params: ID_PARAMS } },
-      async (request, reply) => {
-        const actor = actorOf(request, reply);
-        if (!actor) return reply;
-        const input = body<{ justification: string; idempotency_key?: string }>(
-          request,
-          reply,
-          validateVote,
-          false,
-        );
-        if (!input) return reply;
-        if (!(await visible(request, reply))) return reply;
-        const header = request.headers["idempotency-key"];
-        const idempotencyKey =
-          input.idempotency_key ?? (typeof header === "string" && header !== "" ? header : undefined);
-        if (!idempotencyKey)
-          return sendProblem(reply, 422, "idempotency_key_required", "a vote needs an idempotency key", [
-            {
-              code: "idempotency_key_required",
-              message: "give idempotency_key or the Idempotency-Key header",
-              pointer: "/idempotency_key",
-            },
-          ]);
-        const result = await lumyn.approvals.vote(request.params.id, {
-          actor,
-          decision,
-          justification: input.justification,
-          idempotencyKey,
-        });
-        return result.ok ? send(reply, result.value) : sendFailure(reply, result);
-      },
-    );
+    serve(app, decision, async (request, reply) => {
+      const actor = actorOf(request, reply);
+      if (!actor) return reply;
+      const input = validBody(decision, request, reply, context, { noun: "body" });
+      if (!input) return reply;
+      if (!(await visible(request, reply))) return reply;
+      const header = request.headers["idempotency-key"];
+      const idempotencyKey =
+        input.idempotency_key ?? (typeof header === "string" && header !== "" ? header : undefined);
+      if (!idempotencyKey)
+        return sendProblem(reply, 422, "idempotency_key_required", "a vote needs an idempotency key", [
+          {
+            code: "idempotency_key_required",
+            message: "give idempotency_key or the Idempotency-Key header",
+            pointer: "/idempotency_key",
+          },
+        ]);
+      const result = await lumyn.approvals.vote(request.params.id, {
+        actor,
+        decision,
+        justification: input.justification,
+        idempotencyKey,
+      });
+      return result.ok ? send(reply, result.value) : sendFailure(reply, result);
+    });
   }
 
   for (const command of ["override", "cancel"] as const) {
-    app.post<{ Params: IdParams }>(
-      `/v1/approvals/:id/${command}`,
-      { config: { access: "approve" }, schema: { params: ID_PARAMS } },
-      async (request, reply) => {
-        const actor = actorOf(request, reply);
-        if (!actor) return reply;
-        const input = body<{ justification: string }>(request, reply, validateJustification, false);
-        if (!input || !(await visible(request, reply))) return reply;
-        const result = await lumyn.approvals[command](request.params.id, actor, input.justification);
-        return result.ok ? send(reply, result.value) : sendFailure(reply, result);
-      },
-    );
-  }
-
-  app.post<{ Params: IdParams }>(
-    "/v1/approvals/:id/consume",
-    { config: { access: "decide" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
+    serve(app, command, async (request, reply) => {
       const actor = actorOf(request, reply);
       if (!actor) return reply;
-      const input = body<{ inputs_digest?: string }>(request, reply, validateConsume, true);
+      const input = validBody(command, request, reply, context, { noun: "body" });
       if (!input || !(await visible(request, reply))) return reply;
-      const result = await lumyn.approvals.consume(request.params.id, actor, input.inputs_digest);
+      const result = await lumyn.approvals[command](request.params.id, actor, input.justification);
       return result.ok ? send(reply, result.value) : sendFailure(reply, result);
-    },
-  );
+    });
+  }
 
-  app.get<{ Params: IdParams; Querystring: { timeout: string } }>(
-    "/v1/approvals/:id/wait",
-    { config: { access: "read" }, schema: { params: ID_PARAMS, querystring: WAIT_QUERY } },
-    async (request, reply) => {
-      if (!(await visible(request, reply))) return reply;
-      const timeoutMs = Math.min(parseDuration(request.query.timeout) ?? MAX_WAIT_MS, MAX_WAIT_MS);
-      const closed = new AbortController();
-      request.raw.once("close", () => closed.abort());
-      const result = await lumyn.approvals.wait(
-        request.params.id,
-        timeoutMs,
-        AbortSignal.any([closed.signal, shutdown.signal]),
-      );
-      if (!result.ok) return sendFailure(reply, result);
-      return reply
-        .header("lumyn-approval-state", result.value.state)
-        .status(isOpen(result.value) ? 202 : 200)
-        .type("application/json")
-        .send(JSON.stringify(result.value));
-    },
-  );
+  serve(app, "consume", async (request, reply) => {
+    const actor = actorOf(request, reply);
+    if (!actor) return reply;
+    const input = validBody("consume", request, reply, context, { noun: "body", mayBeEmpty: true });
+    if (!input || !(await visible(request, reply))) return reply;
+    const result = await lumyn.approvals.consume(request.params.id, actor, input.inputs_digest);
+    return result.ok ? send(reply, result.value) : sendFailure(reply, result);
+  });
 
-  app.get<{ Params: IdParams }>(
-    "/v1/approvals/:id/events",
-    { config: { access: "read" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      let approval = await visible(request, reply);
-      if (!approval) return reply;
-      reply.hijack();
-      const stream = reply.raw;
-      stream.writeHead(200, {
-        "content-type": "text/event-stream",
-        "cache-control": "no-store",
-        connection: "keep-alive",
-      });
-      let open = true;
-      request.raw.once("close", () => {
-        open = false;
-      });
-      const emit = (current: Approval) =>
-        stream.write(`id: ${current.version}\nevent: approval\ndata: ${JSON.stringify(current)}\n\n`);
-      try {
-        emit(approval);
-        // Until the approval reaches a terminal state (or the client leaves), every new version is an event.
-        while (
-          open &&
-          !shutdown.signal.aborted &&
-          !["REJECTED", "TIMED_OUT", "CANCELLED", "CONSUMED"].includes(approval.state)
-        ) {
-          await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
-          const next = await lumyn.approvals.wait(approval.approval_id, 0);
-          if (!next.ok) break;
-          if (next.value.version !== approval.version) emit(next.value);
-          approval = next.value;
-        }
-      } catch (error) {
-        // The stream is already answered: say so on it, and in the log, rather than leave the client hanging.
-        stream.write(`event: error\ndata: ${JSON.stringify({ code: "storage_unavailable" })}\n\n`);
-        request.log.warn(
-          { error: error instanceof Error ? error.message : String(error) },
-          "approval events ended",
-        );
-      } finally {
-        stream.end();
+  serve(app, "wait", async (request, reply) => {
+    if (!(await visible(request, reply))) return reply;
+    const timeoutMs = Math.min(parseDuration(request.query.timeout) ?? MAX_WAIT_MS, MAX_WAIT_MS);
+    const closed = new AbortController();
+    request.raw.once("close", () => closed.abort());
+    const result = await lumyn.approvals.wait(
+      request.params.id,
+      timeoutMs,
+      AbortSignal.any([closed.signal, shutdown.signal]),
+    );
+    if (!result.ok) return sendFailure(reply, result);
+    return reply
+      .header("lumyn-approval-state", result.value.state)
+      .status(isOpen(result.value) ? 202 : 200)
+      .type("application/json")
+      .send(JSON.stringify(result.value));
+  });
+
+  serve(app, "events", async (request, reply) => {
+    let approval = await visible(request, reply);
+    if (!approval) return reply;
+    reply.hijack();
+    const stream = reply.raw;
+    stream.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+    });
+    let open = true;
+    request.raw.once("close", () => {
+      open = false;
+    });
+    const emit = (current: Approval) =>
+      stream.write(`id: ${current.version}\nevent: approval\ndata: ${JSON.stringify(current)}\n\n`);
+    try {
+      emit(approval);
+      // Until the approval reaches a terminal state (or the client leaves), every new version is an event.
+      while (
+        open &&
+        !shutdown.signal.aborted &&
+        !["REJECTED", "TIMED_OUT", "CANCELLED", "CONSUMED"].includes(approval.state)
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, EVENTS_POLL_MS));
+        const next = await lumyn.approvals.wait(approval.approval_id, 0);
+        if (!next.ok) break;
+        if (next.value.version !== approval.version) emit(next.value);
+        approval = next.value;
       }
-      return reply;
-    },
-  );
+    } catch (error) {
+      // The stream is already answered: say so on it, and in the log, rather than leave the client hanging.
+      stream.write(`event: error\ndata: ${JSON.stringify({ code: "storage_unavailable" })}\n\n`);
+      request.log.warn(
+        { error: error instanceof Error ? error.message : String(error) },
+        "approval events ended",
+      );
+    } finally {
+      stream.end();
+    }
+    return reply;
+  });
 
-  app.post("/v1/evaluate", { config: { access: "decide" } }, async (request, reply) => {
+  serve(app, "evaluate", async (request, reply) => {
     const bytes = requestBody(request, reply, context);
     if (!bytes) return reply;
     const parsed = parseJsonBytes(bytes, { maxBytes: context.bodyLimit });
@@ -283,11 +217,10 @@ export function registerApprovalRoutes(
       record,
       approvalSettingsFor(lumyn.loadedPolicy(record.policy.policy_hash) ?? lumyn.policy, record),
     );
-    return reply.type("application/json").send(
-      JSON.stringify({
-        ...answer,
-        ...(approval ? { approval_id: approval.approval_id } : {}),
-      } as JsonObject),
-    );
+    const answered: AnswerOf<Routes["evaluate"], 200> = {
+      ...answer,
+      ...(approval ? { approval_id: approval.approval_id } : {}),
+    };
+    return reply.type("application/json").send(JSON.stringify(answered));
   });
 }

@@ -1,48 +1,23 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Routes } from "../../api/index.ts";
+import type { AnswerOf } from "../../api/route.ts";
 import { stringify } from "../../core/json.ts";
 import { parseJsonBytes } from "../../core/parse-json.ts";
 import { tenantOf } from "../../core/tenant.ts";
 import type { DecisionRecord } from "../../domain/decision-record.ts";
 import { explanationJson } from "../../engine/explain.ts";
 import { packDecision } from "../../lumyn.ts";
-import type { StatsDimension } from "../../store/decisions.ts";
-import { checkSignature, mayRead, SIGNATURE_HEADER, tenantMismatch } from "../auth.ts";
+import { mayRead, tenantMismatch } from "../auth.ts";
+import { requestBody, validBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";
-import { LABEL_BODY, LIST_QUERY, STATS_QUERY } from "../openapi.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
-import { compileJsonSchema, schemaProblems } from "../validation.ts";
-
-interface IdParams {
-  readonly id: string;
-}
-
-interface ListQuery {
-  readonly verdict?: string;
-  readonly reason_code?: string;
-  readonly action_type?: string;
-  readonly subject_id?: string;
-  readonly tenant_id?: string;
-  readonly since?: string;
-  readonly until?: string;
-  readonly limit?: number;
-  readonly cursor?: string;
-}
-
-interface StatsQuery {
-  readonly by: StatsDimension;
-  readonly since?: string;
-  readonly until?: string;
-  readonly tenant_id?: string;
-}
-
-const ID_PARAMS = { type: "object", properties: { id: { type: "string", minLength: 1 } } } as const;
-const validateLabel = compileJsonSchema(LABEL_BODY);
+import { type RouteRequest, serve } from "../routing.ts";
 
 /** The decision routes: decide, read, explain, label, list and count. */
 export function registerDecisionRoutes(app: FastifyInstance, context: RouteContext): void {
   const { lumyn, metrics } = context;
 
-  app.post("/v1/decide", { config: { access: "decide" } }, async (request, reply) => {
+  serve(app, "decide", async (request, reply) => {
     const body = requestBody(request, reply, context);
     if (!body) return reply;
     const started = performance.now();
@@ -72,137 +47,101 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
     return reply.header("lumyn-decision-status", status).type("application/json").send(json);
   });
 
-  app.get<{ Params: IdParams }>(
-    "/v1/decisions/:id",
-    { config: { access: "read" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      // The stored text is the record's canonical JSON already: sent as it is, never parsed.
-      const stored = await lumyn.store.decisions.getJson(request.params.id);
-      if (!stored || !mayRead(request.apiKey, stored.tenantId))
-        return decisionNotFound(reply, request.params.id);
-      return reply.type("application/json").send(stored.json);
-    },
-  );
+  serve(app, "getDecision", async (request, reply) => {
+    // The stored text is the record's canonical JSON already: sent as it is, never parsed.
+    const stored = await lumyn.store.decisions.getJson(request.params.id);
+    if (!stored || !mayRead(request.apiKey, stored.tenantId))
+      return decisionNotFound(reply, request.params.id);
+    return reply.type("application/json").send(stored.json);
+  });
 
-  app.get<{ Params: IdParams }>(
-    "/v1/decisions/:id/explain",
-    { config: { access: "read" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      const explained = await lumyn.explain(request.params.id);
-      if (!explained.ok) return sendFailure(reply, explained);
-      const { record, explanation } = explained.value;
-      if (!mayRead(request.apiKey, tenantOf(record.request)))
-        return decisionNotFound(reply, request.params.id);
-      return reply
-        .type("application/json")
-        .send(stringify({ decision_id: record.decision_id, ...explanationJson(explanation) }));
-    },
-  );
+  serve(app, "explain", async (request, reply) => {
+    const explained = await lumyn.explain(request.params.id);
+    if (!explained.ok) return sendFailure(reply, explained);
+    const { record, explanation } = explained.value;
+    if (!mayRead(request.apiKey, tenantOf(record.request))) return decisionNotFound(reply, request.params.id);
+    return reply
+      .type("application/json")
+      .send(stringify({ decision_id: record.decision_id, ...explanationJson(explanation) }));
+  });
 
-  app.get<{ Params: IdParams }>(
-    "/v1/decisions/:id/pack",
-    { config: { access: "read" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      const record = await readableRecord(request, reply, context);
-      if (!record) return reply;
-      const packed = await packDecision(lumyn.store, record.decision_id);
-      if (!packed.ok) return sendFailure(reply, packed);
-      return reply
-        .type("application/zip")
-        .header("content-disposition", `attachment; filename="${record.decision_id}.zip"`)
-        .send(Buffer.from(packed.value.bytes));
-    },
-  );
+  serve(app, "pack", async (request, reply) => {
+    const record = await readableRecord(request, reply, context);
+    if (!record) return reply;
+    const packed = await packDecision(lumyn.store, record.decision_id);
+    if (!packed.ok) return sendFailure(reply, packed);
+    return reply
+      .type("application/zip")
+      .header("content-disposition", `attachment; filename="${record.decision_id}.zip"`)
+      .send(Buffer.from(packed.value.bytes));
+  });
 
-  app.post<{ Params: IdParams }>(
-    "/v1/decisions/:id/labels",
-    { config: { access: "label" }, schema: { params: ID_PARAMS } },
-    async (request, reply) => {
-      const body = requestBody(request, reply, context);
-      if (!body) return reply;
-      const parsed = parseJsonBytes(body, { maxBytes: context.bodyLimit });
-      if (!parsed.ok) return sendFailure(reply, parsed);
-      if (!validateLabel(parsed.value)) {
-        const problems = schemaProblems(validateLabel.errors ?? []);
-        return sendProblem(reply, 422, "invalid_request", `invalid label: ${problems[0]?.message}`, problems);
-      }
-      const record = await readableRecord(request, reply, context);
-      if (!record) return reply;
-      const { label, summary, severity } = parsed.value as {
-        label: string;
-        summary?: string;
-        severity?: number;
-      };
-      const labelled = await lumyn.label(record.decision_id, label, {
-        ...(summary !== undefined ? { summary } : {}),
-        ...(severity !== undefined ? { severity } : {}),
-      });
-      if (!labelled.ok) return sendFailure(reply, labelled);
-      const event = labelled.value;
-      return reply
-        .code(201)
-        .type("application/json")
-        .send(
-          stringify({
-            event_id: event.eventId,
-            decision_id: event.decisionId,
-            type: event.type,
-            created_at: event.createdAt,
-            data: event.data,
-          }),
-        );
-    },
-  );
-
-  app.get<{ Querystring: ListQuery }>(
-    "/v1/decisions",
-    { config: { access: "read" }, schema: { querystring: LIST_QUERY } },
-    async (request, reply) => {
-      const query = request.query;
-      const tenantId = tenantScope(request, reply, query.tenant_id);
-      if (tenantId === null) return reply;
-      const window = timeWindow(reply, query);
-      if (!window) return reply;
-      const page = await lumyn.store.decisions.list({
-        ...optional("verdict", query.verdict),
-        ...optional("reasonCode", query.reason_code),
-        ...optional("actionType", query.action_type),
-        ...optional("subjectId", query.subject_id),
-        ...optional("tenantId", tenantId),
-        ...window,
-        ...optional("limit", query.limit),
-        ...optional("cursor", query.cursor),
-      });
-      // The stored texts are the records' canonical JSON already: sent as they are, never parsed.
-      const records = page.decisions.map((decision) => decision.json).join(",");
-      const next = page.nextCursor ? `,"next_cursor":${JSON.stringify(page.nextCursor)}` : "";
-      return reply.type("application/json").send(`{"decisions":[${records}]${next}}`);
-    },
-  );
-
-  app.get<{ Querystring: StatsQuery }>(
-    "/v1/stats",
-    { config: { access: "read" }, schema: { querystring: STATS_QUERY } },
-    async (request, reply) => {
-      const query = request.query;
-      const tenantId = tenantScope(request, reply, query.tenant_id);
-      if (tenantId === null) return reply;
-      const window = timeWindow(reply, query);
-      if (!window) return reply;
-      const stats = await lumyn.stats({ by: query.by, ...optional("tenantId", tenantId), ...window });
-      const groups: Record<string, number> = {};
-      for (const group of stats.groups) groups[group.key] = group.count;
-      return reply.type("application/json").send(
-        JSON.stringify({
-          total: stats.total,
-          by: query.by,
-          ...window,
-          ...optional("tenant_id", tenantId),
-          groups,
+  serve(app, "label", async (request, reply) => {
+    const input = validBody("label", request, reply, context, { noun: "label" });
+    if (!input) return reply;
+    const record = await readableRecord(request, reply, context);
+    if (!record) return reply;
+    const { label, summary, severity } = input;
+    const labelled = await lumyn.label(record.decision_id, label, {
+      ...(summary !== undefined ? { summary } : {}),
+      ...(severity !== undefined ? { severity } : {}),
+    });
+    if (!labelled.ok) return sendFailure(reply, labelled);
+    const event = labelled.value;
+    return reply
+      .code(201)
+      .type("application/json")
+      .send(
+        stringify({
+          event_id: event.eventId,
+          decision_id: event.decisionId,
+          type: event.type,
+          created_at: event.createdAt,
+          data: event.data,
         }),
       );
-    },
-  );
+  });
+
+  serve(app, "listDecisions", async (request, reply) => {
+    const query = request.query;
+    const tenantId = tenantScope(request, reply, query.tenant_id);
+    if (tenantId === null) return reply;
+    const window = timeWindow(reply, query);
+    if (!window) return reply;
+    const page = await lumyn.store.decisions.list({
+      ...optional("verdict", query.verdict),
+      ...optional("reasonCode", query.reason_code),
+      ...optional("actionType", query.action_type),
+      ...optional("subjectId", query.subject_id),
+      ...optional("tenantId", tenantId),
+      ...window,
+      ...optional("limit", query.limit),
+      ...optional("cursor", query.cursor),
+    });
+    // The stored texts are the records' canonical JSON already: sent as they are, never parsed.
+    const records = page.decisions.map((decision) => decision.json).join(",");
+    const next = page.nextCursor ? `,"next_cursor":${JSON.stringify(page.nextCursor)}` : "";
+    return reply.type("application/json").send(`{"decisions":[${records}]${next}}`);
+  });
+
+  serve(app, "stats", async (request, reply) => {
+    const query = request.query;
+    const tenantId = tenantScope(request, reply, query.tenant_id);
+    if (tenantId === null) return reply;
+    const window = timeWindow(reply, query);
+    if (!window) return reply;
+    const stats = await lumyn.stats({ by: query.by, ...optional("tenantId", tenantId), ...window });
+    const groups: Record<string, number> = {};
+    for (const group of stats.groups) groups[group.key] = group.count;
+    const answer: AnswerOf<Routes["stats"], 200> = {
+      total: stats.total,
+      by: query.by,
+      ...window,
+      ...optional("tenant_id", tenantId),
+      groups,
+    };
+    return reply.type("application/json").send(JSON.stringify(answer));
+  });
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -210,47 +149,11 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 }
 
 /**
- * The body bytes of a POST, after checking its signature when a secret is configured; undefined once a
- * problem has been sent.
- */
-export function requestBody(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  context: RouteContext,
-): Buffer | undefined {
-  const body = request.body;
-  if (!Buffer.isBuffer(body)) {
-    sendProblem(reply, 415, "unsupported_media_type", "send the body as application/json");
-    return undefined;
-  }
-  if (context.signingSecret !== undefined) {
-    const header = request.headers[SIGNATURE_HEADER];
-    const verdict = checkSignature(
-      context.signingSecret,
-      body,
-      typeof header === "string" ? header : undefined,
-    );
-    if (verdict !== "ok") {
-      sendProblem(
-        reply,
-        401,
-        verdict === "missing" ? "signature_required" : "invalid_signature",
-        verdict === "missing"
-          ? "this server requires X-Lumyn-Signature: sha256:<hex HMAC-SHA256 of the body>"
-          : "X-Lumyn-Signature does not match the body",
-      );
-      return undefined;
-    }
-  }
-  return body;
-}
-
-/**
  * A stored record the caller may see; undefined once a 404 has been sent. A record of another tenant is
  * "not found" too, so that ids cannot be probed across tenants.
  */
 async function readableRecord(
-  request: FastifyRequest<{ Params: IdParams }>,
+  request: RouteRequest<"pack" | "label">,
   reply: FastifyReply,
   { lumyn }: RouteContext,
 ): Promise<DecisionRecord | undefined> {

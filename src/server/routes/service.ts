@@ -1,28 +1,27 @@
 import type { FastifyInstance } from "fastify";
+import type { Routes } from "../../api/index.ts";
+import type { AnswerOf } from "../../api/route.ts";
 import type { RouteContext } from "../context.ts";
-import { POLICY_QUERY } from "../openapi.ts";
 import { sendProblem } from "../problem.ts";
+import { serve } from "../routing.ts";
 import { tenantScope } from "./decisions.ts";
 
 /** The service's own routes: health, readiness, metrics, the active policy and the API description. */
 export function registerServiceRoutes(app: FastifyInstance, { lumyn, metrics }: RouteContext): void {
-  app.get("/healthz", { config: { access: "public" } }, async (_request, reply) =>
-    reply.type("application/json").send('{"ok":true}'),
-  );
+  serve(app, "healthz", async (_request, reply) => reply.type("application/json").send('{"ok":true}'));
 
-  app.get("/readyz", { config: { access: "public" } }, async (_request, reply) => {
+  serve(app, "readyz", async (_request, reply) => {
     try {
       await lumyn.store.ping();
     } catch (error) {
       metrics.storeError("ping");
       return sendProblem(reply, 503, "not_ready", `the store does not answer: ${(error as Error).message}`);
     }
-    return reply
-      .type("application/json")
-      .send(JSON.stringify({ ok: true, store: "ok", policy_hash: lumyn.policy.hash }));
+    const answer: AnswerOf<Routes["readyz"], 200> = { ok: true, store: "ok", policy_hash: lumyn.policy.hash };
+    return reply.type("application/json").send(JSON.stringify(answer));
   });
 
-  app.get("/metrics", { config: { access: "read" } }, async (request, reply) => {
+  serve(app, "metrics", async (request, reply) => {
     if (request.apiKey?.tenantId !== undefined) {
       return sendProblem(
         reply,
@@ -34,26 +33,21 @@ export function registerServiceRoutes(app: FastifyInstance, { lumyn, metrics }: 
     return reply.type(metrics.registry.contentType).send(await metrics.text());
   });
 
-  app.get<{ Querystring: { tenant_id?: string } }>(
-    "/v1/policy",
-    { config: { access: "read" }, schema: { querystring: POLICY_QUERY } },
-    async (request, reply) => {
-      const tenantId = tenantScope(request, reply, request.query.tenant_id);
-      if (tenantId === null) return reply;
-      const { model, hash } = tenantId === undefined ? lumyn.policy : lumyn.policyFor(tenantId);
-      return reply.type("application/json").send(
-        JSON.stringify({
-          ...(tenantId !== undefined ? { tenant_id: tenantId } : {}),
-          policy_id: model.policyId,
-          policy_version: model.policyVersion,
-          policy_hash: hash,
-          mode: model.defaults.mode,
-        }),
-      );
-    },
-  );
+  serve(app, "policy", async (request, reply) => {
+    const tenantId = tenantScope(request, reply, request.query.tenant_id);
+    if (tenantId === null) return reply;
+    const { model, hash } = tenantId === undefined ? lumyn.policy : lumyn.policyFor(tenantId);
+    const answer: AnswerOf<Routes["policy"], 200> = {
+      ...(tenantId !== undefined ? { tenant_id: tenantId } : {}),
+      policy_id: model.policyId,
+      policy_version: model.policyVersion,
+      policy_hash: hash,
+      mode: model.defaults.mode,
+    };
+    return reply.type("application/json").send(JSON.stringify(answer));
+  });
 
-  app.get("/openapi.json", { config: { access: "any" } }, async (_request, reply) =>
+  serve(app, "openApi", async (_request, reply) =>
     reply.type("application/json").send(JSON.stringify(app.swagger())),
   );
 }
