@@ -70,7 +70,7 @@ describe("lumyn/client against a real server", () => {
     );
   });
 
-  it("downloads a pack, and follows an approval: vote, wait, consume", async () => {
+  it("downloads a pack, and follows an approval: vote, wait, events, consume", async () => {
     const approvals = await startTestServer({
       policy: `schema_version: policy.v1
 policy_id: p
@@ -99,16 +99,21 @@ rules:
         [decided.approvalId],
       );
       const waiting = agent.waitForApproval(decided.approvalId, 20);
+      const events = agent.approvalEvents(decided.approvalId);
+      assert.equal((await events.next()).value?.state, "WAITING_FOR_HUMAN");
       const approved = await approver.vote(decided.approvalId, "approve", {
         justification: "ok",
         idempotencyKey: "v1",
       });
       assert.equal(approved.state, "APPROVED");
       assert.equal((await waiting).state, "APPROVED");
+      assert.deepEqual((await events.next()).value, approved);
       assert.equal(
         (await agent.consume(decided.approvalId, decided.record.determinism.inputs_digest)).state,
         "CONSUMED",
       );
+      assert.equal((await events.next()).value?.state, "CONSUMED");
+      assert.equal((await events.next()).done, true, "the stream ends with the final state");
       await assert.rejects(
         () => agent.consume(decided.approvalId as string),
         (error: unknown) => error instanceof LumynApiError && error.problem.code === "not_approved",

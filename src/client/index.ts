@@ -6,13 +6,34 @@
  *   const { record } = await lumyn.decide(request);
  *   if (record.verdict !== "ALLOW") return;
  *
- * Every non-2xx answer is thrown as a {@link LumynApiError} carrying the server's problem document.
+ * Every call goes through the route's definition in src/api (its method, path and parameters), and the
+ * types below are those definitions' schemas. Every non-2xx answer is thrown as a {@link LumynApiError}
+ * carrying the server's problem document.
  */
+import type { TObject, TSchema } from "typebox";
+import { ROUTES, type RouteName, type Routes } from "../api/index.ts";
+import type { BodyOf, ParamsOf, QueryOf, Route, SuccessOf } from "../api/route.ts";
+import type { Problem } from "../api/schemas.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
 
-export type { DecisionRecord };
-
-export type Verdict = "ALLOW" | "DENY" | "ESCALATE" | "ABSTAIN";
+export type { DecisionRecord, Problem };
+export type Verdict = DecisionRecord["verdict"];
+export type DecisionQuery = QueryOf<Routes["listDecisions"]>;
+export type DecisionPage = SuccessOf<Routes["listDecisions"]>;
+export type Explanation = SuccessOf<Routes["explain"]>;
+export type LabelInput = BodyOf<Routes["label"]>;
+export type LabelEvent = SuccessOf<Routes["label"]>;
+export type StatsQuery = QueryOf<Routes["stats"]>;
+export type Stats = SuccessOf<Routes["stats"]>;
+export type ActivePolicy = SuccessOf<Routes["policy"]>;
+/** An approval as the service shows it (docs/approvals.md). */
+export type Approval = SuccessOf<Routes["getApproval"]>;
+export type ApprovalState = Approval["state"];
+export type ApprovalQuery = QueryOf<Routes["listApprovals"]>;
+/** Gantral's evaluator input, and Lumyn's answer to it (docs/approvals.md). */
+export type EvaluatorInput = BodyOf<Routes["evaluate"]>;
+export type EvaluatorAnswer = SuccessOf<Routes["evaluate"]>;
+export type OpenApiDocument = SuccessOf<Routes["openApi"]>;
 
 export interface LumynClientOptions {
   /** e.g. `http://127.0.0.1:8787` */
@@ -23,26 +44,6 @@ export interface LumynClientOptions {
   readonly signingSecret?: string;
   /** Another fetch (a proxy, a test double of the network, a polyfill). */
   readonly fetch?: typeof fetch;
-}
-
-/** An RFC 9457 problem document, as the service answers every error. */
-export interface Problem {
-  readonly type: string;
-  readonly title: string;
-  readonly status: number;
-  /** Stable machine code: `invalid_request`, `request_id_conflict`, `rate_limited`, … */
-  readonly code: string;
-  readonly detail: string;
-  readonly errors?: readonly {
-    readonly code: string;
-    readonly message: string;
-    /** JSON pointer into the body or the query. */
-    readonly pointer?: string;
-    readonly line?: number;
-    readonly column?: number;
-    readonly expected?: string;
-    readonly hint?: string;
-  }[];
 }
 
 export class LumynApiError extends Error {
@@ -64,120 +65,15 @@ export interface Decided {
   readonly approvalId?: string;
 }
 
-export type ApprovalState =
-  | "WAITING_FOR_HUMAN"
-  | "ESCALATED"
-  | "APPROVED"
-  | "REJECTED"
-  | "TIMED_OUT"
-  | "OVERRIDDEN"
-  | "CANCELLED"
-  | "CONSUMED";
+/** What a call to a route carries: its path parameters, query and body, each where the route has one. */
+type Input<R extends Route> = (R["params"] extends TObject ? { readonly params: ParamsOf<R> } : unknown) &
+  (R["querystring"] extends TObject ? { readonly query?: QueryOf<R> } : unknown) &
+  (R["body"] extends TSchema ? { readonly body: BodyOf<R> } : unknown);
 
-/** An approval as the service shows it (docs/approvals.md). */
-export interface Approval {
-  readonly approval_id: string;
-  readonly decision_id: string;
-  readonly tenant_id: string;
-  readonly inputs_digest: string;
-  readonly state: ApprovalState;
-  readonly version: number;
-  readonly approver_roles: string[];
-  readonly quorum: number;
-  readonly deadline: string;
-  readonly votes: {
-    actor_id: string;
-    roles: string[];
-    decision: "approve" | "reject";
-    justification: string;
-    at: string;
-  }[];
-  readonly timeline: {
-    from: ApprovalState | null;
-    to: ApprovalState;
-    at: string;
-    actor: string;
-    justification?: string;
-  }[];
-  readonly outcome?: "ALLOW" | "DENY";
-  readonly authority?: Record<string, unknown>;
-}
-
-export interface ApprovalQuery {
-  readonly state?: ApprovalState;
-  readonly role?: string;
-  readonly tenant_id?: string;
-  readonly limit?: number;
-}
-
-export interface DecisionQuery {
-  readonly verdict?: Verdict;
-  readonly reason_code?: string;
-  readonly action_type?: string;
-  readonly subject_id?: string;
-  readonly tenant_id?: string;
-  /** ISO 8601 with a zone; inclusive. */
-  readonly since?: string;
-  /** ISO 8601 with a zone; exclusive. */
-  readonly until?: string;
-  /** 1 to 500 (default 50). */
-  readonly limit?: number;
-  readonly cursor?: string;
-}
-
-export interface DecisionPage {
-  readonly decisions: DecisionRecord[];
-  readonly next_cursor?: string;
-}
-
-export interface StatsQuery {
-  readonly by?: "verdict" | "reason_code" | "action_type";
-  readonly since?: string;
-  readonly until?: string;
-  readonly tenant_id?: string;
-}
-
-export interface Stats {
-  readonly total: number;
-  readonly by: string;
-  readonly groups: Readonly<Record<string, number>>;
-}
-
-export interface LabelInput {
-  readonly label: "failure" | "success";
-  readonly summary?: string;
-  /** 1 (minor) to 5 (severe). */
-  readonly severity?: number;
-}
-
-export interface LabelEvent {
-  readonly event_id: string;
-  readonly decision_id: string;
-  readonly type: "label";
-  readonly created_at: string;
-  readonly data: { readonly label: string; readonly summary?: string; readonly severity?: number };
-}
-
-export interface ActivePolicy {
-  readonly policy_id: string;
-  readonly policy_version: string;
-  readonly policy_hash: string;
-  readonly mode: "enforce" | "advisory";
-}
-
-/** Why a decision got its verdict: each rule, each condition with the value it saw. */
-export interface Explanation {
-  readonly decision_id: string;
-  readonly verdict: Verdict;
-  readonly because: string;
-  readonly policy: {
-    readonly policy_id: string;
-    readonly policy_version: string;
-    readonly policy_hash: string;
-  };
-  readonly rules: readonly Record<string, unknown>[];
-  readonly recorded_verdict?: Verdict;
-  readonly memory?: Record<string, unknown>;
+interface Call<N extends RouteName> {
+  readonly route: N;
+  readonly input: Input<Routes[N]>;
+  readonly signal?: AbortSignal;
 }
 
 type SigningKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
@@ -205,8 +101,8 @@ export class LumynClient {
   }
 
   /** Decides a request; a repeat of a request_id returns the stored record (status `duplicate`). */
-  async decide(request: object): Promise<Decided> {
-    const response = await this.send("POST", "/v1/decide", request);
+  async decide(request: BodyOf<Routes["decide"]>): Promise<Decided> {
+    const response = await this.#send({ route: "decide", input: { body: request } });
     const approvalId = response.headers.get("lumyn-approval-id");
     return {
       record: (await response.json()) as DecisionRecord,
@@ -215,65 +111,27 @@ export class LumynClient {
     };
   }
 
-  /** A stored decision as a decision pack (zip bytes) that `lumyn replay` checks offline. */
-  async pack(decisionId: string): Promise<Uint8Array> {
-    const response = await this.send("GET", `/v1/decisions/${encodeURIComponent(decisionId)}/pack`);
-    return new Uint8Array(await response.arrayBuffer());
-  }
-
-  async listApprovals(query: ApprovalQuery = {}): Promise<Approval[]> {
-    return (await this.json<{ approvals: Approval[] }>("GET", `/v1/approvals${queryString(query)}`))
-      .approvals;
-  }
-
-  getApproval(approvalId: string): Promise<Approval> {
-    return this.json("GET", `/v1/approvals/${encodeURIComponent(approvalId)}`);
-  }
-
-  /** A vote as the key's holder; a retry with the same idempotency key answers the same. */
-  vote(
-    approvalId: string,
-    decision: "approve" | "reject",
-    vote: { justification: string; idempotencyKey: string },
-  ): Promise<Approval> {
-    return this.json("POST", `/v1/approvals/${encodeURIComponent(approvalId)}/${decision}`, {
-      justification: vote.justification,
-      idempotency_key: vote.idempotencyKey,
-    });
-  }
-
-  /** Redeems an approved approval right before acting; once only, before its deadline. */
-  consume(approvalId: string, inputsDigest?: string): Promise<Approval> {
-    return this.json(
-      "POST",
-      `/v1/approvals/${encodeURIComponent(approvalId)}/consume`,
-      inputsDigest ? { inputs_digest: inputsDigest } : {},
-    );
-  }
-
-  /** Waits (long poll, at most 60 s a call) until the approval is resolved or `timeoutSeconds` pass. */
-  waitForApproval(approvalId: string, timeoutSeconds = 30): Promise<Approval> {
-    return this.json(
-      "GET",
-      `/v1/approvals/${encodeURIComponent(approvalId)}/wait?timeout=${Math.max(1, Math.min(60, Math.round(timeoutSeconds)))}s`,
-    );
-  }
-
   getDecision(decisionId: string): Promise<DecisionRecord> {
-    return this.json("GET", `/v1/decisions/${encodeURIComponent(decisionId)}`);
+    return this.#json({ route: "getDecision", input: { params: { id: decisionId } } });
   }
 
   explain(decisionId: string): Promise<Explanation> {
-    return this.json("GET", `/v1/decisions/${encodeURIComponent(decisionId)}/explain`);
+    return this.#json({ route: "explain", input: { params: { id: decisionId } } });
+  }
+
+  /** A stored decision as a decision pack (zip bytes) that `lumyn replay` checks offline. */
+  async pack(decisionId: string): Promise<Uint8Array> {
+    const response = await this.#send({ route: "pack", input: { params: { id: decisionId } } });
+    return new Uint8Array(await response.arrayBuffer());
   }
 
   label(decisionId: string, label: LabelInput): Promise<LabelEvent> {
-    return this.json("POST", `/v1/decisions/${encodeURIComponent(decisionId)}/labels`, label);
+    return this.#json({ route: "label", input: { params: { id: decisionId }, body: label } });
   }
 
   /** One page, newest first. */
   listDecisions(query: DecisionQuery = {}): Promise<DecisionPage> {
-    return this.json("GET", `/v1/decisions${queryString(query)}`);
+    return this.#json({ route: "listDecisions", input: { query } });
   }
 
   /** Every decision matching the query, newest first, fetching page after page. */
@@ -287,25 +145,137 @@ export class LumynClient {
   }
 
   stats(query: StatsQuery = {}): Promise<Stats> {
-    return this.json("GET", `/v1/stats${queryString(query)}`);
+    return this.#json({ route: "stats", input: { query } });
   }
 
-  policy(): Promise<ActivePolicy> {
-    return this.json("GET", "/v1/policy");
+  /** The active policy: the default one, or a tenant's. */
+  policy(tenantId?: string): Promise<ActivePolicy> {
+    return this.#json({
+      route: "policy",
+      input: { query: tenantId === undefined ? {} : { tenant_id: tenantId } },
+    });
+  }
+
+  async listApprovals(query: ApprovalQuery = {}): Promise<Approval[]> {
+    return (await this.#json({ route: "listApprovals", input: { query } })).approvals;
+  }
+
+  getApproval(approvalId: string): Promise<Approval> {
+    return this.#json({ route: "getApproval", input: { params: { id: approvalId } } });
+  }
+
+  /** A vote as the key's holder; a retry with the same idempotency key answers the same. */
+  vote(
+    approvalId: string,
+    decision: "approve" | "reject",
+    vote: { justification: string; idempotencyKey: string },
+  ): Promise<Approval> {
+    return this.#json({
+      route: decision,
+      input: {
+        params: { id: approvalId },
+        body: { justification: vote.justification, idempotency_key: vote.idempotencyKey },
+      },
+    });
+  }
+
+  /** Forces an approval through, as a holder of the `override` role. */
+  override(approvalId: string, justification: string): Promise<Approval> {
+    return this.#json({ route: "override", input: { params: { id: approvalId }, body: { justification } } });
+  }
+
+  /** Withdraws a waiting approval, as its requester or one who may vote on it or override it. */
+  cancel(approvalId: string, justification: string): Promise<Approval> {
+    return this.#json({ route: "cancel", input: { params: { id: approvalId }, body: { justification } } });
+  }
+
+  /** Redeems an approved approval right before acting; once only, before its deadline. */
+  consume(approvalId: string, inputsDigest?: string): Promise<Approval> {
+    return this.#json({
+      route: "consume",
+      input: { params: { id: approvalId }, body: inputsDigest ? { inputs_digest: inputsDigest } : {} },
+    });
+  }
+
+  /** Waits (long poll, at most 60 s a call) until the approval is resolved or `timeoutSeconds` pass. */
+  waitForApproval(approvalId: string, timeoutSeconds = 30): Promise<Approval> {
+    const seconds = Math.max(1, Math.min(60, Math.round(timeoutSeconds)));
+    return this.#json({
+      route: "wait",
+      input: { params: { id: approvalId }, query: { timeout: `${seconds}s` } },
+    });
+  }
+
+  /**
+   * The approval now, then each new version until it is final (server-sent events). The stream ends there,
+   * when the server shuts down, or when `signal` aborts.
+   */
+  async *approvalEvents(approvalId: string, signal?: AbortSignal): AsyncGenerator<Approval> {
+    const response = await this.#send({ route: "events", input: { params: { id: approvalId } }, signal });
+    if (!response.body) return;
+    let buffered = "";
+    for await (const text of response.body.pipeThrough(new TextDecoderStream())) {
+      buffered += text;
+      let end = buffered.indexOf("\n\n");
+      while (end >= 0) {
+        const event = serverSentEvent(buffered.slice(0, end));
+        buffered = buffered.slice(end + 2);
+        end = buffered.indexOf("\n\n");
+        if (event.type === "approval") yield JSON.parse(event.data) as Approval;
+        if (event.type === "error") {
+          const { code } = JSON.parse(event.data) as { code: string };
+          throw new LumynApiError({
+            type: `urn:lumyn:problem:${code}`,
+            title: "Service Unavailable",
+            status: 503,
+            code,
+            detail: "the server could not follow the approval any further",
+          });
+        }
+      }
+    }
+  }
+
+  /** Decides Gantral's evaluator input (as the policy evaluator of an execution-authority layer). */
+  evaluate(input: EvaluatorInput): Promise<EvaluatorAnswer> {
+    return this.#json({ route: "evaluate", input: { body: input } });
+  }
+
+  /** True while the server runs. */
+  healthy(): Promise<boolean> {
+    return this.#answers("healthz");
   }
 
   /** True when the store answers and the policy is loaded. */
-  async ready(): Promise<boolean> {
-    const response = await this.fetch(`${this.baseUrl}/readyz`);
+  ready(): Promise<boolean> {
+    return this.#answers("readyz");
+  }
+
+  /** The Prometheus metrics, as text (not for keys bound to a tenant). */
+  async metrics(): Promise<string> {
+    return (await this.#send({ route: "metrics", input: {} })).text();
+  }
+
+  /** The OpenAPI 3.1 description of every route. */
+  openApi(): Promise<OpenApiDocument> {
+    return this.#json({ route: "openApi", input: {} });
+  }
+
+  async #answers(route: "healthz" | "readyz"): Promise<boolean> {
+    const response = await this.fetch(`${this.baseUrl}${ROUTES[route].url}`, {
+      method: ROUTES[route].method,
+    });
     await response.body?.cancel();
     return response.ok;
   }
 
-  private async json<T>(method: string, path: string, body?: object): Promise<T> {
-    return (await (await this.send(method, path, body)).json()) as T;
+  async #json<N extends RouteName>(call: Call<N>): Promise<SuccessOf<Routes[N]>> {
+    return (await (await this.#send(call)).json()) as SuccessOf<Routes[N]>;
   }
 
-  private async send(method: string, path: string, body?: object): Promise<Response> {
+  async #send<N extends RouteName>({ route: name, input, signal }: Call<N>): Promise<Response> {
+    const route: Route = ROUTES[name];
+    const { params, query, body } = input as { params?: object; query?: object; body?: object };
     const headers: Record<string, string> = {};
     if (this.apiKey !== undefined) headers.authorization = `Bearer ${this.apiKey}`;
     let payload: Uint8Array<ArrayBuffer> | undefined;
@@ -314,10 +284,11 @@ export class LumynClient {
       headers["content-type"] = "application/json";
       if (this.signingKey) headers["x-lumyn-signature"] = await signature(await this.signingKey, payload);
     }
-    const response = await this.fetch(`${this.baseUrl}${path}`, {
-      method,
+    const response = await this.fetch(`${this.baseUrl}${path(route.url, params)}${queryString(query)}`, {
+      method: route.method,
       headers,
       ...(payload ? { body: payload } : {}),
+      ...(signal ? { signal } : {}),
     });
     if (response.ok) return response;
     const text = await response.text();
@@ -342,11 +313,31 @@ async function signature(key: SigningKey, body: Uint8Array<ArrayBuffer>): Promis
   return `sha256:${Array.from(mac, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }
 
-function queryString(query: object): string {
+/** A route's path with its `:name` parameters filled in. */
+function path(url: string, params: object | undefined): string {
+  const values = (params ?? {}) as Record<string, unknown>;
+  return url.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(String(values[name])));
+}
+
+function queryString(query: object | undefined): string {
   const parameters = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) {
+  for (const [name, value] of Object.entries(query ?? {})) {
     if (value !== undefined) parameters.set(name, String(value));
   }
   const text = parameters.toString();
   return text ? `?${text}` : "";
+}
+
+/** One server-sent event's type and data (its `data:` lines joined). */
+function serverSentEvent(block: string): { type: string; data: string } {
+  let type = "message";
+  const data: string[] = [];
+  for (const line of block.split("\n")) {
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") type = value;
+    if (field === "data") data.push(value);
+  }
+  return { type, data: data.join("\n") };
 }
