@@ -9,12 +9,12 @@ import {
   idParams,
   MAX_PAGE_SIZE,
   problem,
-  SHA256,
   TENANT_ID,
 } from "./schemas.ts";
 
 const APPROVAL = idParams("the approval's id", APPROVAL_ID);
 const approval = (description: string) => component<Approval>("Approval", description);
+const STATE_HEADER = Type.Enum(APPROVAL_STATES, { type: "string", description: "the approval's state" });
 
 const listApprovals = {
   method: "GET",
@@ -142,7 +142,7 @@ const consume = {
     {
       inputs_digest: Type.Optional(
         Type.String({
-          ...SHA256,
+          pattern: "^sha256:[0-9a-f]{64}$",
           description: "the action's inputs_digest: refused unless it is the one approved",
         }),
       ),
@@ -162,7 +162,6 @@ const wait = {
   tag: "approvals",
   summary:
     "Long poll: answers when the approval is resolved, or when the timeout passes (202, still waiting)",
-  description: "The header `lumyn-approval-state` carries the state.",
   params: APPROVAL,
   querystring: Type.Object(
     {
@@ -178,8 +177,12 @@ const wait = {
     { additionalProperties: false },
   ),
   response: {
-    200: approval("the approval, resolved"),
-    202: approval("the approval, still waiting"),
+    200: Object.assign(approval("the approval, resolved"), {
+      headers: { "lumyn-approval-state": STATE_HEADER },
+    }),
+    202: Object.assign(approval("the approval, still waiting"), {
+      headers: { "lumyn-approval-state": STATE_HEADER },
+    }),
     ...AUTH_ERRORS,
     404: problem("no such approval"),
     422: problem("an invalid timeout"),

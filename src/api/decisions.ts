@@ -1,8 +1,8 @@
 import Type, { type Static } from "typebox";
+import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
 import { VERDICTS } from "../core/verdict.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
-import type { Route } from "./route.ts";
-import { withDefault } from "./route.ts";
+import { type Route, withDefault } from "./route.ts";
 import {
   AUTH_ERRORS,
   component,
@@ -33,7 +33,18 @@ const decide = {
   // Any JSON object: the server checks it against decision_request.v1 and answers a pointer per problem.
   body: component<object>("DecisionRequest"),
   response: {
-    200: record("the decision record (decision_record.v1)"),
+    200: Object.assign(record("the decision record (decision_record.v1)"), {
+      headers: {
+        "lumyn-decision-status": Type.Enum(["stored", "duplicate", "unavailable"], {
+          type: "string",
+          description:
+            "stored now, a duplicate of an earlier request, or unavailable (fail-closed, not stored)",
+        }),
+        "lumyn-approval-id": Type.String({
+          description: "the approval an ESCALATE opened, when it opened one",
+        }),
+      },
+    }),
     400: problem("malformed JSON (with line and column)"),
     ...AUTH_ERRORS,
     409: problem("the request_id was used for a different request"),
@@ -126,7 +137,7 @@ const EXPLANATION = Type.Object(
         policy: {
           policy_id: "starter-policy",
           policy_version: "1.0.0",
-          policy_hash: "sha256:57edcff8659e004a14a99b2896708f51c9dc74e66b0aa08902f9157274996ab4",
+          policy_hash: STARTER_POLICY_HASH,
         },
         rules: [
           {
@@ -135,19 +146,33 @@ const EXPLANATION = Type.Object(
             effect: "ESCALATE",
             reason_codes: ["REFUND_OVER_ESCALATION_LIMIT"],
             matched: true,
-            when: { holds: true, conditions: [] },
+            when: {
+              holds: true,
+              conditions: [
+                {
+                  key: "action_type",
+                  reads: "action_type",
+                  operator: "is",
+                  operand: "support.refund",
+                  actual: "support.refund",
+                  present: true,
+                  holds: true,
+                  pointer: "/rules/5/when/action_type",
+                },
+              ],
+            },
             if: {
               holds: true,
               conditions: [
                 {
-                  key: "amount_usd",
-                  reads: "action.amount in USD",
+                  key: "amount_usd_gt",
+                  reads: "amount_usd",
                   operator: "gt",
-                  operand: 500,
-                  actual: 1200,
+                  operand: 200,
+                  actual: 500,
                   present: true,
                   holds: true,
-                  pointer: "/rules/6/if/amount_usd",
+                  pointer: "/rules/5/if/amount_usd_gt",
                 },
               ],
             },
@@ -179,6 +204,9 @@ const pack = {
     200: {
       description: "the pack (docs/audit.md)",
       content: { "application/zip": { schema: Type.String({ format: "binary" }) } },
+      headers: {
+        "content-disposition": Type.String({ description: 'attachment; filename="<decision id>.zip"' }),
+      },
     },
     ...AUTH_ERRORS,
     404: problem("no such decision, or no snapshot of its policy"),

@@ -17,10 +17,14 @@ export const TAGS = {
   service: "Health, readiness, metrics, the active policy and this description",
 } as const;
 
+/** Headers an answer carries, each with its schema and what it says. */
+export type AnswerHeaders = Readonly<Record<string, TSchema>>;
+
 /** An answer that is not a JSON document of its own schema: a problem document, a zip, text, an event stream. */
 export interface MediaAnswer {
   readonly description: string;
   readonly content: Readonly<Record<string, { readonly schema: TSchema }>>;
+  readonly headers?: AnswerHeaders;
 }
 
 /**
@@ -43,7 +47,7 @@ export interface Route {
    * written, signatures on the exact bytes), so this schema documents the body and types what is read.
    */
   readonly body?: TSchema;
-  /** Every status the route answers, each with its schema (a JSON answer) or its media types. */
+  /** Every status the route answers, each with its schema (a JSON answer, `headers` beside it) or its media types. */
   readonly response: Readonly<Record<number, TSchema | MediaAnswer>>;
 }
 

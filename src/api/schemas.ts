@@ -1,4 +1,5 @@
 import Type, { type Static, type TUnsafe } from "typebox";
+import type { AnswerHeaders } from "./route.ts";
 
 /** The schemas the OpenAPI document keeps under `components.schemas` (written in ./openapi.ts). */
 export type ComponentName = "DecisionRequest" | "DecisionRecord" | "Approval" | "LabelEvent" | "Problem";
@@ -30,15 +31,13 @@ export function time(bound: string, example: string) {
 
 export const TENANT_ID = Type.String({ minLength: 1, examples: ["acme"] });
 
-export const SHA256 = Type.String({ pattern: "^sha256:[0-9a-f]{64}$" });
-
 /** `{ id }` of a route on one decision or approval. */
 export function idParams(description: string, example: string) {
   return Type.Object({ id: Type.String({ minLength: 1, description, examples: [example] }) });
 }
 
 /** One problem of a problem document: what was wrong, where, and what was expected. */
-export const PROBLEM_ENTRY = Type.Object({
+const PROBLEM_ENTRY = Type.Object({
   code: Type.String({ description: "stable machine code of this problem" }),
   message: Type.String(),
   pointer: Type.Optional(Type.String({ description: "JSON pointer into the body or the query" })),
@@ -77,16 +76,21 @@ export const PROBLEM = Type.Object(
 export type Problem = Static<typeof PROBLEM>;
 
 /** A problem document answer. */
-export function problem(description: string) {
+export function problem(description: string, headers?: AnswerHeaders) {
   return {
     description,
     content: { "application/problem+json": { schema: component<Problem>("Problem") } },
+    ...(headers === undefined ? {} : { headers }),
   };
 }
 
 /** What every route behind a key may answer before it is reached. */
 export const AUTH_ERRORS = {
-  401: problem("no key, an unknown or revoked key (`auth_required`, `invalid_key`, `key_revoked`)"),
+  401: problem("no key, an unknown or revoked key (`auth_required`, `invalid_key`, `key_revoked`)", {
+    "www-authenticate": Type.String({ description: '`Bearer realm="lumyn"`, with the error for a bad key' }),
+  }),
   403: problem("the key lacks the route's scope, or is bound to another tenant"),
-  429: problem("the key's rate limit is reached; `Retry-After` says when to try again"),
+  429: problem("the key's rate limit is reached", {
+    "retry-after": Type.Integer({ description: "seconds until the key may call again" }),
+  }),
 };

@@ -1,4 +1,5 @@
 import Type from "typebox";
+import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
 import { POLICY_MODES } from "../core/verdict.ts";
 import type { Route } from "./route.ts";
 import { AUTH_ERRORS, problem, TENANT_ID } from "./schemas.ts";
@@ -37,7 +38,7 @@ const policy = {
           {
             policy_id: "starter-policy",
             policy_version: "1.0.0",
-            policy_hash: "sha256:57edcff8659e004a14a99b2896708f51c9dc74e66b0aa08902f9157274996ab4",
+            policy_hash: STARTER_POLICY_HASH,
             mode: "enforce",
           },
         ],
@@ -74,7 +75,7 @@ const readyz = {
           {
             ok: true,
             store: "ok",
-            policy_hash: "sha256:57edcff8659e004a14a99b2896708f51c9dc74e66b0aa08902f9157274996ab4",
+            policy_hash: STARTER_POLICY_HASH,
           },
         ],
       },
