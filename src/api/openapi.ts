@@ -5,8 +5,9 @@ import { EVALUATION_ORDER, VERDICTS } from "../core/verdict.ts";
 import { VERSION } from "../core/version.ts";
 import { APPROVAL_STATES } from "../domain/approval.ts";
 import requestSchema from "../schemas/decision_request.v1.schema.json" with { type: "json" };
+import { SCOPES } from "./access.ts";
 import { LABEL_EVENT } from "./decisions.ts";
-import { SCOPES, TAGS } from "./route.ts";
+import { TAGS } from "./route.ts";
 import { APPROVAL_ID, type ComponentName, DECISION_ID, PROBLEM } from "./schemas.ts";
 
 /**

@@ -1,14 +1,5 @@
 import Type, { type Static, type TObject, type TOptional, type TSchema } from "typebox";
-
-/**
- * What a key may do. `admin` implies every other scope; `approve` is for voting on, overriding and
- * cancelling approvals (with the key's roles).
- */
-export const SCOPES = ["decide", "read", "label", "approve", "admin"] as const;
-export type Scope = (typeof SCOPES)[number];
-
-/** Who may call a route: anyone (`public`), any valid key (`any`), or a key with this scope. */
-export type Access = "public" | "any" | Scope;
+import type { Access } from "./access.ts";
 
 /** The groups of routes in the API description. */
 export const TAGS = {

@@ -1,10 +1,10 @@
 import { hash, randomBytes } from "node:crypto";
-import type { Scope } from "../api/route.ts";
+import type { Scope } from "../api/access.ts";
 import { newDecisionId, timestamp } from "../core/ids.ts";
 import type { ApiKey } from "../domain/api-key.ts";
 
 // The scopes are part of the HTTP contract; the key commands take them from here.
-export { SCOPES, type Scope } from "../api/route.ts";
+export { SCOPES, type Scope } from "../api/access.ts";
 
 /** Every key starts with this, so that a leaked key is recognisable (and secret scanners can match it). */
 export const KEY_PREFIX = "lumyn_";

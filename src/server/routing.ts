@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Access } from "../api/access.ts";
 import { ROUTES, type RouteName, type Routes } from "../api/index.ts";
-import type { Access, ParamsOf, Route, ValidQueryOf } from "../api/route.ts";
+import type { ParamsOf, Route, ValidQueryOf } from "../api/route.ts";
 
 /** A request to a route, typed by its definition: its path parameters, and its query after validation. */
 export type RouteRequest<N extends RouteName> = FastifyRequest<{

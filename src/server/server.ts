@@ -10,8 +10,8 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import type { Access } from "../api/access.ts";
 import { OPENAPI } from "../api/openapi.ts";
-import type { Access } from "../api/route.ts";
 import type { EvaluatorFallback } from "../approvals/gantral.ts";
 import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
 import { StorageError } from "../core/problem.ts";
