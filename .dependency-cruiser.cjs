@@ -13,6 +13,8 @@ const LAYERS = [
   { name: "policy", path: "^src/policy/" },
   // The decision pipeline and its ports; no I/O of its own.
   { name: "engine", path: "^src/engine/" },
+  // `lumyn/core`: the public entry of all of the above, the library without I/O.
+  { name: "core-entry", path: "^src/lumyn-core\\.ts$" },
   // Persistence behind small interfaces: it knows the domain, not the engine.
   { name: "store", path: "^src/store/", mayImport: ["core", "domain"] },
   // Application services over the engine and the stores.
@@ -21,16 +23,22 @@ const LAYERS = [
   { name: "approvals", path: "^src/approvals/" },
   { name: "registry", path: "^src/registry/" },
   // The library's facade: a gateway wired to its stores, and the workspace on disk.
-  { name: "library", path: "^src/(lumyn|workspace|index)\\.ts$" },
+  { name: "library", path: "^src/(lumyn|workspace)\\.ts$" },
+  // `lumyn`: the public entry of the library (with everything of `lumyn/core`).
+  { name: "entry", path: "^src/index\\.ts$" },
   // The HTTP contract: every route's definition, which the server serves and describes and the client calls.
   { name: "api", path: "^src/api/", mayImport: ["core", "domain"] },
-  // Front ends.
+  // Front ends: they reach the library through its public entries only (`lumyn`, `lumyn/core`; the CLI also
+  // `lumyn/server`, src/server/server.ts), as an application built on Lumyn would.
   { name: "client", path: "^src/client/", mayImport: ["core", "domain", "api"] },
-  { name: "server", path: "^src/server/" },
-  { name: "cli", path: "^src/cli/" },
+  { name: "server", path: "^src/server/", mayImport: ["core-entry", "entry", "api"] },
+  { name: "cli", path: "^src/cli/", mayImport: ["core-entry", "entry", "server-entry"] },
   // Helpers for tests only (not built into dist/).
   { name: "testing", path: "^src/testing/" },
 ];
+
+/** Entries into a layer that another layer may name in `mayImport` without being given the whole layer. */
+const ENTRIES = [{ name: "server-entry", path: "^src/server/server\\.ts$" }];
 
 const layerPaths = (layers) => layers.map((layer) => `(${layer.path})`).join("|");
 
@@ -50,7 +58,9 @@ const upward = LAYERS.flatMap((layer, index) => {
 });
 
 const narrowed = LAYERS.filter((layer) => layer.mayImport).map((layer) => {
-  const allowed = LAYERS.filter((other) => other === layer || layer.mayImport.includes(other.name));
+  const allowed = [...LAYERS, ...ENTRIES].filter(
+    (other) => other === layer || layer.mayImport.includes(other.name),
+  );
   return {
     name: `${layer.name}-imports-outside-its-dependencies`,
     comment: `the ${layer.name} layer may import only ${layer.mayImport.join(" and ")}`,

@@ -1,7 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { EXAMPLE_REQUESTS } from "./assets/example-requests.ts";
 import { STARTER_POLICY } from "./assets/starter-policy.ts";
+import { STARTER_POLICY_TESTS } from "./assets/starter-policy-tests.ts";
+import { stringify } from "./core/json.ts";
 import { fail, ok, type Result } from "./core/problem.ts";
 import { parseReasonCodeRegistry } from "./policy/registry.ts";
 
@@ -43,6 +46,50 @@ export function writeFileAtomic(path: string, contents: string | Uint8Array): vo
     rmSync(temporary, { force: true });
     throw error;
   }
+}
+
+const POLICY_SCHEMA_PATH = "schemas/policy.v1.schema.json";
+const TEST_SCHEMA_PATH = "schemas/policy-test.v1.schema.json";
+
+/** The files `lumyn init` wrote, and those it kept because they were there. */
+export interface InitializedWorkspace {
+  readonly written: readonly string[];
+  readonly kept: readonly string[];
+}
+
+/**
+ * Writes a workspace's starter files: the starter policy and its tests, example requests (one per verdict),
+ * and the JSON Schemas editors check policies and tests with. Existing files are kept unless `force`.
+ */
+export async function initWorkspace(workspace: Workspace, force = false): Promise<InitializedWorkspace> {
+  // Read only here: the schemas are large, and no other command needs them.
+  const [{ default: policySchema }, { default: testSchema }] = await Promise.all([
+    import("./schemas/policy.v1.schema.json", { with: { type: "json" } }),
+    import("./schemas/policy-test.v1.schema.json", { with: { type: "json" } }),
+  ]);
+  const examples = join(workspace.dir, "examples");
+  mkdirSync(examples, { recursive: true });
+  mkdirSync(join(workspace.dir, "schemas"), { recursive: true });
+  const written: string[] = [];
+  const kept: string[] = [];
+  const write = (path: string, text: string): void => {
+    if (existsSync(path) && !force) kept.push(path);
+    else {
+      writeFileAtomic(path, text);
+      written.push(path);
+    }
+  };
+  // Editors with the YAML language server complete and check the files against these schemas.
+  write(join(workspace.dir, POLICY_SCHEMA_PATH), `${JSON.stringify(policySchema, null, 2)}\n`);
+  write(join(workspace.dir, TEST_SCHEMA_PATH), `${JSON.stringify(testSchema, null, 2)}\n`);
+  write(workspace.policyPath, `# yaml-language-server: $schema=./${POLICY_SCHEMA_PATH}\n${STARTER_POLICY}`);
+  write(
+    join(workspace.dir, "policy.test.yml"),
+    `# yaml-language-server: $schema=./${TEST_SCHEMA_PATH}\n${STARTER_POLICY_TESTS}`,
+  );
+  for (const [name, example] of Object.entries(EXAMPLE_REQUESTS))
+    write(join(examples, `${name}.json`), `${stringify(example.request as never, { indent: 2 })}\n`);
+  return { written, kept };
 }
 
 /** Creates the workspace folder and, when it has none, its starter policy. Returns whether the policy was written. */

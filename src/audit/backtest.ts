@@ -10,7 +10,7 @@ import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { VERDICT_PRECEDENCE, VERDICTS, type Verdict } from "../core/verdict.ts";
 import type { DecisionRequest } from "../domain/request.ts";
 import { recordedVelocity } from "../domain/velocity.ts";
-import { decideOutcome } from "../engine/decide.ts";
+import { decideOutcome, prepareDecision } from "../engine/decide.ts";
 import { deriveFeatures } from "../engine/normalize.ts";
 import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
 import { PROJECTION } from "../memory/fingerprint.ts";
@@ -200,6 +200,31 @@ export function redecideStored(recordJson: string, candidate: Policy): Redecisio
     toCodes: final.reasonCodes,
     ...(velocity.missing.length > 0 ? { unmeasured: velocity.missing } : {}),
   };
+}
+
+/**
+ * Decides a request that was never stored under a baseline and a candidate (no memory, no history: nothing
+ * is read or stored), as a backtest over a file of requests does. A request that is not valid is a failure.
+ */
+export function redecideRequest(
+  requestValue: JsonValue,
+  baseline: Policy,
+  candidate: Policy,
+  fallbackId: string,
+): Result<Redecision> {
+  const prepared = prepareDecision(requestValue);
+  if (!prepared.ok) return prepared;
+  const { request } = prepared.value.redaction;
+  const { derived } = prepared.value;
+  const before = decideOutcome(request, derived, baseline, undefined).final;
+  const after = decideOutcome(request, derived, candidate, undefined).final;
+  return ok({
+    id: typeof request.request_id === "string" ? request.request_id : fallbackId,
+    from: before.verdict,
+    fromCodes: before.reasonCodes,
+    to: after.verdict,
+    toCodes: after.reasonCodes,
+  });
 }
 
 function emptyMatrix(): Record<Verdict, Record<Verdict, number>> {

@@ -1,9 +1,5 @@
 import type { Command } from "commander";
-import { Approvals } from "../approvals/service.ts";
-import { sha256 } from "../core/digest.ts";
-import type { JsonObject } from "../core/json.ts";
-import type { Actor, Approval } from "../domain/approval.ts";
-import type { Store } from "../store/store.ts";
+import { type Actor, type Approval, Approvals, type JsonObject, type Store, sha256 } from "../index.ts";
 import { expect, jsonText, usageError } from "./io.ts";
 import { addWorkspaceOption, openExistingStore, type WorkspaceOptions } from "./options.ts";
 

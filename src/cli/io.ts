@@ -1,10 +1,18 @@
 import { accessSync, closeSync, constants, openSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import type { JsonValue } from "../core/json.ts";
-import { stringify } from "../core/json.ts";
-import { DEFAULT_MAX_JSON_BYTES, parseJsonBytes } from "../core/parse-json.ts";
-import { type Failure, formatProblem, LumynError, type ProblemKind, type Result } from "../core/problem.ts";
-import { readText, writeFileAtomic } from "../workspace.ts";
+import {
+  DEFAULT_MAX_JSON_BYTES,
+  type Failure,
+  formatProblem,
+  type JsonValue,
+  LumynError,
+  type ProblemKind,
+  parseJsonBytes,
+  type Result,
+  readText,
+  stringify,
+  writeFileAtomic,
+} from "../index.ts";
 
 /** Exit codes of every `lumyn` command (`denied` and `pending`: `lumyn approvals wait`). */
 export const EXIT = { ok: 0, invalid: 1, usage: 2, storage: 3, denied: 4, pending: 5 } as const;

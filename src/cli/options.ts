@@ -1,12 +1,19 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { LumynError, StorageError } from "../core/problem.ts";
-import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
-import { Lumyn } from "../lumyn.ts";
-import { parseStoreLocation, type StoreLocation } from "../store/location.ts";
-import { openStore } from "../store/open-store.ts";
-import type { Store } from "../store/store.ts";
-import { DATABASE_FILE, DEFAULT_WORKSPACE, workspaceAt } from "../workspace.ts";
+import {
+  DATABASE_FILE,
+  DEFAULT_WORKSPACE,
+  Lumyn,
+  LumynError,
+  openStore,
+  parseStoreLocation,
+  REDACTION_PROFILES,
+  type RedactionProfile,
+  StorageError,
+  type Store,
+  type StoreLocation,
+  workspaceAt,
+} from "../index.ts";
 import { expect, usageError } from "./io.ts";
 
 export interface WorkspaceOptions {

@@ -1,5 +1,5 @@
 import { userInfo } from "node:os";
-import type { JsonObject } from "../core/json.ts";
+import type { JsonObject } from "../index.ts";
 
 /**
  * Who changes the registry from this CLI, as its history records it: `{by: "cli", principal: "os:<user>"}`,

@@ -1,7 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { LumynError, StorageError } from "../core/problem.ts";
-import { plainSettingProblems } from "../core/speedups.ts";
-import { VERSION } from "../core/version.ts";
+import { LumynError, plainSettingProblems, StorageError, VERSION } from "../index.ts";
 import * as approvals from "./commands/approvals.ts";
 import * as approve from "./commands/approve.ts";
 import * as backtest from "./commands/backtest.ts";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { RegistryChange } from "../registry/policy-registry.ts";
+import { announcePolicyChange, type RegistryChange, redactUrl } from "../index.ts";
 
 export interface RedisOption {
   readonly redis?: string;
@@ -16,15 +16,11 @@ export function redisOption(command: Command): Command {
 export async function announceChange(options: RedisOption, change: RegistryChange): Promise<void> {
   const url = options.redis ?? process.env.LUMYN_REDIS;
   if (!url) return;
-  // Loaded here, not with the program: every other command's cold start would pay for the Redis client.
-  const sync = await import("../registry/policy-sync.ts").catch((error: Error) => error);
   try {
-    if (sync instanceof Error) throw sync;
-    await sync.announcePolicyChange(url, change);
+    await announcePolicyChange(url, change);
   } catch (error) {
-    const where = sync instanceof Error ? "" : ` at ${sync.redactUrl(url)}`;
     process.stderr.write(
-      `lumyn: warning: could not announce on Redis${where} (${(error as Error).message}); servers switch at their next poll of the store\n`,
+      `lumyn: warning: could not announce on Redis at ${redactUrl(url)} (${(error as Error).message}); servers switch at their next poll of the store\n`,
     );
   }
 }

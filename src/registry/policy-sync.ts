@@ -1,5 +1,5 @@
 import type { KeyObject } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { sha256 } from "../core/digest.ts";
 import type { JsonObject } from "../core/json.ts";
 import { formatProblem, type Problem, type Result, StorageError } from "../core/problem.ts";
@@ -9,6 +9,7 @@ import type { Store } from "../store/store.ts";
 import { type DocumentCheck, rejected } from "./policy-document.ts";
 import { PolicyDocumentChecker } from "./policy-document-checker.ts";
 import { activatePolicy, publishVersion, type RegistryChange, recordRejection } from "./policy-registry.ts";
+import { connectRedis, redactUrl, redisClient } from "./redis.ts";
 
 /** The gateway whose policies a {@link PolicySync} keeps current (a Lumyn). */
 export interface PolicyHost {
@@ -136,9 +137,9 @@ export class PolicySync {
 
   private async connect(url: string): Promise<void> {
     // No offline queue: a command while Redis is down fails at once instead of waiting for it to return.
-    const settings = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 } as const;
-    const commands = new Redis(url, settings);
-    const subscriber = new Redis(url, { ...settings, enableOfflineQueue: true });
+    const settings = { enableOfflineQueue: false, maxRetriesPerRequest: 1 } as const;
+    const commands = await redisClient(url, settings);
+    const subscriber = await redisClient(url, { ...settings, enableOfflineQueue: true });
     this.commands = commands;
     this.subscriber = subscriber;
     // Errors are answered where they matter (a failed command, a lost connection), not as events.
@@ -417,8 +418,7 @@ function announcement(change: RegistryChange): string {
  * next poll of the store, so a Redis that cannot be reached is reported, not fatal.
  */
 export async function announcePolicyChange(redisUrl: string, change: RegistryChange): Promise<void> {
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
+  const client = await redisClient(redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -428,38 +428,5 @@ export async function announcePolicyChange(redisUrl: string, change: RegistryCha
     await client.publish(ANNOUNCE_CHANNEL, announcement(change));
   } finally {
     client.disconnect();
-  }
-}
-
-/**
- * Connects a client created with `lazyConnect`, failing with the cause (e.g. `connect ECONNREFUSED …`)
- * rather than the client's generic "Connection is closed". Later errors are handled where they matter.
- */
-export async function connectRedis(client: Redis): Promise<void> {
-  let cause: Error | undefined;
-  client.on("error", (error: Error) => {
-    cause ??= error;
-  });
-  // No retry before the first connection: a failure to start is reported at once, and leaves no timer
-  // behind. Once connected, the client reconnects by itself as configured.
-  const retryStrategy = client.options.retryStrategy;
-  client.options.retryStrategy = () => null;
-  try {
-    await client.connect();
-  } catch (error) {
-    throw cause ?? error;
-  } finally {
-    client.options.retryStrategy = retryStrategy;
-  }
-}
-
-/** A Redis URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "<invalid URL>";
   }
 }

@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { sha256 } from "../core/digest.ts";
 import { canonicalJson, isJsonNumber, isJsonObject, type JsonValue, toDouble } from "../core/json.ts";
 import { StorageError } from "../core/problem.ts";
@@ -7,7 +7,8 @@ import type { VelocitySpec } from "../domain/velocity.ts";
 import { groupValueOf } from "../domain/velocity.ts";
 import { deriveFeatures } from "../engine/normalize.ts";
 import type { VelocityAsk, VelocityCounters } from "../engine/velocity.ts";
-import { connectRedis, type SyncLog } from "./policy-sync.ts";
+import type { SyncLog } from "./policy-sync.ts";
+import { connectRedis, redisClient } from "./redis.ts";
 
 /** Counters are exact only for windows that start at or after this time (ms): what they cannot have missed. */
 const EXACT_FROM_KEY = "lumyn:velocity:exact-from";
@@ -53,7 +54,7 @@ export class RedisVelocityCounters implements VelocityCounters {
     log: SyncLog,
     clock: () => number = Date.now,
   ): Promise<RedisVelocityCounters> {
-    const client = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const client = await redisClient(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     try {
       await connectRedis(client);
       // Counting starts now: decisions already in the store were never counted.

@@ -1,9 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { signBody } from "../core/digest.ts";
-import { isJsonObject, type JsonValue } from "../core/json.ts";
-import type { Problem } from "../core/problem.ts";
-import { tenantOf } from "../core/tenant.ts";
-import type { ApiKey } from "../domain/api-key.ts";
+import { type ApiKey, isJsonObject, type JsonValue, type Problem, tenantOf } from "../index.ts";
 
 /** `Authorization: Bearer <key>` → the key text, or undefined when the header is missing or of another scheme. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -53,9 +49,6 @@ export function checkSignature(
   const given = Buffer.from(match[1] as string, "hex");
   return timingSafeEqual(expected, given) ? "ok" : "invalid";
 }
-
-/** `sha256:<hex>` signature of a body, as a client sends it. */
-export { signBody };
 
 /**
  * Why a tenant-bound key may not decide this request (it names another tenant, or none), or undefined when

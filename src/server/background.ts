@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
-import { WebhookDispatcher } from "../approvals/webhooks.ts";
-import type { Lumyn } from "../lumyn.ts";
+import { type Lumyn, WebhookDispatcher } from "../index.ts";
 
 /** How often overdue approvals are resolved, webhooks delivered and other processes' labels read. */
 const SWEEP_INTERVAL_MS = 1_000;

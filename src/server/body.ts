@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { TSchema } from "typebox";
 import { ROUTES, type RouteName, type Routes } from "../api/index.ts";
 import type { BodyOf } from "../api/route.ts";
-import { parseJsonBytes } from "../core/parse-json.ts";
+import { parseJsonBytes } from "../index.ts";
 import { checkSignature, SIGNATURE_HEADER } from "./auth.ts";
 import type { RouteContext } from "./context.ts";
 import { sendFailure, sendProblem } from "./problem.ts";

@@ -1,11 +1,22 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { isJsonNumber, isJsonObject, type JsonValue, toDouble } from "../core/json.ts";
-import { parseJson } from "../core/parse-json.ts";
-import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
-import { REDACTION_PROFILES, type RedactionProfile } from "../engine/redact.ts";
-import { hidePassword } from "../store/location.ts";
-import { DEFAULT_WORKSPACE, readText } from "../workspace.ts";
+import {
+  DEFAULT_WORKSPACE,
+  didYouMean,
+  fail,
+  hidePassword,
+  isJsonNumber,
+  isJsonObject,
+  type JsonValue,
+  ok,
+  type Problem,
+  parseJson,
+  REDACTION_PROFILES,
+  type RedactionProfile,
+  type Result,
+  readText,
+  toDouble,
+} from "../index.ts";
 
 /**
  * `lumyn serve` settings. Each comes from, in order of precedence: a flag, a `LUMYN_*` environment variable,

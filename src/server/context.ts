@@ -1,4 +1,4 @@
-import type { Lumyn } from "../lumyn.ts";
+import type { Lumyn } from "../index.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 
 /** What every route handler is given: the gateway it serves, its metrics and the service's settings. */

@@ -1,5 +1,5 @@
 import { Counter, type CounterConfiguration, collectDefaultMetrics, Histogram, Registry } from "prom-client";
-import { POLICY_REJECTION_REASONS, type PolicyRejectionReason } from "../domain/signed-policy.ts";
+import { POLICY_REJECTION_REASONS, type PolicyRejectionReason } from "../index.ts";
 
 /** Latency buckets (seconds) around the service's targets: most answers take well under 10 ms. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];

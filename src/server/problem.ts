@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import type { Failure, Problem, ProblemKind } from "../core/problem.ts";
+import type { Failure, Problem, ProblemKind } from "../index.ts";
 
 /**
  * RFC 9457 problem documents. Every error the service answers is one: a stable top-level `code` (also in

@@ -4,10 +4,10 @@ import { after, before, describe, it } from "node:test";
 import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
 import { readPack } from "../audit/pack.ts";
 import { replayPack } from "../audit/replay.ts";
+import { signBody } from "../core/digest.ts";
 import { decide } from "../engine/decide.ts";
 import { type Answer, assertProblem, call } from "../testing/http.ts";
 import { exampleRequest, startTestServer, type TestServer } from "../testing/server.ts";
-import { signBody } from "./auth.ts";
 import { startServer } from "./server.ts";
 
 describe("HTTP service: decisions", () => {

@@ -12,14 +12,18 @@ import Fastify, {
 } from "fastify";
 import type { Access } from "../api/access.ts";
 import { OPENAPI } from "../api/openapi.ts";
-import type { EvaluatorFallback } from "../approvals/gantral.ts";
-import { DEFAULT_MAX_JSON_BYTES } from "../core/parse-json.ts";
-import { StorageError } from "../core/problem.ts";
-import type { ApiKey } from "../domain/api-key.ts";
-import type { Lumyn } from "../lumyn.ts";
-import { PolicySync } from "../registry/policy-sync.ts";
-import { RedisVelocityCounters } from "../registry/redis-counters.ts";
-import { grants, hashApiKey, KEY_PREFIX } from "./api-keys.ts";
+import {
+  type ApiKey,
+  DEFAULT_MAX_JSON_BYTES,
+  type EvaluatorFallback,
+  grants,
+  hashApiKey,
+  KEY_PREFIX,
+  type Lumyn,
+  PolicySync,
+  RedisVelocityCounters,
+  StorageError,
+} from "../index.ts";
 import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
 import { startBackgroundWork } from "./background.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
@@ -398,3 +402,11 @@ export async function startServer(
     },
   };
 }
+
+export {
+  printableConfig,
+  type ResolvedConfig,
+  resolveServeConfig,
+  type ServeConfig,
+  type Setting,
+} from "./config.ts";

@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from "ajv";
-import type { Problem } from "../core/problem.ts";
+import type { Problem } from "../index.ts";
 
 /**
  * The service's validators: every error at once, unknown members refused rather than silently dropped.

@@ -1,4 +1,5 @@
 import type { StoreLocation } from "./location.ts";
+import type { MigrationOutcome } from "./postgres/schema.ts";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite/sqlite-store.ts";
 import type { Store } from "./store.ts";
 
@@ -21,4 +22,15 @@ export async function openStore(location: StoreLocation, options: OpenStoreOptio
     ...signing,
     ...(options.migrate !== undefined ? { migrate: options.migrate } : {}),
   });
+}
+
+/**
+ * Applies a PostgreSQL store's pending migrations and says from which schema version to which (`lumyn
+ * migrate`); the embedded store migrates whenever it is opened.
+ */
+export async function migrateStore(
+  location: Extract<StoreLocation, { kind: "postgres" }>,
+): Promise<MigrationOutcome> {
+  const { PostgresStore } = await import("./postgres/postgres-store.ts");
+  return PostgresStore.migrate(location);
 }

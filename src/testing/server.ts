@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
+import { createApiKey, type NewApiKey } from "../domain/api-key.ts";
 import { Lumyn } from "../lumyn.ts";
-import { createApiKey, type NewApiKey } from "../server/api-keys.ts";
 import { type RunningServer, type ServerOptions, startServer } from "../server/server.ts";
 import type { SqliteStoreOptions } from "../store/sqlite/sqlite-store.ts";
 

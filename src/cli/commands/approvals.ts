@@ -1,7 +1,11 @@
 import type { Command } from "commander";
-import { parseDuration } from "../../core/duration.ts";
-import type { JsonObject } from "../../core/json.ts";
-import { APPROVAL_STATES, type Approval, type ApprovalState } from "../../domain/approval.ts";
+import {
+  APPROVAL_STATES,
+  type Approval,
+  type ApprovalState,
+  type JsonObject,
+  parseDuration,
+} from "../../index.ts";
 import { type ActorOptions, actorOf, addActorOptions, printApproval, withApprovals } from "../approval-io.ts";
 import { EXIT, expect, jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, type WorkspaceOptions } from "../options.ts";

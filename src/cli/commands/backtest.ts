@@ -5,17 +5,18 @@ import {
   type BacktestReport,
   BacktestTally,
   DEFAULT_TOP_CHANGED,
+  LumynError,
+  loadPolicy,
+  type Policy,
+  parseJson,
   parseTransitions,
+  redecideRequest,
   redecideStored,
   type Transition,
   triggered,
-} from "../../audit/backtest.ts";
-import { parseJson } from "../../core/parse-json.ts";
-import { LumynError } from "../../core/problem.ts";
-import { VERDICTS } from "../../core/verdict.ts";
-import { decideOutcome, prepareDecision } from "../../engine/decide.ts";
-import { loadPolicy, type Policy } from "../../policy/policy.ts";
-import { workspaceAt } from "../../workspace.ts";
+  VERDICTS,
+  workspaceAt,
+} from "../../index.ts";
 import { EXIT, expect, jsonText, readTextFile, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, sinceTimestamp } from "../options.ts";
 
@@ -110,29 +111,21 @@ async function backtestRequests(file: string, baseline: Policy, candidate: Polic
     if (line.trim() === "") continue;
     const where = `${file}:${lineNumber}`;
     const parsed = parseJson(line, { file: where });
-    const prepared = parsed.ok ? prepareDecision(parsed.value) : parsed;
-    if (!prepared.ok) {
+    const redecided = parsed.ok
+      ? redecideRequest(parsed.value, baseline, candidate, `line ${lineNumber}`)
+      : parsed;
+    if (!redecided.ok) {
       stream.destroy();
       throw new LumynError({
-        kind: prepared.kind,
-        problems: prepared.problems.map((problem) => ({
+        kind: redecided.kind,
+        problems: redecided.problems.map((problem) => ({
           ...problem,
           file: where,
           ...(problem.line !== undefined ? { line: lineNumber } : {}),
         })),
       });
     }
-    const { request } = prepared.value.redaction;
-    const { derived } = prepared.value;
-    const before = decideOutcome(request, derived, baseline, undefined).final;
-    const after = decideOutcome(request, derived, candidate, undefined).final;
-    tally.add({
-      id: typeof request.request_id === "string" ? request.request_id : `line ${lineNumber}`,
-      from: before.verdict,
-      fromCodes: before.reasonCodes,
-      to: after.verdict,
-      toCodes: after.reasonCodes,
-    });
+    tally.add(redecided.value);
   }
 }
 

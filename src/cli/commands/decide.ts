@@ -1,12 +1,16 @@
 import type { Command } from "commander";
-import type { JsonValue } from "../../core/json.ts";
-import { DEFAULT_MAX_JSON_BYTES } from "../../core/parse-json.ts";
-import { LumynError } from "../../core/problem.ts";
-import type { DecisionRecord } from "../../domain/decision-record.ts";
-import { decide, storageUnavailableRecord } from "../../engine/decide.ts";
-import type { Lumyn } from "../../lumyn.ts";
-import { loadPolicy } from "../../policy/policy.ts";
-import { readText, workspaceAt } from "../../workspace.ts";
+import {
+  DEFAULT_MAX_JSON_BYTES,
+  type DecisionRecord,
+  decide,
+  type JsonValue,
+  type Lumyn,
+  LumynError,
+  loadPolicy,
+  readText,
+  storageUnavailableRecord,
+  workspaceAt,
+} from "../../index.ts";
 import {
   checkWritableOutput,
   EXIT,

@@ -1,13 +1,16 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
-import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
-import { readPack } from "../../audit/pack.ts";
-import { replayPack } from "../../audit/replay.ts";
-import { verifyStoreChain } from "../../audit/verify.ts";
-import type { JsonObject, JsonValue } from "../../core/json.ts";
-import { decide } from "../../engine/decide.ts";
-import { renderExplanation } from "../../engine/explain.ts";
-import { packDecision } from "../../lumyn.ts";
+import {
+  decide,
+  EXAMPLE_REQUESTS,
+  type JsonObject,
+  type JsonValue,
+  packDecision,
+  readPack,
+  renderExplanation,
+  replayPack,
+  verifyStoreChain,
+} from "../../index.ts";
 import { expect } from "../io.ts";
 import { addWorkspaceOption, openLumyn } from "../options.ts";
 

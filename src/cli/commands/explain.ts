@@ -1,13 +1,13 @@
 import type { Command } from "commander";
-import { decide } from "../../engine/decide.ts";
 import {
+  decide,
   type Explanation,
+  explainDecision,
   explainRequest,
   explanationJson,
+  loadPolicy,
   renderExplanation,
-} from "../../engine/explain.ts";
-import { explainDecision } from "../../lumyn.ts";
-import { loadPolicy } from "../../policy/policy.ts";
+} from "../../index.ts";
 import { expect, jsonText, readJsonInput, readTextFile } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
 

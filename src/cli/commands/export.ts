@@ -1,9 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { relative } from "node:path";
 import type { Command } from "commander";
-import { LumynError } from "../../core/problem.ts";
-import { packDecision, showDecision } from "../../lumyn.ts";
-import { writeFileAtomic } from "../../workspace.ts";
+import { LumynError, packDecision, showDecision, writeFileAtomic } from "../../index.ts";
 import { checkWritableOutput, emit, expect, jsonText } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
 

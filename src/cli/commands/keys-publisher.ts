@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { keyId } from "../../domain/chain.ts";
+import { keyId } from "../../index.ts";
 import { usageError } from "../io.ts";
 
 export const PUBLISHER_PRIVATE_KEY_FILE = "policy-publisher-private.pem";

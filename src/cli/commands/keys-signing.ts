@@ -2,9 +2,15 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypt
 import { mkdirSync, writeFileSync } from "node:fs";
 import { relative } from "node:path";
 import type { Command } from "commander";
-import { LumynError } from "../../core/problem.ts";
-import { keyId, signingKeyFromPem } from "../../domain/chain.ts";
-import { readText, type Workspace, workspaceAt, workspaceSigningKey } from "../../workspace.ts";
+import {
+  keyId,
+  LumynError,
+  readText,
+  signingKeyFromPem,
+  type Workspace,
+  workspaceAt,
+  workspaceSigningKey,
+} from "../../index.ts";
 import { emit, usageError } from "../io.ts";
 import { addWorkspaceOption } from "../options.ts";
 

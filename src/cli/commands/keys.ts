@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { didYouMean, LumynError } from "../../core/problem.ts";
-import type { ApiKey } from "../../domain/api-key.ts";
-import { createApiKey, SCOPES, type Scope } from "../../server/api-keys.ts";
+import { type ApiKey, createApiKey, didYouMean, LumynError, SCOPES, type Scope } from "../../index.ts";
 import { jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, openSelectedStore, storeLocation } from "../options.ts";
 import * as keysPublisher from "./keys-publisher.ts";

@@ -1,14 +1,19 @@
 import { readdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
-import { type Finding, lintPolicy } from "../../authoring/lint.ts";
-import { parseTestSuite } from "../../authoring/test-suite.ts";
-import type { JsonValue } from "../../core/json.ts";
-import { LumynError } from "../../core/problem.ts";
-import { loadPolicy } from "../../policy/policy.ts";
-import { parseReasonCodeRegistry } from "../../policy/registry.ts";
-import { loadYaml11, type Position } from "../../policy/yaml.ts";
-import { workspaceAt, workspaceRegistry } from "../../workspace.ts";
+import {
+  type Finding,
+  type JsonValue,
+  LumynError,
+  lintPolicy,
+  loadPolicy,
+  loadYaml11,
+  type Position,
+  parseReasonCodeRegistry,
+  parseTestSuite,
+  workspaceAt,
+  workspaceRegistry,
+} from "../../index.ts";
 import { EXIT, expect, jsonText, readJsonInput, readTextFile, usageError } from "../io.ts";
 
 const SEVERITY_RANK = { info: 0, warning: 1, error: 2 } as const;

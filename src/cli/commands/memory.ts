@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { MemoryHit } from "../../memory/index.ts";
+import type { MemoryHit } from "../../index.ts";
 import { expect, jsonText } from "../io.ts";
 import { addWorkspaceOption, openLumyn } from "../options.ts";
 

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { LumynError, StorageError } from "../../core/problem.ts";
+import { LumynError, type MigrationOutcome, migrateStore, StorageError } from "../../index.ts";
 import { jsonText } from "../io.ts";
 import { addWorkspaceOption, openSelectedStore, storeLocation, type WorkspaceOptions } from "../options.ts";
 
@@ -22,10 +22,9 @@ export function register(program: Command): void {
         );
         return;
       }
-      const { PostgresStore } = await import("../../store/postgres/postgres-store.ts");
-      let outcome: Awaited<ReturnType<typeof PostgresStore.migrate>>;
+      let outcome: MigrationOutcome;
       try {
-        outcome = await PostgresStore.migrate(location);
+        outcome = await migrateStore(location);
       } catch (error) {
         if (!(error instanceof StorageError)) throw error;
         throw new LumynError({ kind: "storage", problems: [{ code: "storage", message: error.message }] });

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { activatePolicy, registryTenant } from "../../registry/policy-registry.ts";
+import { activatePolicy, registryTenant } from "../../index.ts";
 import { expect } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
 import { cliSource } from "../principal.ts";

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { diffPolicies, renderDiff } from "../../authoring/diff.ts";
-import type { JsonValue } from "../../core/json.ts";
-import { loadPolicy } from "../../policy/policy.ts";
+import { diffPolicies, type JsonValue, loadPolicy, renderDiff } from "../../index.ts";
 import { expect, jsonText, readTextFile } from "../io.ts";
 
 export function register(policy: Command): void {

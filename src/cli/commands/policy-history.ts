@@ -1,8 +1,5 @@
 import type { Command } from "commander";
-import type { JsonObject } from "../../core/json.ts";
-import { formatProblem, type Problem } from "../../core/problem.ts";
-import type { PolicyEvent } from "../../domain/policy-registry.ts";
-import { activeOf } from "../../registry/policy-registry.ts";
+import { activeOf, formatProblem, type JsonObject, type PolicyEvent, type Problem } from "../../index.ts";
 import { jsonText } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
 

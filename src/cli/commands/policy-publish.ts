@@ -1,7 +1,12 @@
 import type { Command } from "commander";
-import { publishPolicy, registryTenant } from "../../registry/policy-registry.ts";
-import { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
-import { ensureWorkspace, workspaceAt, workspaceRegistry } from "../../workspace.ts";
+import {
+  ensureWorkspace,
+  publishPolicy,
+  registryTenant,
+  SqliteStore,
+  workspaceAt,
+  workspaceRegistry,
+} from "../../index.ts";
 import { expect, jsonText, readTextFile } from "../io.ts";
 import { addWorkspaceOption } from "../options.ts";
 import { cliSource } from "../principal.ts";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { registryTenant, rollbackPolicy } from "../../registry/policy-registry.ts";
+import { registryTenant, rollbackPolicy } from "../../index.ts";
 import { expect } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
 import { cliSource } from "../principal.ts";

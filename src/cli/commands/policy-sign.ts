@@ -1,8 +1,13 @@
 import type { Command } from "commander";
-import { LumynError } from "../../core/problem.ts";
-import { type SigningKey, signingKeyFromPem } from "../../domain/chain.ts";
-import { POLICY_KEY_PREFIX, signedPolicyJson, signPolicy } from "../../domain/signed-policy.ts";
-import { loadPolicy } from "../../policy/policy.ts";
+import {
+  LumynError,
+  loadPolicy,
+  POLICY_KEY_PREFIX,
+  type SigningKey,
+  signedPolicyJson,
+  signingKeyFromPem,
+  signPolicy,
+} from "../../index.ts";
 import { checkWritableOutput, emit, expect, jsonText, readTextFile, usageError } from "../io.ts";
 
 export function register(policy: Command): void {

@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { loadPolicy } from "../../policy/policy.ts";
-import { parseReasonCodeRegistry } from "../../policy/registry.ts";
-import { workspaceAt, workspaceRegistry } from "../../workspace.ts";
+import { loadPolicy, parseReasonCodeRegistry, workspaceAt, workspaceRegistry } from "../../index.ts";
 import { expect, jsonText, readTextFile } from "../io.ts";
 
 export function register(policy: Command): void {

@@ -1,9 +1,17 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Command } from "commander";
-import { PACK_LIMITS, readPack } from "../../audit/pack.ts";
-import { type ReplayReport, replayPack } from "../../audit/replay.ts";
-import { canonicalJson, type JsonValue } from "../../core/json.ts";
-import { fail, formatProblem, ok, type Result } from "../../core/problem.ts";
+import {
+  canonicalJson,
+  fail,
+  formatProblem,
+  type JsonValue,
+  ok,
+  PACK_LIMITS,
+  type ReplayReport,
+  type Result,
+  readPack,
+  replayPack,
+} from "../../index.ts";
 import { EXIT, jsonText, usageError } from "../io.ts";
 
 /** Exit code of a pack that is malformed or unsafe (1 is kept for a replay that differs). */

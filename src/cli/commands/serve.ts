@@ -1,8 +1,6 @@
 import type { Command } from "commander";
-import { LumynError, StorageError } from "../../core/problem.ts";
-import { plainSpeedups } from "../../core/speedups.ts";
-import { Lumyn } from "../../lumyn.ts";
-import { printableConfig, resolveServeConfig, type Setting } from "../../server/config.ts";
+import { Lumyn, LumynError, plainSpeedups, StorageError } from "../../index.ts";
+import type { Setting } from "../../server/server.ts";
 import { expect, jsonText } from "../io.ts";
 import { readPublicKey } from "./keys-signing.ts";
 
@@ -76,6 +74,8 @@ export function register(program: Command): void {
         ...(flags.policyPublisherKey !== undefined ? { policyPublisherKeys: flags.policyPublisherKey } : {}),
         ...(flags.policyMaxBytes !== undefined ? { policyMaxBytes: flags.policyMaxBytes } : {}),
       };
+      // Loaded here, not at start-up: the HTTP framework would slow every other command's cold start.
+      const { printableConfig, resolveServeConfig, startServer } = await import("../../server/server.ts");
       const resolved = expect(
         resolveServeConfig(
           { ...given, ...(flags.config !== undefined ? { config: flags.config } : {}) },
@@ -100,8 +100,6 @@ export function register(program: Command): void {
           store: { writer: "thread" },
         }),
       );
-      // Loaded here, not at start-up: the HTTP framework would slow every other command's cold start.
-      const { startServer } = await import("../../server/server.ts");
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
         server = await startServer({

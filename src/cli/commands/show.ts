@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { showDecision } from "../../lumyn.ts";
+import { showDecision } from "../../index.ts";
 import { expect, jsonText } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
 

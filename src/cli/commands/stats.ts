@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { STATS_DIMENSIONS, type StatsDimension } from "../../store/decisions.ts";
+import { STATS_DIMENSIONS, type StatsDimension } from "../../index.ts";
 import { jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, sinceTimestamp } from "../options.ts";
 

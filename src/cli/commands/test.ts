@@ -1,13 +1,22 @@
 import { readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
-import { type CaseResult, type Coverage, coverageOf, runCase } from "../../authoring/run-tests.ts";
-import { parseTestSuite, type TestCase } from "../../authoring/test-suite.ts";
-import { type JsonObject, stringify } from "../../core/json.ts";
-import { formatProblem, LumynError } from "../../core/problem.ts";
-import { renderExplanation } from "../../engine/explain.ts";
-import { loadPolicy, type Policy } from "../../policy/policy.ts";
-import { workspaceAt } from "../../workspace.ts";
+import {
+  type CaseResult,
+  type Coverage,
+  coverageOf,
+  formatProblem,
+  type JsonObject,
+  LumynError,
+  loadPolicy,
+  type Policy,
+  parseTestSuite,
+  renderExplanation,
+  runCase,
+  stringify,
+  type TestCase,
+  workspaceAt,
+} from "../../index.ts";
 import { EXIT, emit, expect, jsonText, readJsonInput, readTextFile, usageError } from "../io.ts";
 
 interface FileReport {

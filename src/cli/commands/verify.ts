@@ -1,8 +1,6 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Command } from "commander";
-import { verifyStoreChain } from "../../audit/verify.ts";
-import { type ChainReport, keyId } from "../../domain/chain.ts";
-import { workspaceAt, workspaceSigningKey } from "../../workspace.ts";
+import { type ChainReport, keyId, verifyStoreChain, workspaceAt, workspaceSigningKey } from "../../index.ts";
 import { EXIT, jsonText } from "../io.ts";
 import { addWorkspaceOption, openExistingStore } from "../options.ts";
 import { readPublicKey, readSigningKey } from "./keys-signing.ts";

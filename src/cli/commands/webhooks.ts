@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { addWebhook, displayUrl } from "../../approvals/webhooks.ts";
-import { LumynError } from "../../core/problem.ts";
+import { addWebhook, displayUrl, LumynError } from "../../index.ts";
 import { expect, jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, type WorkspaceOptions } from "../options.ts";
 

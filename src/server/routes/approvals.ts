@@ -2,17 +2,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Routes } from "../../api/index.ts";
 import type { AnswerOf } from "../../api/route.ts";
 import {
+  type Actor,
+  type Approval,
+  approvalSettingsFor,
   DEFAULT_FALLBACK,
   type EvaluatorFallback,
   evaluatorAnswer,
   evaluatorFallback,
   evaluatorRequest,
+  isOpen,
   materialityOf,
-} from "../../approvals/gantral.ts";
-import { parseDuration } from "../../core/duration.ts";
-import { parseJsonBytes } from "../../core/parse-json.ts";
-import { type Actor, type Approval, isOpen } from "../../domain/approval.ts";
-import { approvalSettingsFor } from "../../engine/approval.ts";
+  parseDuration,
+  parseJsonBytes,
+} from "../../index.ts";
 import { mayRead } from "../auth.ts";
 import { requestBody, validBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";

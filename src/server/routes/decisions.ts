@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Routes } from "../../api/index.ts";
 import type { AnswerOf } from "../../api/route.ts";
-import { stringify } from "../../core/json.ts";
-import { parseJsonBytes } from "../../core/parse-json.ts";
-import { tenantOf } from "../../core/tenant.ts";
-import type { DecisionRecord } from "../../domain/decision-record.ts";
-import { explanationJson } from "../../engine/explain.ts";
-import { packDecision } from "../../lumyn.ts";
+import {
+  type DecisionRecord,
+  explanationJson,
+  packDecision,
+  parseJsonBytes,
+  stringify,
+  tenantOf,
+} from "../../index.ts";
 import { mayRead, tenantMismatch } from "../auth.ts";
 import { requestBody, validBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";
