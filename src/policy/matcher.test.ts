@@ -3,10 +3,9 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { STARTER_POLICY } from "../assets/starter-policy.ts";
 import { JsonFloat, type JsonObject, type JsonValue } from "../core/json.ts";
-import { setSpeedup } from "../core/speedups.ts";
 import type { DecisionRequest } from "../domain/request.ts";
 import { deriveFeatures, evaluationInput } from "../engine/normalize.ts";
-import { testEquivalence } from "../testing/equivalence.ts";
+import { testEquivalence, withSpeedup } from "../testing/equivalence.ts";
 import { compiledMatcher } from "./compile.ts";
 import { type EvaluationInput, interpretedMatcher, type RuleMatcher } from "./evaluate.ts";
 import { DERIVED_FLAT_KEYS, type PolicyModel } from "./model.ts";
@@ -143,16 +142,12 @@ testEquivalence({
 
 describe("the policy-compiler switch", () => {
   it("gives a loaded policy the interpreted matcher when off, and the compiled one when on", () => {
-    const before = setSpeedup("policy-compiler", false);
-    try {
-      const plain = loadPolicy(STARTER_POLICY);
-      setSpeedup("policy-compiler", true);
-      const fast = loadPolicy(STARTER_POLICY);
-      assert.ok(plain.ok && fast.ok);
-      assert.equal(plain.value.matcher.name, "matchInterpreted");
-      assert.equal(fast.value.matcher.name, "matchCompiled");
-    } finally {
-      setSpeedup("policy-compiler", before);
-    }
+    const load = (on: boolean) =>
+      withSpeedup("policy-compiler", on, () => loadPolicy(STARTER_POLICY))(undefined);
+    const plain = load(false);
+    const fast = load(true);
+    assert.ok(plain.ok && fast.ok);
+    assert.equal(plain.value.matcher.name, "matchInterpreted");
+    assert.equal(fast.value.matcher.name, "matchCompiled");
   });
 });
