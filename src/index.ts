@@ -40,7 +40,7 @@ export { type Finding, type LintContext, lintPolicy, type Severity } from "./aut
 export { type CaseResult, type Coverage, coverageOf, runCase } from "./authoring/run-tests.ts";
 export { parseTestSuite, type TestCase } from "./authoring/test-suite.ts";
 // API keys of the HTTP service.
-export { createApiKey, grants, hashApiKey, KEY_PREFIX } from "./domain/api-key.ts";
+export { createApiKey, grants, hashApiKey, KEY_PREFIX, reservedPrincipal } from "./domain/api-key.ts";
 export {
   ChainVerifier,
   DEFAULT_CHECKPOINT_EVERY,

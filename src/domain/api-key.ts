@@ -1,5 +1,6 @@
 import { hash, randomBytes } from "node:crypto";
 import { newDecisionId, timestamp } from "../core/ids.ts";
+import { identityKey } from "./identity.ts";
 
 /**
  * What a key may do. `admin` implies every other scope; `approve` is for voting on, overriding and
@@ -14,6 +15,11 @@ export interface ApiKey {
   /** `sha256:<hex>` of the whole key. */
   readonly keyHash: string;
   readonly name: string;
+  /**
+   * Who holds the key: the identity its calls act as (the requester of the approvals its decisions open, the
+   * voter of its votes). Keys of one holder share it (a rotated key, say), so they count as one person.
+   */
+  readonly principal: string;
   readonly scopes: readonly string[];
   /** When set, the key decides and reads only this tenant's decisions. */
   readonly tenantId?: string;
@@ -38,6 +44,8 @@ export function hashApiKey(key: string): string {
 export interface NewApiKey {
   readonly scopes: readonly Scope[];
   readonly name?: string;
+  /** The holder's identity; the name by default, else the key's id. */
+  readonly principal?: string;
   readonly tenantId?: string;
   readonly roles?: readonly string[];
   readonly rateLimitPerSecond?: number;
@@ -46,12 +54,14 @@ export interface NewApiKey {
 /** A new key: its text (shown once, never stored) and the record to store. */
 export function createApiKey(options: NewApiKey, now: Date = new Date()): { key: string; record: ApiKey } {
   const key = `${KEY_PREFIX}${randomBytes(KEY_BYTES).toString("base64url")}`;
+  const keyId = newDecisionId(now.getTime());
   return {
     key,
     record: {
-      keyId: newDecisionId(now.getTime()),
+      keyId,
       keyHash: hashApiKey(key),
       name: options.name ?? "",
+      principal: options.principal ?? defaultPrincipal(options.name ?? "", keyId),
       scopes: [...new Set(options.scopes)],
       ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
       roles: [...(options.roles ?? [])],
@@ -59,6 +69,19 @@ export function createApiKey(options: NewApiKey, now: Date = new Date()): { key:
       createdAt: timestamp(now),
     },
   };
+}
+
+/** The principal of a key created without one (and of keys stored before keys had principals). */
+export function defaultPrincipal(name: string, keyId: string): string {
+  return name !== "" ? name : keyId;
+}
+
+/**
+ * Whether a principal (or a key's name) is one the engine keeps for itself: `system:` names its own steps
+ * (timeouts), so no key may act as, or look like, it.
+ */
+export function reservedPrincipal(principal: string): boolean {
+  return identityKey(principal).startsWith(identityKey("system:"));
 }
 
 export function grants(key: ApiKey, scope: Scope): boolean {

@@ -8,7 +8,7 @@ import { newDecisionId, timestamp } from "../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
 import { StorageError } from "../core/problem.ts";
-import type { ApiKey } from "../domain/api-key.ts";
+import { type ApiKey, defaultPrincipal } from "../domain/api-key.ts";
 import type { Approval } from "../domain/approval.ts";
 import {
   type ChainCheckpoint,
@@ -78,6 +78,7 @@ export interface ApiKeyRow {
   readonly keyId: string;
   readonly keyHash: string;
   readonly name: string;
+  readonly principal: string;
   readonly scopesJson: string;
   readonly tenantId: string | null;
   readonly rolesJson: string;
@@ -178,13 +179,15 @@ export function approvalRow(approval: Approval, events: readonly NewDecisionEven
 }
 
 export const API_KEY_COLUMNS =
-  "key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
+  "key_id, key_hash, name, principal, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at, revoked_at";
 
 export function apiKeyOf(row: Record<string, unknown>): ApiKey {
+  const name = String(row.name);
   return {
     keyId: String(row.key_id),
     keyHash: String(row.key_hash),
-    name: String(row.name),
+    name,
+    principal: row.principal !== null ? String(row.principal) : defaultPrincipal(name, String(row.key_id)),
     scopes: JSON.parse(String(row.scopes_json)) as string[],
     ...(row.tenant_id !== null ? { tenantId: String(row.tenant_id) } : {}),
     roles: JSON.parse(String(row.roles_json)) as string[],
@@ -348,6 +351,7 @@ export function apiKeyRow(key: ApiKey): ApiKeyRow {
     keyId: key.keyId,
     keyHash: key.keyHash,
     name: key.name,
+    principal: key.principal,
     scopesJson: JSON.stringify(key.scopes),
     tenantId: key.tenantId ?? null,
     rolesJson: JSON.stringify(key.roles),

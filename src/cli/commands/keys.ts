@@ -1,5 +1,13 @@
 import type { Command } from "commander";
-import { type ApiKey, createApiKey, didYouMean, LumynError, SCOPES, type Scope } from "../../index.ts";
+import {
+  type ApiKey,
+  createApiKey,
+  didYouMean,
+  LumynError,
+  reservedPrincipal,
+  SCOPES,
+  type Scope,
+} from "../../index.ts";
 import { jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, openExistingStore, openSelectedStore, storeLocation } from "../options.ts";
 import * as keysPublisher from "./keys-publisher.ts";
@@ -36,7 +44,11 @@ function registerCreate(keys: Command): void {
   )
     .option("--tenant <id>", "bind the key to one tenant: it decides and reads only that tenant's decisions")
     .option("--roles <list>", "comma-separated roles of the holder (for approvals)")
-    .option("--name <name>", "what the key is for, shown by keys list")
+    .option("--name <name>", "what the key is for, shown by keys list (the principal unless --principal)")
+    .option(
+      "--principal <identity>",
+      "who holds the key, as approvals know them (default: the name, else the key's id); keys of one holder share it",
+    )
     .option("--rate-limit <n>", "requests per second the key may make (unlimited by default)")
     .option("--json", "print the key and its grants as JSON")
     .action(
@@ -47,6 +59,7 @@ function registerCreate(keys: Command): void {
         tenant?: string;
         roles?: string;
         name?: string;
+        principal?: string;
         rateLimit?: string;
         json?: boolean;
       }) => {
@@ -58,14 +71,19 @@ function registerCreate(keys: Command): void {
           );
         }
         if (options.tenant === "") throw usageError("--tenant must not be empty");
-        // A key's name is its holder's identity in approvals; `system:` is the engine's own (timeouts).
-        if (options.name?.startsWith("system:"))
-          throw usageError(
-            `--name '${options.name}' is reserved: names starting with 'system:' are the engine's`,
-          );
+        if (options.principal !== undefined && options.principal.trim() === "")
+          throw usageError("--principal must name who holds the key");
+        // The principal (the name by default) is the holder's identity in approvals; `system:` is the engine's.
+        for (const [flag, value] of [
+          ["--name", options.name],
+          ["--principal", options.principal],
+        ] as const)
+          if (value !== undefined && reservedPrincipal(value))
+            throw usageError(`${flag} '${value}' is reserved: identities like 'system:…' are the engine's`);
         const { key, record } = createApiKey({
           scopes,
           ...(options.name !== undefined ? { name: options.name } : {}),
+          ...(options.principal !== undefined ? { principal: options.principal } : {}),
           ...(options.tenant !== undefined ? { tenantId: options.tenant } : {}),
           roles: list(options.roles),
           ...(rateLimit !== undefined ? { rateLimitPerSecond: rateLimit } : {}),
@@ -89,7 +107,9 @@ function registerCreate(keys: Command): void {
 }
 
 function registerList(keys: Command): void {
-  addWorkspaceOption(keys.command("list").description("every key: id, name, scopes, tenant, roles, state"))
+  addWorkspaceOption(
+    keys.command("list").description("every key: id, state, principal, scopes, tenant, roles, name"),
+  )
     .option("--json", "print the keys as JSON")
     .action(async (options: { workspace?: string; json?: boolean }) => {
       const store = await openExistingStore(options);
@@ -156,6 +176,7 @@ function parseScopes(value: string): Scope[] {
 
 function describe(key: ApiKey): string {
   return [
+    `principal ${key.principal}`,
     `scopes ${key.scopes.join(",")}`,
     key.tenantId !== undefined ? `tenant ${key.tenantId}` : "all tenants",
     ...(key.roles.length > 0 ? [`roles ${key.roles.join(",")}`] : []),
@@ -167,6 +188,7 @@ function keyJson(key: ApiKey) {
   return {
     key_id: key.keyId,
     name: key.name,
+    principal: key.principal,
     scopes: [...key.scopes],
     tenant_id: key.tenantId ?? null,
     roles: [...key.roles],

@@ -228,7 +228,7 @@ describe("lumyn keys", () => {
     assert.match(key, /^lumyn_[A-Za-z0-9_-]{43}$/);
     assert.match(
       created.stderr,
-      /created key (\w+) \(scopes read,decide, tenant acme, roles lead, 50\/s\); this is the only time it is shown/,
+      /created key (\w+) \(principal bot, scopes read,decide, tenant acme, roles lead, 50\/s\); this is the only time it is shown/,
     );
 
     const listed = runCli(["keys", "list", "--workspace", "ws-keys", "--json"], { cwd: root });
@@ -236,8 +236,16 @@ describe("lumyn keys", () => {
     assert.ok(!listed.stdout.includes(key));
     const [entry] = JSON.parse(listed.stdout).keys;
     assert.deepEqual(
-      [entry.name, entry.scopes, entry.tenant_id, entry.roles, entry.rate_limit_per_second, entry.revoked_at],
-      ["bot", ["read", "decide"], "acme", ["lead"], 50, null],
+      [
+        entry.name,
+        entry.principal,
+        entry.scopes,
+        entry.tenant_id,
+        entry.roles,
+        entry.rate_limit_per_second,
+        entry.revoked_at,
+      ],
+      ["bot", "bot", ["read", "decide"], "acme", ["lead"], 50, null],
     );
 
     const { child, url, exited } = await serve(["--workspace", "ws-keys", "--log-level", "silent"]);
@@ -260,6 +268,38 @@ describe("lumyn keys", () => {
       await exited;
     }
     assert.match(runCli(["keys", "list", "--workspace", "ws-keys"], { cwd: root }).stdout, /revoked \d{4}-/);
+  });
+
+  it("gives each key a principal: its name, else its id, or --principal, which keys of one holder share", () => {
+    const create = (...args: string[]) =>
+      runCli(["keys", "create", "--scopes", "approve", ...args, "--workspace", "ws-principals", "--json"], {
+        cwd: root,
+      });
+    const made = [
+      create("--name", "alice-laptop", "--principal", "alice"),
+      create("--name", "alice-phone", "--principal", "alice"),
+      create("--name", "bob"),
+      create(),
+    ].map((answer) => {
+      assert.equal(answer.code, 0, answer.stderr);
+      return JSON.parse(answer.stdout) as { key_id: string; principal: string };
+    });
+    assert.deepEqual(
+      made.map((key) => key.principal),
+      ["alice", "alice", "bob", made[3]?.key_id],
+    );
+    const listed = runCli(["keys", "list", "--workspace", "ws-principals"], { cwd: root });
+    assert.match(listed.stdout, /active {2}principal alice, scopes approve, all tenants {2}alice-phone/);
+    for (const args of [
+      ["--principal", " "],
+      ["--principal", "system:timeout"],
+      ["--principal", "System:ops"],
+      ["--name", "\uff53ystem:timeout"],
+    ]) {
+      const refused = create(...args);
+      assert.equal(refused.code, 2, `${args.join(" ")}: ${refused.stderr}`);
+      assert.match(refused.stderr, /--(principal|name) .*(must name who holds the key|is reserved)/);
+    }
   });
 
   it("refuses unknown scopes (exit 2) and unknown ids (exit 1)", () => {

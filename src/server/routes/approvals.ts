@@ -25,7 +25,7 @@ import { tenantScope } from "./decisions.ts";
 const MAX_WAIT_MS = 60_000;
 const EVENTS_POLL_MS = 250;
 
-/** Who calls: the key's name (else its id) and its roles. Never from a request body. */
+/** Who calls: the key's principal and its roles. Never from a request body. */
 function actorOf(request: FastifyRequest, reply: FastifyReply): Actor | undefined {
   const key = request.apiKey;
   if (!key) {
@@ -33,11 +33,11 @@ function actorOf(request: FastifyRequest, reply: FastifyReply): Actor | undefine
       reply,
       401,
       "identity_required",
-      "approvals record who acted: call with an API key (its name and roles are the actor's)",
+      "approvals record who acted: call with an API key (its principal and roles are the actor's)",
     );
     return undefined;
   }
-  return { id: key.name || key.keyId, roles: [...key.roles] };
+  return { id: key.principal, roles: [...key.roles] };
 }
 
 /** The approval routes, and the evaluator endpoint for an execution-authority layer. */

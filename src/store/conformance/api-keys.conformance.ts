@@ -8,12 +8,13 @@ export function apiKeyConformance(backend: BackendUnderTest): void {
   describe(`ApiKeyStore conformance: ${backend.name}`, () => {
     const withStore = storeOpener(backend);
 
-    it("keeps API keys by hash, lists them oldest first and revokes them once", () =>
+    it("keeps API keys by hash with their principals, lists them oldest first and revokes them once", () =>
       withStore(async (store) => {
         const first = {
           keyId: "01KEYA",
           keyHash: `sha256:${"a".repeat(64)}`,
           name: "checkout agent",
+          principal: "checkout-team",
           scopes: ["decide", "read"],
           tenantId: "acme",
           roles: ["finance-lead"],
@@ -24,6 +25,7 @@ export function apiKeyConformance(backend: BackendUnderTest): void {
           keyId: "01KEYB",
           keyHash: `sha256:${"b".repeat(64)}`,
           name: "",
+          principal: "01KEYB",
           scopes: ["admin"],
           roles: [],
           createdAt: "2026-03-02T00:00:00Z",
@@ -31,6 +33,7 @@ export function apiKeyConformance(backend: BackendUnderTest): void {
         await store.apiKeys.put(second);
         await store.apiKeys.put(first);
         assert.deepEqual(await store.apiKeys.findByHash(first.keyHash), first);
+        assert.deepEqual(await store.apiKeys.findByHash(second.keyHash), second);
         assert.equal(await store.apiKeys.findByHash(`sha256:${"c".repeat(64)}`), undefined);
         await assert.rejects(() => store.apiKeys.put({ ...first, keyId: "01KEYC" }), StorageError);
         assert.deepEqual(

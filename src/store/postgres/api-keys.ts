@@ -15,12 +15,13 @@ export class PostgresApiKeys implements ApiKeyStore {
     const row = apiKeyRow(key);
     await this.connection.write(
       "store the API key",
-      `INSERT INTO api_keys (key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      `INSERT INTO api_keys (key_id, key_hash, name, principal, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [
         row.keyId,
         row.keyHash,
         row.name,
+        row.principal,
         row.scopesJson,
         row.tenantId,
         row.rolesJson,

@@ -81,6 +81,35 @@ describe("PostgresStore", () => {
     );
   });
 
+  it("reads a key written without a principal (by a process not yet upgraded) with its name, else its id", async () => {
+    const location = freshLocation();
+    const store = await PostgresStore.open(location);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query(`SET search_path TO ${location.schema}`);
+      for (const [keyId, name] of [
+        ["01OLDNAMED", "alice"],
+        ["01OLDUNNAMED", ""],
+      ] as const)
+        await client.query(
+          `INSERT INTO api_keys (key_id, key_hash, name, scopes_json, roles_json, created_at)
+           VALUES ($1, $2, $3, '["approve"]', '["finance"]', '2026-01-01T00:00:00Z')`,
+          [keyId, `sha256:${keyId.padEnd(64, "0")}`, name],
+        );
+      assert.deepEqual(
+        (await store.apiKeys.list()).map((key) => [key.keyId, key.principal]),
+        [
+          ["01OLDNAMED", "alice"],
+          ["01OLDUNNAMED", "01OLDUNNAMED"],
+        ],
+      );
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+
   it("refuses to change or delete events and chain entries", async () => {
     const location = freshLocation();
     const store = await PostgresStore.open(location);

@@ -191,4 +191,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- decisions of a window): the index by code was read by none and written by every decision.
   DROP INDEX IF EXISTS decision_reason_codes_code;
   `,
+  `
+  -- Each key's principal, as in the embedded store: keys stored before have none, and are read with their
+  -- name, else their id.
+  ALTER TABLE api_keys ADD COLUMN principal TEXT;
+  `,
 ];

@@ -184,4 +184,10 @@ export const MIGRATIONS: readonly string[] = [
   DROP TABLE decision_reason_codes;
   ALTER TABLE decision_reason_codes_next RENAME TO decision_reason_codes;
   `,
+  `
+  -- Each key's principal: who holds it, the identity approvals compare (keys of one holder share it). Keys
+  -- stored before have none, and are read with their name, else their id (as are keys that a process not yet
+  -- upgraded writes to a shared store).
+  ALTER TABLE api_keys ADD COLUMN principal TEXT;
+  `,
 ];

@@ -233,6 +233,35 @@ describe("SqliteStore upgrade", () => {
     check.close();
   });
 
+  it("reads the keys stored before keys had principals with their name, else their id, as principal", async () => {
+    const path = freshPath();
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new DatabaseSync(path);
+    const before = MIGRATIONS.findIndex((sql) => sql.includes("ADD COLUMN principal"));
+    for (const sql of MIGRATIONS.slice(0, before)) db.exec(sql);
+    db.exec(`PRAGMA user_version = ${before}`);
+    const insert = db.prepare(
+      `INSERT INTO api_keys (key_id, key_hash, name, scopes_json, roles_json, created_at)
+       VALUES (?, ?, ?, '["approve"]', '["finance"]', '2026-01-01T00:00:00Z')`,
+    );
+    insert.run("01OLDNAMED", `sha256:${"a".repeat(64)}`, "alice");
+    insert.run("01OLDUNNAMED", `sha256:${"b".repeat(64)}`, "");
+    db.close();
+
+    const upgraded = SqliteStore.open(path);
+    try {
+      assert.deepEqual(
+        (await upgraded.apiKeys.list()).map((key) => [key.keyId, key.principal]),
+        [
+          ["01OLDNAMED", "alice"],
+          ["01OLDUNNAMED", "01OLDUNNAMED"],
+        ],
+      );
+    } finally {
+      await upgraded.close();
+    }
+  });
+
   it("keeps every reason code when it moves them to one B-tree without the index by code", async () => {
     const path = freshPath();
     // A database as the migrations before that move left it, with decisions stored in it.
@@ -248,8 +277,10 @@ describe("SqliteStore upgrade", () => {
     const db = new DatabaseSync(path);
     const everyCode = "SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2";
     const before = db.prepare(everyCode).all();
-    // Undo the move, as a database written before it holds the codes: a rowid table and an index by code.
+    // Undo the move, as a database written before it holds the codes: a rowid table and an index by code (and
+    // undo what the migrations after it added, which run again).
     db.exec(`
+      ALTER TABLE api_keys DROP COLUMN principal;
       CREATE TABLE old_codes (decision_id TEXT NOT NULL REFERENCES decisions (decision_id), position INTEGER NOT NULL,
         reason_code TEXT NOT NULL, PRIMARY KEY (decision_id, position));
       INSERT INTO old_codes SELECT * FROM decision_reason_codes;

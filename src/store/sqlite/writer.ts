@@ -164,6 +164,7 @@ export class SqliteWriter {
       row.keyId,
       row.keyHash,
       row.name,
+      row.principal,
       row.scopesJson,
       row.tenantId,
       row.rolesJson,
@@ -377,8 +378,8 @@ function prepareStatements(db: DatabaseSync) {
       "UPDATE webhooks SET cursor_seq = ?, attempts = ?, next_attempt_at = ? WHERE webhook_id = ?",
     ),
     insertApiKey: db.prepare(
-      `INSERT INTO api_keys (key_id, key_hash, name, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO api_keys (key_id, key_hash, name, principal, scopes_json, tenant_id, roles_json, rate_limit_per_second, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     revokeApiKey: db.prepare("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"),
     apiKeyExists: db.prepare("SELECT 1 AS found FROM api_keys WHERE key_id = ?"),
