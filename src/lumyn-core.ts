@@ -52,6 +52,7 @@ export {
   type ApprovalSettings,
   type ApprovalState,
   isOpen,
+  type Requester,
 } from "./domain/approval.ts";
 export type { ChainBreak, ChainCheckpoint, ChainLink, ChainReport } from "./domain/chain.ts";
 export type { DecisionEvent } from "./domain/decision-event.ts";

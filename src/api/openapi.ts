@@ -8,7 +8,7 @@ import { APPROVAL_STATES } from "../domain/approval.ts";
 import requestSchema from "../schemas/decision_request.v1.schema.json" with { type: "json" };
 import { LABEL_EVENT } from "./decisions.ts";
 import { TAGS } from "./route.ts";
-import { APPROVAL_ID, type ComponentName, DECISION_ID, PROBLEM } from "./schemas.ts";
+import { APPROVAL_ID, type ComponentName, DECISION_ID, KEY_ID, PROBLEM } from "./schemas.ts";
 
 /**
  * The parts of the OpenAPI document that are not a route's: what the service is, how callers authenticate,
@@ -148,8 +148,23 @@ const APPROVAL = Type.Object(
     record_digest: Type.String({ description: "sha256 of the decision record's canonical JSON" }),
     policy_hash: Type.String(),
     requester_id: Type.Union([Type.String(), Type.Null()], {
-      description: "the requesting subject, who may not approve its own action under separation of duties",
+      description:
+        "the subject the action is for (the request's subject.id), who may not approve it under separation of duties",
     }),
+    requester: Type.Optional(
+      Type.Object(
+        {
+          principal: Type.String({
+            description: "the principal of the key that asked (os:<user> for the CLI)",
+          }),
+          key_id: Type.Optional(Type.String({ description: "the key it asked with" })),
+        },
+        {
+          description:
+            "who asked for the decision, who may not approve it either; absent when the caller named no one, and in approvals opened before requesters were recorded",
+        },
+      ),
+    ),
     settings: Type.Object(
       {
         approver_roles: STRINGS,
@@ -204,6 +219,7 @@ const APPROVAL = Type.Object(
         record_digest: `sha256:${"a1".repeat(32)}`,
         policy_hash: STARTER_POLICY_HASH,
         requester_id: "support-agent-17",
+        requester: { principal: "support-bot", key_id: KEY_ID },
         settings: {
           approver_roles: ["finance"],
           quorum: 1,

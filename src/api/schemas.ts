@@ -17,6 +17,7 @@ export const MAX_PAGE_SIZE = 500;
 
 export const DECISION_ID = "01JZ8D8V6W2X5N6QJ4T3M1K9AB";
 export const APPROVAL_ID = "01JZ8D8V7C3A9R2S6T8V0W4XYZ";
+export const KEY_ID = "01JZ8C2M4P6R8T0V2X4Z6B8D0F";
 
 const TIME_PATTERN = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$";
 

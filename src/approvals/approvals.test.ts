@@ -58,10 +58,15 @@ describe("approvals through Lumyn and the SQLite store", () => {
     const lumyn = await open(workspace(), clock.now);
     const small = await lumyn.decide(refund("r-1", 20));
     assert.ok(small.ok && small.value.approval === undefined, "an ALLOW opens nothing");
-    const big = await lumyn.decide(refund("r-2", 900));
+    const big = await lumyn.decide(refund("r-2", 900), { requester: { principal: "support-bot" } });
     assert.ok(big.ok);
     const approval = big.value.approval;
     assert.ok(approval, "the ESCALATE opened an approval");
+    assert.deepEqual(
+      [approval.requester, approval.requester_id],
+      [{ principal: "support-bot" }, "agent-7"],
+      "who asked, beside the subject the action is for",
+    );
     assert.equal(approval.inputs_digest, big.value.record.determinism.inputs_digest);
     assert.equal(approval.record_digest, sha256(big.value.json), "the digest of the record as stored");
     const repeated = await lumyn.decide(refund("r-2", 900));

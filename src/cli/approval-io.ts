@@ -65,9 +65,13 @@ export function printApproval(approval: Approval, json: boolean | undefined): vo
     process.stdout.write(jsonText(approval as unknown as JsonObject, true));
     return;
   }
+  const requester = approval.requester;
+  const requested = requester
+    ? `, requested by ${requester.principal}${requester.key_id ? ` with key ${requester.key_id}` : ""}`
+    : "";
   const lines = [
     `approval ${approval.approval_id}  ${approval.state}${approval.outcome ? ` → ${approval.outcome}` : ""}`,
-    `  decision  ${approval.decision_id}  (tenant ${approval.tenant_id}, requested by ${approval.requester_id ?? "unknown"})`,
+    `  decision  ${approval.decision_id}  (tenant ${approval.tenant_id}, subject ${approval.requester_id ?? "none"}${requested})`,
     `  needs     ${approval.quorum} of [${approval.approver_roles.join(", ")}] by ${approval.deadline}${approval.escalations ? " (escalated)" : ""}`,
     ...approval.votes.map(
       (v) => `  vote      ${v.at}  ${v.actor_id} [${v.roles.join(", ")}] ${v.decision}: ${v.justification}`,

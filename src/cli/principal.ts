@@ -7,7 +7,12 @@ import type { JsonObject } from "../index.ts";
  * principal is `<kind>:<name>`; servers record a Redis document's as `publisher:<key id>`.
  */
 export function cliSource(): JsonObject {
-  return { by: "cli", principal: `os:${osUser()}` };
+  return { by: "cli", principal: osPrincipal() };
+}
+
+/** The operating-system account that runs this command, as a principal: `os:<user>` (`os:uid:<n>`). */
+export function osPrincipal(): string {
+  return `os:${osUser()}`;
 }
 
 function osUser(): string {

@@ -78,6 +78,20 @@ export interface Actor {
   readonly roles: readonly string[];
 }
 
+/** Who asked for the decision that opens an approval: recorded in it as its requester. */
+export interface Requester {
+  /** The principal of the key that asked (`os:<user>` for the CLI). */
+  readonly principal: string;
+  /** The key it asked with. */
+  readonly keyId?: string;
+}
+
+/** The requester as an approval records it. */
+export interface RequesterRecord {
+  readonly principal: string;
+  readonly key_id?: string;
+}
+
 export interface Vote {
   readonly actor_id: string;
   readonly roles: string[];
@@ -106,8 +120,13 @@ export interface Approval {
   /** sha256 of the decision record's canonical JSON. */
   readonly record_digest: string;
   readonly policy_hash: string;
-  /** The requesting subject, who may not approve its own action under separation of duties. */
+  /** The subject the action is for (the request's `subject.id`), who may not approve it under separation of duties. */
   readonly requester_id: string | null;
+  /**
+   * Who asked for the decision, as its caller proved it (the key's principal), who may not approve it either;
+   * absent when the caller named no one (and in approvals opened before requesters were recorded).
+   */
+  readonly requester?: RequesterRecord;
   readonly settings: JsonObject;
   readonly state: ApprovalState;
   /** Bumped by every change; the store writes a change only over the version it was computed from. */
@@ -147,6 +166,7 @@ export interface OpenInput {
   readonly recordDigest: string;
   readonly policyHash: string;
   readonly requesterId: string | null;
+  readonly requester?: Requester;
   readonly settings: ApprovalSettings;
 }
 
@@ -160,6 +180,14 @@ export function openApproval(input: OpenInput, now: Date): Approval {
     record_digest: input.recordDigest,
     policy_hash: input.policyHash,
     requester_id: input.requesterId,
+    ...(input.requester
+      ? {
+          requester: {
+            principal: input.requester.principal,
+            ...(input.requester.keyId !== undefined ? { key_id: input.requester.keyId } : {}),
+          },
+        }
+      : {}),
     settings: approvalJson(input.settings),
     state: "WAITING_FOR_HUMAN",
     version: 1,

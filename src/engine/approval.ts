@@ -7,6 +7,7 @@ import {
   type ApprovalSettings,
   approvalEvents,
   openApproval,
+  type Requester,
 } from "../domain/approval.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
 import type { Policy } from "../policy/policy.ts";
@@ -24,12 +25,16 @@ export function approvalSettingsFor(policy: Policy, record: DecisionRecord): App
   return policy.model.defaults.approval;
 }
 
-/** The approval an ESCALATE opens (stored with its record), or undefined when the policy asks for none. */
+/**
+ * The approval an ESCALATE opens (stored with its record), or undefined when the policy asks for none;
+ * `requester` is who asked for the decision.
+ */
 export function approvalOpening(
   record: DecisionRecord,
   recordJson: string,
   policy: Policy,
   now: Date,
+  requester: Requester | undefined,
 ): ApprovalOpening | undefined {
   const settings = approvalSettingsFor(policy, record);
   if (!settings) return undefined;
@@ -43,6 +48,7 @@ export function approvalOpening(
       recordDigest: sha256(recordJson),
       policyHash: record.policy.policy_hash,
       requesterId: typeof subject?.id === "string" ? subject.id : null,
+      ...(requester ? { requester } : {}),
       settings,
     },
     now,

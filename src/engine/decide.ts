@@ -12,6 +12,7 @@ import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { tenantOf } from "../core/tenant.ts";
 import { EVALUATION_ORDER, type PolicyMode } from "../core/verdict.ts";
 import { VERSION } from "../core/version.ts";
+import type { Requester } from "../domain/approval.ts";
 import { type DecisionRecord, RECORD_SCHEMA_VERSION } from "../domain/decision-record.ts";
 import type { DecisionRequest } from "../domain/request.ts";
 import type { VelocityValues } from "../domain/velocity.ts";
@@ -38,6 +39,11 @@ export interface DecideOptions {
   readonly decisionId?: string;
   /** Injected for tests and replays; the current time otherwise. */
   readonly now?: Date;
+  /**
+   * Who asks (the principal of the calling key; `os:<user>` for the CLI): recorded as the requester of the
+   * approval an ESCALATE opens, who may not approve it. The request's `subject.id` is recorded beside it.
+   */
+  readonly requester?: Requester;
 }
 
 /** Everything the pure steps produce for one request, kept for callers that need more than the record. */

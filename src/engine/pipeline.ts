@@ -116,7 +116,7 @@ export class DecisionPipeline {
       history.velocity,
     );
     try {
-      return await this.store(decision, policy, prepared.value.tenantId, decideOptions.now);
+      return await this.store(decision, policy, prepared.value.tenantId, decideOptions);
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
       return unavailable(decision, policy);
@@ -143,11 +143,11 @@ export class DecisionPipeline {
     decision: Decision,
     policy: Policy,
     tenantId: string,
-    now: Date,
+    options: DecideOptions & { readonly now: Date },
   ): Promise<Result<StoredDecision>> {
     await this.rememberPolicy(policy);
     const json = recordJson(decision);
-    const opening = approvalOpening(decision.record, json, policy, now);
+    const opening = approvalOpening(decision.record, json, policy, options.now, options.requester);
     const result = await this.ports.decisions.put(decision.record, json, opening);
     switch (result.status) {
       case "stored":

@@ -70,7 +70,13 @@ describe("HTTP service: approvals", () => {
       key: reader,
     });
     assert.equal(listed.status, 200);
-    assert.ok(listed.body.approvals.some((a: { approval_id: string }) => a.approval_id === id));
+    const opened = listed.body.approvals.find((a: { approval_id: string }) => a.approval_id === id);
+    const agentKey = (await server.lumyn.store.apiKeys.list()).find((key) => key.scopes.includes("decide"));
+    assert.deepEqual(
+      [opened?.requester, opened?.requester_id],
+      [{ principal: "agent-7", key_id: agentKey?.keyId }, "agent-7"],
+      "the key that asked is the requester, beside the body's subject",
+    );
 
     assertProblem(
       await vote(reader, id, "approve", { justification: "x", idempotency_key: "r" }),

@@ -1,5 +1,12 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { type ApiKey, isJsonObject, type JsonValue, type Problem, tenantOf } from "../index.ts";
+import {
+  type ApiKey,
+  isJsonObject,
+  type JsonValue,
+  type Problem,
+  type Requester,
+  tenantOf,
+} from "../index.ts";
 
 /** `Authorization: Bearer <key>` → the key text, or undefined when the header is missing or of another scheme. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -64,6 +71,11 @@ export function tenantMismatch(key: ApiKey | undefined, request: JsonValue): Pro
     pointer: "/tenant/tenant_id",
     expected: `'${key.tenantId}'`,
   };
+}
+
+/** Who asks with this key, as the approvals its decisions open record it: the key's principal, and the key. */
+export function requesterOf(key: ApiKey): Requester {
+  return { principal: key.principal, keyId: key.keyId };
 }
 
 /** Whether a key may see a record of this tenant (a key bound to no tenant sees every tenant). */

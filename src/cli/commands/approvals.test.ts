@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
@@ -37,6 +37,8 @@ describe("lumyn approvals, approve, reject", () => {
     const listed = cli("approvals", "list", "--state", "WAITING_FOR_HUMAN", "--role", "finance", "--json");
     assert.equal(listed.code, 0, listed.stderr);
     assert.equal(JSON.parse(listed.stdout).length, 2);
+    const requester = JSON.parse(listed.stdout)[0].requester;
+    assert.equal(requester.principal, `os:${userInfo().username}`, "the account that ran lumyn decide asked");
     assert.equal(cli("approvals", "list", "--state", "WAITING").code, 2, "a bad state is a usage error");
 
     const pending = cli("approvals", "wait", id, "--timeout", "1s");
@@ -77,6 +79,7 @@ describe("lumyn approvals, approve, reject", () => {
     const shown = cli("approvals", "show", id);
     assert.match(shown.stdout, /vote .* alice \[finance\] approve: verified/);
     assert.match(shown.stdout, /WAITING_FOR_HUMAN → APPROVED by alice/);
+    assert.match(shown.stdout, /\(tenant \S+, subject agent-7, requested by os:\S+\)/);
 
     assert.equal(cli("approvals", "consume", id, "--actor", "agent-7").code, 0);
     const again = cli("approvals", "consume", id, "--actor", "agent-7");

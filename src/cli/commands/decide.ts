@@ -22,6 +22,7 @@ import {
   usageError,
 } from "../io.ts";
 import { addWorkspaceOption, openLumyn, redactionProfile } from "../options.ts";
+import { osPrincipal } from "../principal.ts";
 
 export function register(program: Command): void {
   addWorkspaceOption(
@@ -66,7 +67,8 @@ export function register(program: Command): void {
           return;
         }
         try {
-          const decided = expect(await lumyn.decide(request));
+          // Whoever runs the command asks: the approval an ESCALATE opens records them as its requester.
+          const decided = expect(await lumyn.decide(request, { requester: { principal: osPrincipal() } }));
           if (decided.status === "unavailable") emitUnavailable(decided.record, options);
           else emit(jsonText(decided.record, options.pretty === true), options.out);
           const approval = decided.approval;

@@ -9,7 +9,7 @@ import {
   stringify,
   tenantOf,
 } from "../../index.ts";
-import { mayRead, tenantMismatch } from "../auth.ts";
+import { mayRead, requesterOf, tenantMismatch } from "../auth.ts";
 import { requestBody, validBody } from "../body.ts";
 import type { RouteContext } from "../context.ts";
 import { sendFailure, sendProblem } from "../problem.ts";
@@ -27,7 +27,10 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
     if (!parsed.ok) return sendFailure(reply, parsed);
     const forbidden = tenantMismatch(request.apiKey, parsed.value);
     if (forbidden) return sendProblem(reply, 403, forbidden.code, forbidden.message, [forbidden]);
-    const decided = await lumyn.decide(parsed.value);
+    const decided = await lumyn.decide(
+      parsed.value,
+      request.apiKey ? { requester: requesterOf(request.apiKey) } : {},
+    );
     if (!decided.ok) return sendFailure(reply, decided);
     const { record, status, json } = decided.value;
     const seconds = (performance.now() - started) / 1000;
