@@ -9,6 +9,7 @@ import { verifyStoreChain } from "../audit/verify.ts";
 import { digestJson, sha256 } from "../core/digest.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import { type Actor, TIMEOUT_ACTOR, TRANSITIONS } from "../domain/approval.ts";
+import { sameIdentity } from "../domain/identity.ts";
 import { Lumyn } from "../lumyn.ts";
 import { bigRefundPolicy } from "../testing/approval-policy.ts";
 
@@ -198,6 +199,7 @@ describe("approvals through Lumyn and the SQLite store", () => {
       bob,
       carol,
       { id: "agent-7", roles: ["finance"] },
+      { id: "Agent-7 ", roles: ["finance", "override"] },
       { id: "ops", roles: ["override"] },
     ];
     const command = fc.oneof(
@@ -254,7 +256,11 @@ describe("approvals through Lumyn and the SQLite store", () => {
               `${step.from} → ${step.to}`,
             );
           assert.ok(consumed <= 1);
-          for (const v of approval.votes) assert.notEqual(v.actor_id, "agent-7", "separation of duties");
+          for (const v of approval.votes)
+            assert.ok(!sameIdentity(v.actor_id, "agent-7"), `separation of duties: ${v.actor_id} voted`);
+          for (const step of approval.timeline)
+            if (step.to === "OVERRIDDEN")
+              assert.ok(!sameIdentity(step.actor, "agent-7"), `separation of duties: ${step.actor} overrode`);
           const events = await lumyn.store.log.events(big.value.record.decision_id);
           assert.equal(
             events.filter((e) => e.type === "approval_transition").length,

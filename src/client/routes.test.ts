@@ -47,17 +47,21 @@ describe("lumyn/client and the routes of src/api", () => {
       });
       return response;
     };
-    const key = await server.key({ scopes: ["admin"], name: "alice", roles: ["finance", "override"] });
-    const client = new LumynClient({ baseUrl: server.url, apiKey: key, fetch: recording });
     const called = new Set<string>();
-    const lumyn = new Proxy(client, {
-      get(target, name, receiver) {
-        const value = Reflect.get(target, name, receiver);
-        if (typeof value !== "function") return value;
-        called.add(String(name));
-        return value.bind(target);
-      },
-    });
+    const client = async (name: string, roles: string[]) => {
+      const key = await server.key({ scopes: ["admin"], name, roles });
+      return new Proxy(new LumynClient({ baseUrl: server.url, apiKey: key, fetch: recording }), {
+        get(target, method, receiver) {
+          const value = Reflect.get(target, method, receiver);
+          if (typeof value !== "function") return value;
+          called.add(String(method));
+          return value.bind(target);
+        },
+      });
+    };
+    // The agent asks; people with other keys decide (separation of duties keeps the requester out).
+    const lumyn = await client("agent-7", []);
+    const approver = await client("alice", ["finance", "override"]);
 
     assert.equal(await lumyn.healthy(), true);
     assert.equal(await lumyn.ready(), true);
@@ -93,13 +97,13 @@ describe("lumyn/client and the routes of src/api", () => {
       break;
     }
     const vote = { justification: "checked", idempotencyKey: "routes-vote-1" };
-    assert.equal((await lumyn.vote(first.approvalId, "approve", vote)).state, "APPROVED");
+    assert.equal((await approver.vote(first.approvalId, "approve", vote)).state, "APPROVED");
     assert.equal((await lumyn.consume(first.approvalId)).state, "CONSUMED");
     const rejected = await escalate("routes-2");
     const reject = { justification: "no", idempotencyKey: "routes-vote-2" };
-    assert.equal((await lumyn.vote(rejected.approvalId, "reject", reject)).state, "REJECTED");
+    assert.equal((await approver.vote(rejected.approvalId, "reject", reject)).state, "REJECTED");
     assert.equal(
-      (await lumyn.override((await escalate("routes-3")).approvalId, "outage")).state,
+      (await approver.override((await escalate("routes-3")).approvalId, "outage")).state,
       "OVERRIDDEN",
     );
     assert.equal(

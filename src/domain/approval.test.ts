@@ -18,6 +18,7 @@ import {
   TRANSITIONS,
   vote,
 } from "./approval.ts";
+import { identityKey, sameIdentity } from "./identity.ts";
 
 const T0 = new Date("2026-11-25T10:00:00Z");
 const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);
@@ -41,6 +42,7 @@ function open(settings: ApprovalSettings = SETTINGS): Approval {
       recordDigest: "sha256:rec",
       policyHash: "sha256:pol",
       requesterId: "agent-7",
+      requester: { principal: "support-bot", keyId: "01KEY" },
       settings,
     },
     T0,
@@ -229,6 +231,74 @@ describe("approval lifecycle", () => {
     );
   });
 
+  it("keeps the requester and the subject from voting and overriding, look-alikes of them included", () => {
+    const approval = open();
+    const voteAs = (id: string) =>
+      vote(
+        approval,
+        { actor: { id, roles: ["finance"] }, decision: "approve", justification: "ok", idempotencyKey: id },
+        minutes(1),
+      );
+    for (const id of [
+      "support-bot",
+      "Support-Bot",
+      "support-bot ",
+      "agent-7",
+      "AGENT-7",
+      "agent\u20107",
+      "\uff41gent-7",
+    ])
+      assert.deepEqual(refusal(voteAs(id)), ["forbidden", "separation_of_duties"], JSON.stringify(id));
+    const lookalike = voteAs("Support-Bot");
+    assert.ok(!lookalike.ok);
+    assert.equal(
+      lookalike.problems[0]?.message,
+      "Support-Bot reads as support-bot, the requester of this action, and may not vote on it (separation of duties)",
+    );
+    const subject = voteAs("agent-7");
+    assert.ok(!subject.ok);
+    assert.equal(
+      subject.problems[0]?.message,
+      "agent-7 is the subject of this action and may not vote on it (separation of duties)",
+    );
+    assert.deepEqual(
+      refusal(override(approval, { id: "support-bot", roles: ["override"] }, "urgent", minutes(1))),
+      ["forbidden", "separation_of_duties"],
+    );
+    assert.deepEqual(
+      refusal(override(approval, { id: "Agent-7", roles: ["override"] }, "urgent", minutes(1))),
+      ["forbidden", "separation_of_duties"],
+    );
+    for (const id of ["support-bot", "Support-Bot", "agent-7", "Agent-7"])
+      assert.equal(applied(cancel(approval, { id, roles: [] }, "withdrawn", minutes(1))).state, "CANCELLED");
+
+    const waived = open({ ...SETTINGS, quorum: 1, separationOfDuties: false });
+    assert.equal(
+      applied(override(waived, { id: "support-bot", roles: ["override"] }, "mine", minutes(1))).state,
+      "OVERRIDDEN",
+      "a policy that waives separation of duties lets the requester through",
+    );
+
+    const once = applied(
+      vote(
+        approval,
+        { actor: alice, decision: "approve", justification: "ok", idempotencyKey: "a" },
+        minutes(1),
+      ),
+    );
+    const twice = vote(
+      once,
+      {
+        actor: { id: "Alice", roles: ["finance"] },
+        decision: "approve",
+        justification: "ok",
+        idempotencyKey: "b",
+      },
+      minutes(2),
+    );
+    assert.deepEqual(refusal(twice), ["conflict", "already_voted"], "one person, one vote, however spelt");
+  });
+
   it("records an override as an override, and binds consumption to the exact action and the deadline", () => {
     const approval = open({ ...SETTINGS, onTimeout: "DENY", escalationRoles: [] });
     assert.deepEqual(refusal(override(approval, alice, "urgent", minutes(1))), [
@@ -267,7 +337,10 @@ describe("approval lifecycle", () => {
       alice,
       bob,
       carol,
+      { id: "Alice", roles: ["finance"] },
       { id: "agent-7", roles: ["finance"] },
+      { id: "Agent\u20107", roles: ["finance", "override"] },
+      { id: "support-bot", roles: ["finance", "override"] },
       { id: "ops", roles: ["override"] },
     ];
     const command = fc.oneof(
@@ -338,14 +411,18 @@ describe("approval lifecycle", () => {
         assert.ok(consumed <= 1, "consumed at most once");
         const round = approval.votes.filter((v) => v.round === approval.escalations);
         assert.equal(
-          new Set(round.map((v) => v.actor_id)).size,
+          new Set(round.map((v) => identityKey(v.actor_id))).size,
           round.length,
-          "one vote per approver and round",
+          "one vote per approver and round, however spelt",
         );
+        const requesterSide = (id: string) => sameIdentity(id, "agent-7") || sameIdentity(id, "support-bot");
         for (const v of approval.votes) {
           assert.notEqual(v.justification.trim(), "");
-          if (chosen.separationOfDuties) assert.notEqual(v.actor_id, "agent-7");
+          if (chosen.separationOfDuties) assert.ok(!requesterSide(v.actor_id), `${v.actor_id} voted`);
         }
+        if (chosen.separationOfDuties)
+          for (const step of approval.timeline)
+            if (step.to === "OVERRIDDEN") assert.ok(!requesterSide(step.actor), `${step.actor} overrode`);
         const resolvedBy = approval.timeline.find((t) =>
           ["APPROVED", "REJECTED", "TIMED_OUT", "OVERRIDDEN", "CANCELLED"].includes(t.to),
         );

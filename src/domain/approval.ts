@@ -3,6 +3,7 @@ import { parseDuration } from "../core/duration.ts";
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Problem, type ProblemKind, type Result } from "../core/problem.ts";
 import type { NewDecisionEvent } from "./decision-event.ts";
+import { sameIdentity } from "./identity.ts";
 
 /**
  * Who must approve an ESCALATE, how many, and by when: a rule's `then.approval`, or `defaults.approval` for
@@ -18,7 +19,7 @@ export interface ApprovalSettings {
   /** What a timeout does: DENY (fail closed), or ESCALATE once to `escalationRoles` with a fresh deadline. */
   readonly onTimeout: "DENY" | "ESCALATE";
   readonly escalationRoles: readonly string[];
-  /** The requesting subject may not approve its own action. */
+  /** Neither the requester nor the subject may vote on or override the action. */
   readonly separationOfDuties: boolean;
 }
 
@@ -278,15 +279,19 @@ export function vote(approval: Approval, input: VoteInput, now: Date): CommandRe
       "not_an_approver",
       `${input.actor.id} holds none of the approver roles (${approval.approver_roles.join(", ")})`,
     );
-  const separation = approval.settings.separation_of_duties !== false;
-  if (separation && approval.requester_id !== null && input.actor.id === approval.requester_id)
+  const separated = separation(approval, input.actor, "vote on");
+  if (separated) return separated;
+  const voted = approval.votes.find(
+    (v) => v.round === approval.escalations && sameIdentity(v.actor_id, input.actor.id),
+  );
+  if (voted)
     return refuse(
-      "forbidden",
-      "separation_of_duties",
-      `${input.actor.id} requested this action and cannot approve it`,
+      "conflict",
+      "already_voted",
+      voted.actor_id === input.actor.id
+        ? `${input.actor.id} has already voted on this approval`
+        : `${input.actor.id} reads as ${voted.actor_id}, who has already voted on this approval`,
     );
-  if (approval.votes.some((v) => v.round === approval.escalations && v.actor_id === input.actor.id))
-    return refuse("conflict", "already_voted", `${input.actor.id} has already voted on this approval`);
   const at = now.toISOString();
   const cast: Vote = {
     actor_id: input.actor.id,
@@ -320,12 +325,17 @@ export function vote(approval: Approval, input: VoteInput, now: Date): CommandRe
   return ok({ approval: { ...withVote, version: approval.version + 1 }, transitions: [] });
 }
 
-/** An actor with the override role forces the action through: recorded as an override, never as a vote. */
+/**
+ * An actor with the override role forces the action through: recorded as an override, never as a vote. Not
+ * the requester nor the subject, under separation of duties: forcing one's own request is approving it.
+ */
 export function override(approval: Approval, actor: Actor, justification: string, now: Date): CommandResult {
   const checked = precheck(approval, actor, justification, now);
   if (checked) return checked;
   if (!actor.roles.includes(OVERRIDE_ROLE))
     return refuse("forbidden", "not_an_overrider", `${actor.id} does not hold the '${OVERRIDE_ROLE}' role`);
+  const separated = separation(approval, actor, "override");
+  if (separated) return separated;
   return ok(
     resolve(approval, "OVERRIDDEN", "ALLOW", { actor: actor.id, at: now.toISOString(), justification }),
   );
@@ -339,7 +349,7 @@ export function cancel(approval: Approval, actor: Actor, justification: string, 
   const checked = precheck(approval, actor, justification, now);
   if (checked) return checked;
   const mayCancel =
-    actor.id === approval.requester_id ||
+    requesterRole(approval, actor) !== undefined ||
     actor.roles.includes(OVERRIDE_ROLE) ||
     actor.roles.some((role) => approval.approver_roles.includes(role));
   if (!mayCancel)
@@ -386,6 +396,36 @@ export function consume(
       `the action's inputs digest ${inputsDigest} is not the one approved (${approval.inputs_digest})`,
     );
   return ok(move(approval, "CONSUMED", { actor: actor.id, at: now.toISOString() }));
+}
+
+/**
+ * Which side of the request an actor is on, if any: the requester (the principal that asked) or the subject
+ * the action is for. Names are compared as people read them, so that a look-alike (`Support-Agent-17`, a
+ * trailing space, a Unicode hyphen) is the same identity.
+ */
+function requesterRole(
+  approval: Approval,
+  actor: Actor,
+): { readonly name: string; readonly role: string } | undefined {
+  const principal = approval.requester?.principal;
+  if (principal !== undefined && sameIdentity(actor.id, principal))
+    return { name: principal, role: "the requester of this action" };
+  const subject = approval.requester_id;
+  if (subject !== null && sameIdentity(actor.id, subject))
+    return { name: subject, role: "the subject of this action" };
+  return undefined;
+}
+
+/** The refusal of an actor on the request's side under separation of duties (unless the policy waives it). */
+function separation(approval: Approval, actor: Actor, deed: string): CommandResult | undefined {
+  if (approval.settings.separation_of_duties === false) return undefined;
+  const side = requesterRole(approval, actor);
+  if (!side) return undefined;
+  const who =
+    side.name === actor.id
+      ? `${actor.id} is ${side.role}`
+      : `${actor.id} reads as ${side.name}, ${side.role},`;
+  return refuse("forbidden", "separation_of_duties", `${who} and may not ${deed} it (separation of duties)`);
 }
 
 /** Refusals every human command shares: an empty justification, a passed deadline, a closed approval. */

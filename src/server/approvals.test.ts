@@ -272,3 +272,109 @@ describe("HTTP service: approvals", () => {
     );
   });
 });
+
+describe("HTTP service: identity comes from the key (the security review's attacks)", () => {
+  let server: TestServer;
+  let requester: string;
+  before(async () => {
+    server = await startTestServer({ policy: POLICY });
+    requester = await server.key({
+      scopes: ["decide", "approve", "read"],
+      name: "support-agent-17",
+      roles: ["finance", "override"],
+    });
+  });
+  after(() => server.close());
+
+  const escalate = async (key: string, requestId: string, subject: string) => {
+    const answer = await call(server, "POST", "/v1/decide", {
+      key,
+      body: exampleRequest("refund-small", {
+        request_id: requestId,
+        subject: { type: "agent", id: subject },
+        action: { type: "support.refund", intent: "refund", amount: { value: 900, currency: "USD" } },
+      }),
+    });
+    assert.equal(answer.status, 200, answer.text);
+    return {
+      id: answer.headers.get("lumyn-approval-id") as string,
+      digest: answer.body.determinism.inputs_digest as string,
+    };
+  };
+  const approve = (key: string, id: string) =>
+    call(server, "POST", `/v1/approvals/${id}/approve`, {
+      key,
+      body: { justification: "looks fine", idempotency_key: `vote-${Math.random()}` },
+    });
+
+  it("attack 1: a key that names someone else as the subject is still the requester: it cannot approve, so nothing is consumed", async () => {
+    const { id, digest } = await escalate(requester, "attack-1", "someone-else");
+    const approval = await call(server, "GET", `/v1/approvals/${id}`, { key: requester });
+    assert.deepEqual(
+      [approval.body.requester.principal, approval.body.requester_id],
+      ["support-agent-17", "someone-else"],
+    );
+    const refused = await approve(requester, id);
+    assertProblem(refused, 403, "separation_of_duties");
+    assert.equal(
+      refused.body.detail,
+      "support-agent-17 is the requester of this action and may not vote on it (separation of duties)",
+    );
+    assertProblem(
+      await call(server, "POST", `/v1/approvals/${id}/consume`, {
+        key: requester,
+        body: { inputs_digest: digest },
+      }),
+      409,
+      "not_approved",
+    );
+  });
+
+  it("attack 1: keys whose names read as the requester's or the subject's (case, a trailing space, Unicode hyphens) are the same identity", async () => {
+    const { id } = await escalate(requester, "attack-1-lookalikes", "payout-agent-3");
+    for (const name of [
+      "Support-Agent-17",
+      "support-agent-17 ",
+      "support\u2010agent\u201017",
+      "PAYOUT-AGENT-3",
+      "payout\u2011agent\u20113",
+    ]) {
+      const lookalike = await server.key({ scopes: ["approve"], name, roles: ["finance"] });
+      const refused = await approve(lookalike, id);
+      assertProblem(refused, 403, "separation_of_duties");
+      assert.match(refused.body.detail, / reads as (support-agent-17|payout-agent-3), the /, name);
+    }
+    const other = await server.key({ scopes: ["approve"], name: "finance-lead", roles: ["finance"] });
+    assert.equal((await approve(other, id)).body.state, "APPROVED", "someone else approves");
+  });
+
+  it("attack 2: the requester holding the override role cannot override its own approval, and may still cancel it", async () => {
+    const { id } = await escalate(requester, "attack-2", "someone-else");
+    const overridden = await call(server, "POST", `/v1/approvals/${id}/override`, {
+      key: requester,
+      body: { justification: "urgent" },
+    });
+    assertProblem(overridden, 403, "separation_of_duties");
+    assert.match(overridden.body.detail, /requester of this action and may not override it/);
+    const rotated = await server.key({
+      scopes: ["approve"],
+      name: "support-agent-17-new",
+      principal: "support-agent-17",
+      roles: ["override"],
+    });
+    assertProblem(
+      await call(server, "POST", `/v1/approvals/${id}/override`, {
+        key: rotated,
+        body: { justification: "urgent" },
+      }),
+      403,
+      "separation_of_duties",
+    );
+    const cancelled = await call(server, "POST", `/v1/approvals/${id}/cancel`, {
+      key: rotated,
+      body: { justification: "not needed after all" },
+    });
+    assert.equal(cancelled.status, 200, cancelled.text);
+    assert.equal(cancelled.body.state, "CANCELLED");
+  });
+});

@@ -46,7 +46,10 @@ describe("lumyn approvals, approve, reject", () => {
 
     const own = cli("approve", id, "--actor", "agent-7", "--role", "finance", "--justification", "mine");
     assert.equal(own.code, 1);
-    assert.match(own.stderr, /agent-7 requested this action and cannot approve it/);
+    assert.match(
+      own.stderr,
+      /agent-7 is the subject of this action and may not vote on it \(separation of duties\)/,
+    );
     const noWhy = cli("approve", id, "--actor", "alice", "--role", "finance", "--justification", " ");
     assert.equal(noWhy.code, 1);
     assert.match(noWhy.stderr, /a justification is required/);
