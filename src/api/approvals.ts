@@ -266,7 +266,7 @@ const evaluate = {
   tag: "approvals",
   summary: "Policy evaluator for an execution-authority layer (Gantral's evaluator input)",
   description:
-    "Maps the input onto a decision request (docs/approvals.md), decides and stores it; ESCALATE answers REQUIRE_HUMAN, ABSTAIN answers DENY. When the policy cannot be evaluated, HIGH materiality is denied and MEDIUM and LOW follow the server's fallback settings.",
+    "Maps the input onto a decision request (docs/approvals.md), decides and stores it; ESCALATE answers REQUIRE_HUMAN, ABSTAIN answers DENY. When the policy cannot be evaluated, HIGH materiality is denied and MEDIUM and LOW follow the server's fallback settings. `identity.actor_id` must be the key's own principal unless the key has the `delegate` scope; the request's `extensions.subject_asserted_by` and the approval's requester then name the key that asserted it.",
   body: EVALUATOR_INPUT,
   response: {
     200: Type.Object(
@@ -296,6 +296,9 @@ const evaluate = {
     ),
     400: problem("malformed JSON"),
     ...AUTH_ERRORS,
+    403: problem(
+      "the key lacks the route's scope, or names another actor without the `delegate` scope (`not_a_delegate`, pointer `/identity/actor_id`)",
+    ),
     415: problem("the body is not application/json"),
     422: problem("an invalid evaluator input (each problem with its JSON pointer)"),
   },

@@ -288,7 +288,7 @@ export const OPENAPI = {
       bearer: {
         type: "http",
         scheme: "bearer",
-        description: `An API key from \`lumyn keys create\`. Scopes: ${SCOPES.join(", ")} (admin implies all).`,
+        description: `An API key from \`lumyn keys create\`. Scopes: ${SCOPES.join(", ")} (admin implies all). A key acts as its principal (\`--principal\`, else its name, else its id): the requester of the approvals its decisions open, the voter of its votes. Only a key with the \`delegate\` scope may name another actor (\`identity.actor_id\` on /v1/evaluate).`,
       },
     },
     schemas: COMPONENTS,

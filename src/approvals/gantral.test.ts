@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { JsonObject, JsonValue } from "../core/json.ts";
+import { createApiKey, type NewApiKey } from "../domain/api-key.ts";
 import { decide } from "../engine/decide.ts";
 import { loadPolicy } from "../policy/policy.ts";
 import { DEFAULT_FALLBACK, evaluatorAnswer, evaluatorFallback, evaluatorRequest } from "./gantral.ts";
@@ -37,16 +38,20 @@ const input = (materiality: string, roles: string[] = ["payments_bot"]): JsonObj
   policy: { policy_version_id: "pv-7" },
 });
 
+/** The calling key: Gantral's, acting as the input's actor unless it may delegate. */
+const keyOf = (options: Partial<NewApiKey> = {}) =>
+  createApiKey({ scopes: ["decide"], name: "agent-pay", tenantId: "acme", ...options }).record;
+
 describe("the Gantral evaluator mapping", () => {
   const loaded = loadPolicy(POLICY);
   assert.ok(loaded.ok, loaded.ok ? "" : JSON.stringify(loaded.problems));
   const policy = loaded.value;
   const evaluate = (value: JsonObject) => {
-    const request = evaluatorRequest(value, "acme");
-    assert.ok(request.ok, request.ok ? "" : JSON.stringify(request.problems));
-    const decided = decide(request.value as JsonValue, policy);
+    const mapped = evaluatorRequest(value, keyOf());
+    assert.ok(mapped.ok, mapped.ok ? "" : JSON.stringify(mapped.problems));
+    const decided = decide(mapped.value.request as JsonValue, policy);
     assert.ok(decided.ok, decided.ok ? "" : JSON.stringify(decided.problems));
-    return { request: request.value, record: decided.value.record };
+    return { request: mapped.value.request, record: decided.value.record };
   };
 
   it("turns the evaluator input into a valid decision request that rules can read", () => {
@@ -124,14 +129,59 @@ rules:
     then: { verdict: ESCALATE, reason_codes: [HIGH_MATERIALITY] }
 `);
     assert.ok(loaded.ok, loaded.ok ? "" : JSON.stringify(loaded.problems));
-    const request = evaluatorRequest(input("LOW"), "acme");
-    assert.ok(request.ok);
-    const withExtension = { ...request.value, extensions: { materiality: "HIGH" } };
+    const mapped = evaluatorRequest(input("LOW"), keyOf());
+    assert.ok(mapped.ok);
+    const withExtension = { ...mapped.value.request, extensions: { materiality: "HIGH" } };
     const decided = decide(withExtension as JsonValue, loaded.value);
     assert.ok(decided.ok, decided.ok ? "" : JSON.stringify(decided.problems));
     assert.equal(decided.value.record.verdict, "ESCALATE");
-    const plain = decide(request.value as JsonValue, loaded.value);
+    const plain = decide(mapped.value.request as JsonValue, loaded.value);
     assert.ok(plain.ok && plain.value.record.verdict === "ALLOW");
+  });
+
+  it("takes identity.actor_id from a key that acts as it, and from another only with the delegate scope, recording which key asserted it", () => {
+    const ownKey = keyOf({ name: "Agent-Pay " });
+    const own = evaluatorRequest(input("LOW"), ownKey);
+    assert.ok(own.ok, "the key's own principal, however spelt");
+    assert.deepEqual(own.value.request.extensions, { gantral_policy_version_id: "pv-7" }, "nothing asserted");
+    assert.deepEqual(own.value.requester, { principal: "Agent-Pay ", keyId: ownKey.keyId });
+
+    const gantral = keyOf({ name: "gantral", tenantId: "globex" });
+    const refused = evaluatorRequest(input("LOW"), gantral);
+    assert.ok(!refused.ok);
+    assert.equal(refused.kind, "forbidden");
+    assert.deepEqual(refused.problems, [
+      {
+        code: "not_a_delegate",
+        message: `key ${gantral.keyId} acts as 'gantral' and may not name another actor ('agent-pay'): that needs the 'delegate' scope`,
+        pointer: "/identity/actor_id",
+        expected: "'gantral', or a key with the 'delegate' scope",
+      },
+    ]);
+
+    const delegate = keyOf({ name: "gantral", scopes: ["decide", "delegate"] });
+    const asserted = evaluatorRequest(input("LOW"), delegate);
+    assert.ok(asserted.ok);
+    assert.deepEqual(asserted.value.request.subject, {
+      type: "agent",
+      id: "agent-pay",
+      roles: ["payments_bot"],
+    });
+    assert.deepEqual(asserted.value.request.extensions, {
+      gantral_policy_version_id: "pv-7",
+      subject_asserted_by: `key:${delegate.keyId}`,
+    });
+    assert.deepEqual(asserted.value.requester, {
+      principal: "gantral",
+      keyId: delegate.keyId,
+      subjectAssertedBy: `key:${delegate.keyId}`,
+    });
+    const decided = decide(asserted.value.request as JsonValue, policy);
+    assert.ok(decided.ok, "the request stays a valid decision_request.v1");
+
+    const anonymous = evaluatorRequest(input("LOW"), undefined);
+    assert.ok(anonymous.ok && anonymous.value.requester === undefined, "no key, no requester (--no-auth)");
+    assert.equal(anonymous.value.request.tenant, undefined);
   });
 
   it("reports every problem of a bad input with its JSON pointer", () => {
@@ -142,7 +192,7 @@ rules:
         context: { domain: "Payments Payout" },
         identity: { roles: "admin" },
       },
-      "acme",
+      keyOf(),
     );
     assert.ok(!bad.ok);
     assert.deepEqual(
@@ -156,6 +206,6 @@ rules:
         "/execution/cost_estimate",
       ],
     );
-    assert.equal(evaluatorRequest([1, 2], "acme").ok, false);
+    assert.equal(evaluatorRequest([1, 2], keyOf()).ok, false);
   });
 });

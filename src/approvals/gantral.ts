@@ -1,8 +1,10 @@
 import { digestJson } from "../core/digest.ts";
 import { isJsonNumber, isJsonObject, type JsonObject, type JsonValue, toDouble } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
-import type { ApprovalSettings } from "../domain/approval.ts";
+import { type ApiKey, grants } from "../domain/api-key.ts";
+import type { ApprovalSettings, Requester } from "../domain/approval.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
+import { sameIdentity } from "../domain/identity.ts";
 
 /**
  * Lumyn as the policy evaluator of an execution-authority layer (Gantral): its evaluator input becomes a
@@ -42,11 +44,21 @@ export function materialityOf(input: JsonValue): Materiality | undefined {
   return MATERIALITIES.find((m) => m === value);
 }
 
+/** An evaluator input as a decision request, and who asks for it. */
+export interface EvaluatorRequest {
+  readonly request: JsonObject;
+  /** The calling key, recorded as the requester of the approval the decision opens (none without a key). */
+  readonly requester?: Requester;
+}
+
 /**
- * The decision request for an evaluator input, in the tenant the caller is bound to (none for a caller bound
- * to no tenant: the request is then the global tenant's, as any request without one).
+ * The decision request for an evaluator input from the calling key (none on a server without auth), in the
+ * tenant the key is bound to (none for a key bound to no tenant: the request is then the global tenant's, as
+ * any request without one). `identity.actor_id` must be the key's own principal unless the key has the
+ * `delegate` scope: such a key may name another actor (as Gantral does for its humans), and the request's
+ * `extensions.subject_asserted_by` and the approval's requester then say which key asserted it.
  */
-export function evaluatorRequest(input: JsonValue, tenantId: string | undefined): Result<JsonObject> {
+export function evaluatorRequest(input: JsonValue, key: ApiKey | undefined): Result<EvaluatorRequest> {
   const problems: Problem[] = [];
   const section = (key: string, required: boolean): JsonObject => {
     const value = isJsonObject(input) ? input[key] : undefined;
@@ -133,6 +145,18 @@ export function evaluatorRequest(input: JsonValue, tenantId: string | undefined)
   const step = text(execution, "step", "/execution/step", false);
   const trigger = text(context, "trigger", "/context/trigger", false);
   if (problems.length > 0) return fail("invalid_request", problems);
+  const actor = actorId as string;
+  const delegated = key !== undefined && !sameIdentity(actor, key.principal);
+  if (delegated && !grants(key, "delegate"))
+    return fail("forbidden", [
+      {
+        code: "not_a_delegate",
+        message: `key ${key.keyId} acts as '${key.principal}' and may not name another actor ('${actor}'): that needs the 'delegate' scope`,
+        pointer: "/identity/actor_id",
+        expected: `'${key.principal}', or a key with the 'delegate' scope`,
+      },
+    ]);
+  const assertedBy = delegated ? `key:${key.keyId}` : undefined;
 
   const evidence: JsonObject = {
     ...(isJsonObject(attributes) ? attributes : {}),
@@ -144,11 +168,17 @@ export function evaluatorRequest(input: JsonValue, tenantId: string | undefined)
     ...(step ? { step } : {}),
     ...(trigger ? { trigger } : {}),
   };
-  return ok({
+  const extensions: JsonObject = {
+    ...(typeof policy.policy_version_id === "string"
+      ? { gantral_policy_version_id: policy.policy_version_id }
+      : {}),
+    ...(assertedBy !== undefined ? { subject_asserted_by: assertedBy } : {}),
+  };
+  const request: JsonObject = {
     schema_version: "decision_request.v1",
     request_id: `gantral:${instanceId}:${step ?? "evaluate"}`,
-    ...(tenantId !== undefined ? { tenant: { tenant_id: tenantId } } : {}),
-    subject: { type: "agent", id: actorId as string, roles: Array.isArray(roles) ? roles : [] },
+    ...(key?.tenantId !== undefined ? { tenant: { tenant_id: key.tenantId } } : {}),
+    subject: { type: "agent", id: actor, roles: Array.isArray(roles) ? roles : [] },
     action: {
       type: domain as string,
       intent: step ?? `run workflow ${workflowId}`,
@@ -157,8 +187,18 @@ export function evaluatorRequest(input: JsonValue, tenantId: string | undefined)
     },
     evidence,
     context: { mode: "digest_only", digest: digestJson(input) },
-    ...(typeof policy.policy_version_id === "string"
-      ? { extensions: { gantral_policy_version_id: policy.policy_version_id } }
+    ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
+  };
+  return ok({
+    request,
+    ...(key
+      ? {
+          requester: {
+            principal: key.principal,
+            keyId: key.keyId,
+            ...(assertedBy !== undefined ? { subjectAssertedBy: assertedBy } : {}),
+          },
+        }
       : {}),
   });
 }

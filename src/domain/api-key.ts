@@ -4,9 +4,10 @@ import { identityKey } from "./identity.ts";
 
 /**
  * What a key may do. `admin` implies every other scope; `approve` is for voting on, overriding and
- * cancelling approvals (with the key's roles).
+ * cancelling approvals (with the key's roles); `delegate` is for naming another actor than the key's own
+ * principal (`identity.actor_id` on the evaluator endpoint, as Gantral does for its humans).
  */
-export const SCOPES = ["decide", "read", "label", "approve", "admin"] as const;
+export const SCOPES = ["decide", "read", "label", "approve", "delegate", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** An API key of the HTTP service, as stored: the sha256 of the key, never the key. */

@@ -85,12 +85,18 @@ export interface Requester {
   readonly principal: string;
   /** The key it asked with. */
   readonly keyId?: string;
+  /**
+   * Who asserted the subject's identity for someone else, when the caller named another actor than itself
+   * (`key:<key_id>`: a key with the `delegate` scope).
+   */
+  readonly subjectAssertedBy?: string;
 }
 
 /** The requester as an approval records it. */
 export interface RequesterRecord {
   readonly principal: string;
   readonly key_id?: string;
+  readonly subject_asserted_by?: string;
 }
 
 export interface Vote {
@@ -186,6 +192,9 @@ export function openApproval(input: OpenInput, now: Date): Approval {
           requester: {
             principal: input.requester.principal,
             ...(input.requester.keyId !== undefined ? { key_id: input.requester.keyId } : {}),
+            ...(input.requester.subjectAssertedBy !== undefined
+              ? { subject_asserted_by: input.requester.subjectAssertedBy }
+              : {}),
           },
         }
       : {}),

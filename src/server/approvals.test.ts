@@ -245,7 +245,7 @@ describe("HTTP service: approvals", () => {
       instance: { instance_id: "inst-1", workflow_id: "supplier-payout", materiality: "HIGH" },
       execution: { step: "pay", cost_estimate: 100 },
       context: { domain: "payments.payout", trigger: "schedule" },
-      identity: { actor_id: "agent-9", roles: ["payments"] },
+      identity: { actor_id: "agent-7", roles: ["payments"] },
     };
     const answer = await call(server, "POST", "/v1/evaluate", { key: agent, body: input });
     assert.equal(answer.status, 200, answer.text);
@@ -346,6 +346,69 @@ describe("HTTP service: identity comes from the key (the security review's attac
     }
     const other = await server.key({ scopes: ["approve"], name: "finance-lead", roles: ["finance"] });
     assert.equal((await approve(other, id)).body.state, "APPROVED", "someone else approves");
+  });
+
+  it("attack 1 on /v1/evaluate: identity.actor_id is the key's own principal unless the key has the delegate scope, and the record says which key asserted another", async () => {
+    const payout = await server.key({ scopes: ["decide", "read"], name: "payout-agent" });
+    const input = (instance: string, actor: string) => ({
+      instance: { instance_id: instance, workflow_id: "supplier-payout", materiality: "HIGH" },
+      execution: { step: "pay", cost_estimate: 100 },
+      context: { domain: "payments.payout" },
+      identity: { actor_id: actor, roles: ["payments"] },
+    });
+    const refused = await call(server, "POST", "/v1/evaluate", {
+      key: payout,
+      body: input("e-1", "someone-else"),
+    });
+    assertProblem(refused, 403, "not_a_delegate");
+    assert.deepEqual(
+      refused.body.errors.map((e: { pointer: string }) => e.pointer),
+      ["/identity/actor_id"],
+    );
+    assert.match(
+      refused.body.detail,
+      /acts as 'payout-agent' and may not name another actor \('someone-else'\)/,
+    );
+    const own = await call(server, "POST", "/v1/evaluate", {
+      key: payout,
+      body: input("e-2", "Payout-Agent"),
+    });
+    assert.equal(own.status, 200, own.text);
+
+    const gantral = await server.key({
+      scopes: ["decide", "delegate", "approve", "read"],
+      name: "gantral",
+      roles: ["finance_manager"],
+    });
+    const gantralKey = (await server.lumyn.store.apiKeys.list()).find((key) => key.name === "gantral");
+    const asserted = await call(server, "POST", "/v1/evaluate", {
+      key: gantral,
+      body: input("e-3", "alice"),
+    });
+    assert.equal(asserted.status, 200, asserted.text);
+    assert.equal(asserted.body.decision, "REQUIRE_HUMAN");
+    const approval = await call(server, "GET", `/v1/approvals/${asserted.body.approval_id}`, {
+      key: gantral,
+    });
+    assert.deepEqual(
+      [approval.body.requester, approval.body.requester_id],
+      [
+        {
+          principal: "gantral",
+          key_id: gantralKey?.keyId,
+          subject_asserted_by: `key:${gantralKey?.keyId}`,
+        },
+        "alice",
+      ],
+    );
+    const record = await call(server, "GET", `/v1/decisions/${asserted.body.decision_id}`, { key: gantral });
+    assert.deepEqual(
+      [record.body.request.subject.id, record.body.request.extensions.subject_asserted_by],
+      ["alice", `key:${gantralKey?.keyId}`],
+    );
+    const alice = await server.key({ scopes: ["approve"], name: "Alice", roles: ["finance_manager"] });
+    for (const key of [gantral, alice])
+      assertProblem(await approve(key, asserted.body.approval_id), 403, "separation_of_duties");
   });
 
   it("attack 2: the requester holding the override role cannot override its own approval, and may still cancel it", async () => {

@@ -200,9 +200,10 @@ export function registerApprovalRoutes(
     if (!bytes) return reply;
     const parsed = parseJsonBytes(bytes, { maxBytes: context.bodyLimit });
     if (!parsed.ok) return sendFailure(reply, parsed);
-    const mapped = evaluatorRequest(parsed.value, request.apiKey?.tenantId);
+    const mapped = evaluatorRequest(parsed.value, request.apiKey);
     if (!mapped.ok) return sendFailure(reply, mapped);
-    const decided = await lumyn.decide(mapped.value);
+    const { request: decisionRequest, requester } = mapped.value;
+    const decided = await lumyn.decide(decisionRequest, requester ? { requester } : {});
     const materiality = materialityOf(parsed.value) ?? "HIGH";
     if (!decided.ok && decided.kind !== "storage") return sendFailure(reply, decided);
     if (!decided.ok || decided.value.status === "unavailable") {
