@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { type Actor, type Approval, Approvals, type JsonObject, type Store, sha256 } from "../index.ts";
 import { expect, jsonText, usageError } from "./io.ts";
 import { addWorkspaceOption, openExistingStore, type WorkspaceOptions } from "./options.ts";
+import { osPrincipal } from "./principal.ts";
 
 /** What approval commands share: the workspace's store, with overdue approvals resolved first. */
 export async function withApprovals<T>(
@@ -41,10 +42,14 @@ export function addActorOptions(command: Command, rolesRequired: boolean): Comma
     [rolesRequired ? "requiredOption" : "option"]("--role <role>", description, collectRoles, [] as string[]);
 }
 
+/**
+ * The actor a command names. The CLI holds the store, so it can name anyone: the actor is recorded as
+ * asserted by the operating-system account that ran the command (docs/security.md).
+ */
 export function actorOf(options: ActorOptions): Actor {
   const id = options.actor?.trim() ?? "";
   if (id === "") throw usageError("--actor must name who acts");
-  return { id, roles: [...(options.role ?? [])] };
+  return { id, roles: [...(options.role ?? [])], assertedBy: osPrincipal() };
 }
 
 /**
@@ -74,14 +79,19 @@ export function printApproval(approval: Approval, json: boolean | undefined): vo
     `  decision  ${approval.decision_id}  (tenant ${approval.tenant_id}, subject ${approval.requester_id ?? "none"}${requested})`,
     `  needs     ${approval.quorum} of [${approval.approver_roles.join(", ")}] by ${approval.deadline}${approval.escalations ? " (escalated)" : ""}`,
     ...approval.votes.map(
-      (v) => `  vote      ${v.at}  ${v.actor_id} [${v.roles.join(", ")}] ${v.decision}: ${v.justification}`,
+      (v) =>
+        `  vote      ${v.at}  ${v.actor_id}${asserted(v.asserted_by)} [${v.roles.join(", ")}] ${v.decision}: ${v.justification}`,
     ),
     ...approval.timeline.map(
       (t) =>
-        `  step      ${t.at}  ${t.from ?? "-"} → ${t.to} by ${t.actor}${t.justification ? `: ${t.justification}` : ""}`,
+        `  step      ${t.at}  ${t.from ?? "-"} → ${t.to} by ${t.actor}${asserted(t.asserted_by)}${t.justification ? `: ${t.justification}` : ""}`,
     ),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+function asserted(by: string | undefined): string {
+  return by === undefined ? "" : ` (asserted by ${by})`;
 }
 
 /** The `approve` and `reject` commands: one vote on an approval. */

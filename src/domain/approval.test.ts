@@ -305,6 +305,24 @@ describe("approval lifecycle", () => {
       "forbidden",
       "not_an_overrider",
     ]);
+    const asserted = applied(
+      vote(
+        open({ ...SETTINGS, quorum: 1 }),
+        {
+          actor: { id: "alice", roles: ["finance"], assertedBy: "os:ops" },
+          decision: "approve",
+          justification: "ok",
+          idempotencyKey: "k",
+        },
+        minutes(1),
+      ),
+    );
+    assert.deepEqual(
+      [asserted.votes[0]?.asserted_by, asserted.timeline.at(-1)?.asserted_by],
+      ["os:ops", "os:ops"],
+      "a named actor is recorded with who vouched for the name",
+    );
+    assert.equal(((asserted.authority as JsonObject).approvers as JsonObject[])[0]?.asserted_by, "os:ops");
     const forced = applied(override(approval, { id: "ops-lead", roles: ["override"] }, "outage", minutes(1)));
     assert.deepEqual([forced.state, forced.outcome], ["OVERRIDDEN", "ALLOW"]);
     assert.deepEqual(forced.authority?.approvers, []);

@@ -77,6 +77,11 @@ export const OVERRIDE_ROLE = "override";
 export interface Actor {
   readonly id: string;
   readonly roles: readonly string[];
+  /**
+   * Who vouched for `id` when the caller named it rather than proved it with a key: `os:<user>` for the CLI,
+   * whose store access lets it name anyone. Recorded with every vote and step the actor takes.
+   */
+  readonly assertedBy?: string;
 }
 
 /** Who asked for the decision that opens an approval: recorded in it as its requester. */
@@ -101,6 +106,8 @@ export interface RequesterRecord {
 
 export interface Vote {
   readonly actor_id: string;
+  /** Who vouched for actor_id, when it was named rather than proved (see {@link Actor}). */
+  readonly asserted_by?: string;
   readonly roles: string[];
   readonly decision: "approve" | "reject";
   readonly justification: string;
@@ -115,8 +122,13 @@ export interface Transition {
   readonly to: ApprovalState;
   readonly at: string;
   readonly actor: string;
+  /** Who vouched for the actor, when it was named rather than proved (see {@link Actor}). */
+  readonly asserted_by?: string;
   readonly justification?: string;
 }
+
+/** A transition's who, when and why. */
+type Step = Omit<Transition, "from" | "to">;
 
 export interface Approval {
   readonly approval_id: string;
@@ -304,6 +316,7 @@ export function vote(approval: Approval, input: VoteInput, now: Date): CommandRe
   const at = now.toISOString();
   const cast: Vote = {
     actor_id: input.actor.id,
+    ...(input.actor.assertedBy !== undefined ? { asserted_by: input.actor.assertedBy } : {}),
     roles: [...input.actor.roles],
     decision: input.decision,
     justification: input.justification,
@@ -313,24 +326,12 @@ export function vote(approval: Approval, input: VoteInput, now: Date): CommandRe
   };
   const withVote: Approval = { ...approval, votes: [...approval.votes, cast] };
   if (input.decision === "reject")
-    return ok(
-      resolve(withVote, "REJECTED", "DENY", {
-        actor: input.actor.id,
-        at,
-        justification: input.justification,
-      }),
-    );
+    return ok(resolve(withVote, "REJECTED", "DENY", stepOf(input.actor, at, input.justification)));
   const approvals = withVote.votes.filter(
     (v) => v.round === approval.escalations && v.decision === "approve",
   ).length;
   if (approvals >= approval.quorum)
-    return ok(
-      resolve(withVote, "APPROVED", "ALLOW", {
-        actor: input.actor.id,
-        at,
-        justification: input.justification,
-      }),
-    );
+    return ok(resolve(withVote, "APPROVED", "ALLOW", stepOf(input.actor, at, input.justification)));
   return ok({ approval: { ...withVote, version: approval.version + 1 }, transitions: [] });
 }
 
@@ -345,9 +346,7 @@ export function override(approval: Approval, actor: Actor, justification: string
     return refuse("forbidden", "not_an_overrider", `${actor.id} does not hold the '${OVERRIDE_ROLE}' role`);
   const separated = separation(approval, actor, "override");
   if (separated) return separated;
-  return ok(
-    resolve(approval, "OVERRIDDEN", "ALLOW", { actor: actor.id, at: now.toISOString(), justification }),
-  );
+  return ok(resolve(approval, "OVERRIDDEN", "ALLOW", stepOf(actor, now.toISOString(), justification)));
 }
 
 /**
@@ -367,9 +366,7 @@ export function cancel(approval: Approval, actor: Actor, justification: string, 
       "not_a_canceller",
       `${actor.id} neither requested this action nor holds an approver or the '${OVERRIDE_ROLE}' role`,
     );
-  return ok(
-    resolve(approval, "CANCELLED", "DENY", { actor: actor.id, at: now.toISOString(), justification }),
-  );
+  return ok(resolve(approval, "CANCELLED", "DENY", stepOf(actor, now.toISOString(), justification)));
 }
 
 /**
@@ -404,7 +401,7 @@ export function consume(
       "different_action",
       `the action's inputs digest ${inputsDigest} is not the one approved (${approval.inputs_digest})`,
     );
-  return ok(move(approval, "CONSUMED", { actor: actor.id, at: now.toISOString() }));
+  return ok(move(approval, "CONSUMED", stepOf(actor, now.toISOString())));
 }
 
 /**
@@ -467,16 +464,21 @@ function precheck(
   return undefined;
 }
 
+function stepOf(actor: Actor, at: string, justification?: string): Step {
+  return {
+    actor: actor.id,
+    ...(actor.assertedBy !== undefined ? { asserted_by: actor.assertedBy } : {}),
+    at,
+    ...(justification !== undefined ? { justification } : {}),
+  };
+}
+
 function refuse(kind: ProblemKind, code: string, message: string): Result<Applied> {
   const problem: Problem = { code, message };
   return fail(kind, [problem]);
 }
 
-function move(
-  approval: Approval,
-  to: ApprovalState,
-  step: { actor: string; at: string; justification?: string },
-): Applied {
+function move(approval: Approval, to: ApprovalState, step: Step): Applied {
   if (!TRANSITIONS[approval.state].includes(to))
     throw new Error(`approval ${approval.approval_id}: ${approval.state} → ${to} is not a transition`);
   const transition: Transition = { from: approval.state, to, ...step };
@@ -496,7 +498,7 @@ function resolve(
   approval: Approval,
   to: "APPROVED" | "REJECTED" | "TIMED_OUT" | "OVERRIDDEN" | "CANCELLED",
   outcome: "ALLOW" | "DENY",
-  step: { actor: string; at: string; justification?: string },
+  step: Step,
 ): Applied {
   const moved = move(approval, to, step);
   const record: JsonObject = {
@@ -510,6 +512,7 @@ function resolve(
     outcome,
     approvers: approval.votes.map((v) => ({
       actor_id: v.actor_id,
+      ...(v.asserted_by !== undefined ? { asserted_by: v.asserted_by } : {}),
       roles: v.roles,
       decision: v.decision,
       justification: v.justification,
@@ -517,7 +520,14 @@ function resolve(
       round: v.round,
     })),
     ...(to === "OVERRIDDEN"
-      ? { override: { actor_id: step.actor, justification: step.justification ?? "", at: step.at } }
+      ? {
+          override: {
+            actor_id: step.actor,
+            ...(step.asserted_by !== undefined ? { asserted_by: step.asserted_by } : {}),
+            justification: step.justification ?? "",
+            at: step.at,
+          },
+        }
       : {}),
     timeline: moved.approval.timeline.map((t) => ({ ...t }) as JsonObject),
     resolved_at: step.at,

@@ -117,8 +117,9 @@ describe("HTTP service: approvals", () => {
     assert.equal(approved.body.state, "APPROVED");
     assert.equal(approved.body.authority.decision_id, decision.decision_id);
     assert.deepEqual(
-      approved.body.votes.map((v: { actor_id: string }) => v.actor_id),
-      ["alice"],
+      approved.body.votes.map((v: { actor_id: string; asserted_by?: string }) => [v.actor_id, v.asserted_by]),
+      [["alice", undefined]],
+      "the key proves who votes: nothing is asserted",
     );
     const retried = await vote(alice, id, "approve", { justification: "verified", idempotency_key: "a-1" });
     assert.equal(retried.status, 200, "a retried identical vote answers the same");

@@ -66,7 +66,16 @@ describe("lumyn approvals, approve, reject", () => {
       "--json",
     );
     assert.equal(approved.code, 0, approved.stderr);
-    assert.equal(JSON.parse(approved.stdout).state, "APPROVED");
+    const approval = JSON.parse(approved.stdout);
+    assert.equal(approval.state, "APPROVED");
+    const os = `os:${userInfo().username}`;
+    assert.deepEqual(
+      [approval.votes[0].actor_id, approval.votes[0].asserted_by],
+      ["alice", os],
+      "the CLI names the actor; the account that ran it vouches for the name",
+    );
+    assert.deepEqual([approval.timeline.at(-1).actor, approval.timeline.at(-1).asserted_by], ["alice", os]);
+    assert.equal(approval.authority.approvers[0].asserted_by, os);
     const retried = cli(
       "approve",
       id,
@@ -80,7 +89,7 @@ describe("lumyn approvals, approve, reject", () => {
     assert.equal(retried.code, 0, "the same vote again is the same answer");
     assert.equal(cli("approvals", "wait", id).code, 0, "approved: exit 0");
     const shown = cli("approvals", "show", id);
-    assert.match(shown.stdout, /vote .* alice \[finance\] approve: verified/);
+    assert.match(shown.stdout, /vote .* alice \(asserted by os:\S+\) \[finance\] approve: verified/);
     assert.match(shown.stdout, /WAITING_FOR_HUMAN → APPROVED by alice/);
     assert.match(shown.stdout, /\(tenant \S+, subject agent-7, requested by os:\S+\)/);
 
@@ -104,6 +113,68 @@ describe("lumyn approvals, approve, reject", () => {
     assert.equal(rejected.code, 0, rejected.stderr);
     assert.equal(cli("approvals", "wait", other).code, 4, "rejected: exit 4");
     assert.equal(cli("approvals", "show", "01NOPE").code, 1);
+  });
+
+  it("records overrides and cancellations as asserted by the account that ran the command", () => {
+    writeFileSync(join(root, "policy.yml"), POLICY);
+    const base = EXAMPLE_REQUESTS["refund-small"]?.request as JsonObject;
+    const cli = (...args: string[]) => runCli([...args, "--workspace", "ws-closing"], { cwd: root });
+    const opened: string[] = [];
+    for (const id of ["closing-1", "closing-2"]) {
+      writeFileSync(
+        join(root, `${id}.json`),
+        JSON.stringify({
+          ...base,
+          request_id: id,
+          subject: { type: "agent", id: "agent-7" },
+          action: { ...(base.action as JsonObject), amount: { value: 900, currency: "USD" } },
+        }),
+      );
+      const decided = cli("decide", `${id}.json`, "--policy", "policy.yml");
+      assert.equal(decided.code, 0, decided.stderr);
+      opened.push(/approval (\S+) WAITING_FOR_HUMAN/.exec(decided.stderr)?.[1] as string);
+    }
+    const os = `os:${userInfo().username}`;
+    const forced = cli(
+      "approvals",
+      "override",
+      opened[0] as string,
+      "--actor",
+      "ops-lead",
+      "--role",
+      "override",
+      "--justification",
+      "outage",
+      "--json",
+    );
+    assert.equal(forced.code, 0, forced.stderr);
+    const overridden = JSON.parse(forced.stdout);
+    assert.deepEqual(
+      [overridden.timeline.at(-1).actor, overridden.timeline.at(-1).asserted_by],
+      ["ops-lead", os],
+    );
+    assert.deepEqual(overridden.authority.override, {
+      actor_id: "ops-lead",
+      asserted_by: os,
+      justification: "outage",
+      at: overridden.timeline.at(-1).at,
+    });
+    const withdrawn = cli(
+      "approvals",
+      "cancel",
+      opened[1] as string,
+      "--actor",
+      "agent-7",
+      "--justification",
+      "not needed",
+      "--json",
+    );
+    assert.equal(withdrawn.code, 0, withdrawn.stderr);
+    const cancelled = JSON.parse(withdrawn.stdout);
+    assert.deepEqual(
+      [cancelled.state, cancelled.timeline.at(-1).actor, cancelled.timeline.at(-1).asserted_by],
+      ["CANCELLED", "agent-7", os],
+    );
   });
 
   it("manages webhooks: add prints a generated secret once, list never shows it, remove and deliveries", () => {
