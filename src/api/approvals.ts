@@ -136,23 +136,29 @@ const consume = {
   access: "decide",
   tag: "approvals",
   summary: "Redeem an approved approval right before acting, once",
-  description: `${ACTOR} A second consume, or one after the deadline, is 409. The body may be empty.`,
+  description: `${ACTOR} The body proves which action is about to run: its inputs_digest, refused (409 different_action) unless it is the one approved. A second consume, or one after the deadline, is 409.`,
   params: APPROVAL,
   body: Type.Object(
     {
-      inputs_digest: Type.Optional(
-        Type.String({
-          pattern: "^sha256:[0-9a-f]{64}$",
-          description: "the action's inputs_digest: refused unless it is the one approved",
-        }),
-      ),
+      inputs_digest: Type.String({
+        pattern: "^sha256:[0-9a-f]{64}$",
+        description:
+          "the inputs_digest of the action about to run (its decision's determinism.inputs_digest): refused unless it is the one approved",
+      }),
     },
     {
       additionalProperties: false,
       examples: [{ inputs_digest: `sha256:${"5e".repeat(32)}` }],
     },
   ),
-  response: { 200: approval("the approval, consumed"), ...CHANGE_ERRORS },
+  response: {
+    200: approval("the approval, consumed"),
+    ...CHANGE_ERRORS,
+    409: problem(
+      "not approved, consumed already, expired, or another action's inputs_digest (`different_action`)",
+    ),
+    422: problem("an invalid body: no inputs_digest (pointer `/inputs_digest`), or not a sha256 digest"),
+  },
 } as const satisfies Route;
 
 const wait = {

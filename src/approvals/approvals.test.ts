@@ -93,13 +93,18 @@ describe("approvals through Lumyn and the SQLite store", () => {
     assert.equal(authority_digest, digestJson(body));
     assert.equal(authority.record_digest, approval.record_digest);
 
-    const consumed = await lumyn.approvals.consume(
+    const agent = { id: "agent-7", roles: [] };
+    const unproven = await lumyn.approvals.consume(approval.approval_id, agent, "");
+    assert.ok(!unproven.ok && unproven.problems[0]?.code === "inputs_digest_required");
+    const other = await lumyn.approvals.consume(approval.approval_id, agent, `sha256:${"0".repeat(64)}`);
+    assert.ok(!other.ok && other.problems[0]?.code === "different_action");
+    const consumed = await lumyn.approvals.consume(approval.approval_id, agent, approval.inputs_digest);
+    assert.ok(consumed.ok && consumed.value.state === "CONSUMED");
+    const twice = await lumyn.approvals.consume(
       approval.approval_id,
       { id: "agent-7", roles: [] },
       approval.inputs_digest,
     );
-    assert.ok(consumed.ok && consumed.value.state === "CONSUMED");
-    const twice = await lumyn.approvals.consume(approval.approval_id, { id: "agent-7", roles: [] });
     assert.ok(!twice.ok && twice.kind === "conflict");
 
     const events = await lumyn.store.log.events(big.value.record.decision_id);
@@ -243,7 +248,7 @@ describe("approvals through Lumyn and the SQLite store", () => {
                     })
                   : c.kind === "override"
                     ? await lumyn.approvals.override(id, actor, "j")
-                    : await lumyn.approvals.consume(id, actor);
+                    : await lumyn.approvals.consume(id, actor, big.value.record.determinism.inputs_digest);
               if (c.kind === "consume" && result.ok) consumed++;
             }
           }

@@ -55,8 +55,8 @@ export class Approvals {
     return this.command(approvalId, (approval, now) => cancel(approval, actor, justification, now));
   }
 
-  /** Redeems an approved approval right before acting; `inputsDigest`, when given, must be the one approved. */
-  consume(approvalId: string, actor: Actor, inputsDigest?: string): Promise<Result<Approval>> {
+  /** Redeems an approved approval right before acting; `inputsDigest`, the action's, must be the one approved. */
+  consume(approvalId: string, actor: Actor, inputsDigest: string): Promise<Result<Approval>> {
     return this.command(approvalId, (approval, now) => consume(approval, actor, inputsDigest, now));
   }
 

@@ -115,7 +115,7 @@ rules:
       assert.equal((await events.next()).value?.state, "CONSUMED");
       assert.equal((await events.next()).done, true, "the stream ends with the final state");
       await assert.rejects(
-        () => agent.consume(decided.approvalId as string),
+        () => agent.consume(decided.approvalId as string, decided.record.determinism.inputs_digest),
         (error: unknown) => error instanceof LumynApiError && error.problem.code === "not_approved",
       );
     } finally {

@@ -189,11 +189,14 @@ export class LumynClient {
     return this.#json({ route: "cancel", input: { params: { id: approvalId }, body: { justification } } });
   }
 
-  /** Redeems an approved approval right before acting; once only, before its deadline. */
-  consume(approvalId: string, inputsDigest?: string): Promise<Approval> {
+  /**
+   * Redeems an approved approval right before acting, once only, before its deadline, for the action whose
+   * inputs digest is given (its decision's `determinism.inputs_digest`): another action's is refused.
+   */
+  consume(approvalId: string, inputsDigest: string): Promise<Approval> {
     return this.#json({
       route: "consume",
-      input: { params: { id: approvalId }, body: inputsDigest ? { inputs_digest: inputsDigest } : {} },
+      input: { params: { id: approvalId }, body: { inputs_digest: inputsDigest } },
     });
   }
 

@@ -98,7 +98,10 @@ describe("lumyn/client and the routes of src/api", () => {
     }
     const vote = { justification: "checked", idempotencyKey: "routes-vote-1" };
     assert.equal((await approver.vote(first.approvalId, "approve", vote)).state, "APPROVED");
-    assert.equal((await lumyn.consume(first.approvalId)).state, "CONSUMED");
+    assert.equal(
+      (await lumyn.consume(first.approvalId, first.record.determinism.inputs_digest)).state,
+      "CONSUMED",
+    );
     const rejected = await escalate("routes-2");
     const reject = { justification: "no", idempotencyKey: "routes-vote-2" };
     assert.equal((await approver.vote(rejected.approvalId, "reject", reject)).state, "REJECTED");

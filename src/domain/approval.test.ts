@@ -335,6 +335,12 @@ describe("approval lifecycle", () => {
       "conflict",
       "different_action",
     ]);
+    assert.deepEqual(
+      refusal(consume(forced, alice, " ", minutes(31))),
+      ["invalid_request", "inputs_digest_required"],
+      "without the action's digest nothing is consumed, nor changed",
+    );
+    assert.equal(consume(forced, alice, "", minutes(31)).applied, undefined);
     const expired = consume(forced, alice, "sha256:in", minutes(31));
     assert.deepEqual(refusal(expired), ["conflict", "expired"]);
     assert.deepEqual(

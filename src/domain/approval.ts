@@ -371,14 +371,16 @@ export function cancel(approval: Approval, actor: Actor, justification: string, 
 
 /**
  * Redeems an approved approval right before the action: re-checks the state, the deadline and that the
- * action is the one approved. A second consume is a conflict, so one approval never executes twice.
+ * action is the one approved, which the caller proves with the inputs digest of the action it is about to
+ * run. A second consume is a conflict, so one approval never executes twice.
  */
-export function consume(
-  approval: Approval,
-  actor: Actor,
-  inputsDigest: string | undefined,
-  now: Date,
-): CommandResult {
+export function consume(approval: Approval, actor: Actor, inputsDigest: string, now: Date): CommandResult {
+  if (inputsDigest.trim() === "")
+    return refuse(
+      "invalid_request",
+      "inputs_digest_required",
+      "consuming needs the inputs_digest of the action about to run (its decision's determinism.inputs_digest)",
+    );
   const expired = expire(approval, now);
   if (expired.transitions.length > 0)
     return {
@@ -395,7 +397,7 @@ export function consume(
       "not_approved",
       `approval ${approval.approval_id} is ${approval.state}, not APPROVED`,
     );
-  if (inputsDigest !== undefined && inputsDigest !== approval.inputs_digest)
+  if (inputsDigest !== approval.inputs_digest)
     return refuse(
       "conflict",
       "different_action",

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { ROUTES } from "../api/index.ts";
+import { signBody } from "../core/digest.ts";
 import { assertProblem, call } from "../testing/http.ts";
 import { exampleRequest, startTestServer, type TestServer } from "../testing/server.ts";
 
@@ -141,7 +143,10 @@ describe("HTTP service: approvals", () => {
     assert.equal(consumed.status, 200, consumed.text);
     assert.equal(consumed.body.state, "CONSUMED");
     assertProblem(
-      await call(server, "POST", `/v1/approvals/${id}/consume`, { key: agent, body: {} }),
+      await call(server, "POST", `/v1/approvals/${id}/consume`, {
+        key: agent,
+        body: { inputs_digest: decision.determinism.inputs_digest },
+      }),
       409,
       "not_approved",
     );
@@ -181,7 +186,7 @@ describe("HTTP service: approvals", () => {
       ["POST", `/v1/approvals/${id}/reject`, body],
       ["POST", `/v1/approvals/${id}/override`, { justification: "x" }],
       ["POST", `/v1/approvals/${id}/cancel`, { justification: "x" }],
-      ["POST", `/v1/approvals/${id}/consume`, {}],
+      ["POST", `/v1/approvals/${id}/consume`, { inputs_digest: `sha256:${"0".repeat(64)}` }],
     ] as const)
       assertProblem(
         await call(server, method, path, { key: globex, body: payload }),
@@ -440,5 +445,93 @@ describe("HTTP service: identity comes from the key (the security review's attac
     });
     assert.equal(cancelled.status, 200, cancelled.text);
     assert.equal(cancelled.body.state, "CANCELLED");
+  });
+
+  it("attack 3: consuming without the inputs_digest of the action about to run is refused and changes nothing", async () => {
+    const { id, digest } = await escalate(requester, "attack-3", "someone-else");
+    const approver = await server.key({ scopes: ["approve"], name: "finance-lead-3", roles: ["finance"] });
+    assert.equal((await approve(approver, id)).body.state, "APPROVED");
+    const consume = (body: object) =>
+      call(server, "POST", `/v1/approvals/${id}/consume`, { key: requester, body });
+    const unproven = await consume({});
+    assertProblem(unproven, 422, "invalid_request");
+    assert.deepEqual(
+      unproven.body.errors.map((e: { pointer: string }) => e.pointer),
+      ["/inputs_digest"],
+    );
+    assertProblem(await consume({ inputs_digest: `sha256:${"0".repeat(64)}` }), 409, "different_action");
+    const still = await call(server, "GET", `/v1/approvals/${id}`, { key: requester });
+    assert.equal(still.body.state, "APPROVED", "nothing consumed yet");
+    const consumed = await consume({ inputs_digest: digest });
+    assert.equal(consumed.status, 200, consumed.text);
+    assert.equal(consumed.body.state, "CONSUMED");
+  });
+});
+
+describe("HTTP service: body signatures on every route (the security review's attack 4)", () => {
+  const secret = "identity-signing-secret";
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ policy: POLICY, signingSecret: secret });
+  });
+  after(() => server.close());
+
+  const signed = (key: string, path: string, body: object) => {
+    const raw = JSON.stringify(body);
+    return call(server, "POST", path, { key, raw, headers: { "x-lumyn-signature": signBody(secret, raw) } });
+  };
+
+  it("attack 4: consume without X-Lumyn-Signature is refused while a signing secret is set, an empty body too", async () => {
+    const agent = await server.key({ scopes: ["decide", "read"], name: "agent-7" });
+    const approver = await server.key({ scopes: ["approve"], name: "alice", roles: ["finance"] });
+    const decided = await signed(
+      agent,
+      "/v1/decide",
+      exampleRequest("refund-small", {
+        request_id: "attack-4",
+        action: { type: "support.refund", intent: "refund", amount: { value: 900, currency: "USD" } },
+      }),
+    );
+    assert.equal(decided.status, 200, decided.text);
+    const id = decided.headers.get("lumyn-approval-id") as string;
+    const approved = await signed(approver, `/v1/approvals/${id}/approve`, {
+      justification: "verified",
+      idempotency_key: "sig-1",
+    });
+    assert.equal(approved.body.state, "APPROVED", approved.text);
+    const path = `/v1/approvals/${id}/consume`;
+    const body = { inputs_digest: decided.body.determinism.inputs_digest };
+    for (const raw of ["", JSON.stringify(body)])
+      assertProblem(
+        await call(server, "POST", path, {
+          key: agent,
+          raw,
+          headers: { "content-type": "application/json" },
+        }),
+        401,
+        "signature_required",
+      );
+    assertProblem(
+      await call(server, "POST", path, {
+        key: agent,
+        raw: JSON.stringify(body),
+        headers: { "x-lumyn-signature": signBody(secret, "{}") },
+      }),
+      401,
+      "invalid_signature",
+    );
+    const consumed = await signed(agent, path, body);
+    assert.equal(consumed.status, 200, consumed.text);
+    assert.equal(consumed.body.state, "CONSUMED");
+  });
+
+  it("checks the signature of every route that takes a body before anything else", async () => {
+    const admin = await server.key({ scopes: ["admin"], name: "root", roles: ["finance", "override"] });
+    const posts = Object.values(ROUTES).filter((route) => route.method === "POST");
+    assert.ok(posts.length >= 8, "every POST route is here");
+    for (const route of posts) {
+      const path = route.url.replace(":id", "01JZ8D8V7C3A9R2S6T8V0W4XYZ");
+      assertProblem(await call(server, "POST", path, { key: admin, raw: "{}" }), 401, "signature_required");
+    }
   });
 });

@@ -58,14 +58,9 @@ export function validBody<N extends BodyRoute>(
   request: FastifyRequest,
   reply: FastifyReply,
   context: RouteContext,
-  options: { readonly noun: string; readonly mayBeEmpty?: boolean },
+  options: { readonly noun: string },
 ): BodyOf<Routes[N]> | undefined {
   const schema: TSchema = ROUTES[name].body;
-  if (
-    options.mayBeEmpty &&
-    (request.body === undefined || (Buffer.isBuffer(request.body) && request.body.length === 0))
-  )
-    return {} as BodyOf<Routes[N]>;
   const bytes = requestBody(request, reply, context);
   if (!bytes) return undefined;
   const parsed = parseJsonBytes(bytes, { maxBytes: context.bodyLimit });

@@ -93,8 +93,30 @@ describe("lumyn approvals, approve, reject", () => {
     assert.match(shown.stdout, /WAITING_FOR_HUMAN → APPROVED by alice/);
     assert.match(shown.stdout, /\(tenant \S+, subject agent-7, requested by os:\S+\)/);
 
-    assert.equal(cli("approvals", "consume", id, "--actor", "agent-7").code, 0);
-    const again = cli("approvals", "consume", id, "--actor", "agent-7");
+    const digest = JSON.parse(decided.stdout).determinism.inputs_digest;
+    const unproven = cli("approvals", "consume", id, "--actor", "agent-7");
+    assert.equal(unproven.code, 2, "consuming without the action's digest is a usage error");
+    assert.match(
+      unproven.stderr,
+      /--inputs-digest is required: consuming proves which action is about to run/,
+    );
+    const malformed = cli("approvals", "consume", id, "--actor", "agent-7", "--inputs-digest", "abc");
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /--inputs-digest must be sha256:<64 hex digits>, not 'abc'/);
+    const another = cli(
+      "approvals",
+      "consume",
+      id,
+      "--actor",
+      "agent-7",
+      "--inputs-digest",
+      `sha256:${"0".repeat(64)}`,
+    );
+    assert.equal(another.code, 1);
+    assert.match(another.stderr, /is not the one approved/);
+    const consume = () => cli("approvals", "consume", id, "--actor", "agent-7", "--inputs-digest", digest);
+    assert.equal(consume().code, 0);
+    const again = consume();
     assert.equal(again.code, 1);
     assert.match(again.stderr, /is CONSUMED, not APPROVED/);
 

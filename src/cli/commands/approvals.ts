@@ -11,6 +11,7 @@ import { EXIT, expect, jsonText, usageError } from "../io.ts";
 import { addWorkspaceOption, type WorkspaceOptions } from "../options.ts";
 
 const ALLOWED: readonly ApprovalState[] = ["APPROVED", "OVERRIDDEN", "CONSUMED"];
+const INPUTS_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** `lumyn approvals`: list, show, wait for, consume, override and cancel approvals. */
 export function register(program: Command): void {
@@ -118,16 +119,26 @@ function registerConsume(approvals: Command): void {
       .argument("<approval-id>"),
   )
     .requiredOption("--actor <id>", "who acts (the agent)")
-    .option("--inputs-digest <digest>", "the action's inputs_digest: refused unless it is the one approved")
+    .option(
+      "--inputs-digest <digest>",
+      "required: the inputs_digest of the action about to run (its decision's determinism.inputs_digest); refused unless it is the one approved",
+    )
     .option("--json", "print the approval as JSON")
     .action(
       async (
         approvalId: string,
         options: WorkspaceOptions & ActorOptions & { inputsDigest?: string; json?: boolean },
       ) => {
+        const inputsDigest = options.inputsDigest;
+        if (inputsDigest === undefined)
+          throw usageError(
+            "--inputs-digest is required: consuming proves which action is about to run, by the inputs_digest of its decision (determinism.inputs_digest)",
+          );
+        if (!INPUTS_DIGEST.test(inputsDigest))
+          throw usageError(`--inputs-digest must be sha256:<64 hex digits>, not '${inputsDigest}'`);
         const actor = actorOf(options);
         const approval = await withApprovals(options, async (service) =>
-          expect(await service.consume(approvalId, actor, options.inputsDigest)),
+          expect(await service.consume(approvalId, actor, inputsDigest)),
         );
         printApproval(approval, options.json);
       },

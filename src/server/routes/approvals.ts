@@ -128,7 +128,7 @@ export function registerApprovalRoutes(
   serve(app, "consume", async (request, reply) => {
     const actor = actorOf(request, reply);
     if (!actor) return reply;
-    const input = validBody("consume", request, reply, context, { noun: "body", mayBeEmpty: true });
+    const input = validBody("consume", request, reply, context, { noun: "body" });
     if (!input || !(await visible(request, reply))) return reply;
     const result = await lumyn.approvals.consume(request.params.id, actor, input.inputs_digest);
     return result.ok ? send(reply, result.value) : sendFailure(reply, result);
