@@ -135,6 +135,10 @@ const DECISION_RECORD = Type.Object(
 );
 
 const STATE = Type.Enum(APPROVAL_STATES, { type: "string" });
+const ASSERTED_BY = Type.String({
+  description:
+    "who vouched for the actor when it was named rather than proved by a key: os:<user>, the account that ran the CLI",
+});
 const APPROVED_AT = "2026-05-02T09:21:04.118Z";
 
 const APPROVAL = Type.Object(
@@ -158,6 +162,12 @@ const APPROVAL = Type.Object(
             description: "the principal of the key that asked (os:<user> for the CLI)",
           }),
           key_id: Type.Optional(Type.String({ description: "the key it asked with" })),
+          subject_asserted_by: Type.Optional(
+            Type.String({
+              description:
+                "key:<key_id>, when that key (with the delegate scope) named another actor as the subject",
+            }),
+          ),
         },
         {
           description:
@@ -185,6 +195,7 @@ const APPROVAL = Type.Object(
     votes: Type.Array(
       Type.Object({
         actor_id: Type.String(),
+        asserted_by: Type.Optional(ASSERTED_BY),
         roles: STRINGS,
         decision: Type.Enum(["approve", "reject"], { type: "string" }),
         justification: Type.String(),
@@ -199,6 +210,7 @@ const APPROVAL = Type.Object(
         to: STATE,
         at: Type.String(),
         actor: Type.String(),
+        asserted_by: Type.Optional(ASSERTED_BY),
         justification: Type.Optional(Type.String()),
       }),
     ),
