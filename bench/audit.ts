@@ -184,6 +184,8 @@ export async function scenarioBacktest(config: Config): Promise<ScenarioResult> 
 async function storeBeforeChain(): Promise<{
   Lumyn: typeof Lumyn;
   SqliteStore: typeof SqliteStore;
+  /** That code's own policy loader: its gateway takes its own kind of policy. */
+  loadPolicy: typeof loadPolicy;
   commit: string;
   dir: string;
 }> {
@@ -197,7 +199,8 @@ async function storeBeforeChain(): Promise<{
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
   const lumyn = await import(pathToFileURL(join(dir, "src/lumyn.ts")).href);
   const sqlite = await import(pathToFileURL(join(dir, "src/store/sqlite/sqlite-store.ts")).href);
-  return { Lumyn: lumyn.Lumyn, SqliteStore: sqlite.SqliteStore, commit, dir };
+  const policy = await import(pathToFileURL(join(dir, "src/policy/policy.ts")).href);
+  return { Lumyn: lumyn.Lumyn, SqliteStore: sqlite.SqliteStore, loadPolicy: policy.loadPolicy, commit, dir };
 }
 
 /**
@@ -213,13 +216,20 @@ export async function scenarioChainCost(config: Config): Promise<ScenarioResult>
   const repMs = config.storeRepMs / 2;
   const pairs = config.storeReps * 2;
   type Side = { lumyn: { decide: Lumyn["decide"]; close(): Promise<void> }; dir: string };
-  const open = (LumynClass: typeof Lumyn, StoreClass: typeof SqliteStore): Side => {
+  const open = (code: {
+    Lumyn: typeof Lumyn;
+    SqliteStore: typeof SqliteStore;
+    loadPolicy: typeof loadPolicy;
+  }): Side => {
     const dir = mkdtempSync(join(tmpdir(), "lumyn-bench-chain-"));
-    const store = StoreClass.open(join(dir, "lumyn.db"));
-    return { lumyn: new LumynClass({ policy: mustLoad(STARTER_POLICY), store } as never), dir };
+    const store = code.SqliteStore.open(join(dir, "lumyn.db"));
+    const policy = code.loadPolicy(STARTER_POLICY);
+    if (!policy.ok)
+      throw new Error(`bench: the starter policy does not load: ${policy.problems[0]?.message}`);
+    return { lumyn: new code.Lumyn({ policy: policy.value, store } as never), dir };
   };
-  const chained = open(Lumyn, SqliteStore);
-  const plain = open(before.Lumyn, before.SqliteStore);
+  const chained = open({ Lumyn, SqliteStore, loadPolicy });
+  const plain = open(before);
   const run = async (side: Side, durationMs: number): Promise<Rep> => {
     let done = 0;
     const stopAt = performance.now() + durationMs;
