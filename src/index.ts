@@ -43,6 +43,9 @@ export { parseTestSuite, type TestCase } from "./authoring/test-suite.ts";
 export { createApiKey, grants, hashApiKey, KEY_PREFIX, reservedPrincipal } from "./domain/api-key.ts";
 export {
   ChainVerifier,
+  checkpointFromJson,
+  checkpointJson,
+  checkpointSigned,
   DEFAULT_CHECKPOINT_EVERY,
   keyId,
   type SigningKey,

@@ -1,12 +1,13 @@
 import { Approvals } from "./approvals/service.ts";
 import { buildPack } from "./audit/pack.ts";
+import { entryProof } from "./audit/proof.ts";
 import type { JsonValue } from "./core/json.ts";
 import { didYouMean, fail, ok, type Result } from "./core/problem.ts";
 import { tenantOf } from "./core/tenant.ts";
 import type { DecisionEvent } from "./domain/decision-event.ts";
 import type { DecisionRecord } from "./domain/decision-record.ts";
 import { LABELS, type Label } from "./domain/memory-case.ts";
-import { DEFAULT_POLICY_TENANT } from "./domain/policy-registry.ts";
+import { DEFAULT_POLICY_TENANT, type PolicySnapshot } from "./domain/policy-registry.ts";
 import type { DecideOptions } from "./engine/decide.ts";
 import { type Explanation, explainRecord } from "./engine/explain.ts";
 import { DecisionPipeline, type StoredDecision } from "./engine/pipeline.ts";
@@ -14,7 +15,7 @@ import type { RedactionProfile } from "./engine/redact.ts";
 import { type VelocityCounters, VelocityMeter } from "./engine/velocity.ts";
 import type { TextEmbedder } from "./memory/fingerprint.ts";
 import { type MemoryEvidence, MemoryRecall } from "./memory/recall.ts";
-import { loadPolicy, type Policy } from "./policy/policy.ts";
+import { hashPolicyText, loadPolicy, type Policy } from "./policy/policy.ts";
 import type { DecisionPage, DecisionQuery, Stats, StatsQuery } from "./store/decisions.ts";
 import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
 import { openStore } from "./store/open-store.ts";
@@ -101,7 +102,7 @@ export class Lumyn {
     this.reasonCodeRegistry = options.reasonCodeRegistry;
     this.store = options.store;
     const clock = options.clock ?? (() => new Date());
-    this.approvals = new Approvals(this.store.approvals, clock);
+    this.approvals = new Approvals(this.store.approvals, this.store.log, clock);
     this.recall = new MemoryRecall(this.store.memory, this.store.log, options.textEmbedder);
     this.velocity = new VelocityMeter(this.store.velocity, options.velocityCounters);
     this.pipeline = new DecisionPipeline(
@@ -387,16 +388,22 @@ export async function packDecision(
 ): Promise<Result<{ record: DecisionRecord; bytes: Uint8Array }>> {
   const record = await store.decisions.get(decisionId);
   if (!record) return notFound(decisionId);
-  const policy = await store.policies.getSnapshot(record.policy.policy_hash);
-  if (!policy)
-    return fail("not_found", [
-      {
-        code: "policy_not_found",
-        message: `no snapshot of policy ${record.policy.policy_hash} in the store: the pack would not replay`,
-      },
-    ]);
+  const policy = await snapshotByHash(store, record.policy.policy_hash);
+  if (!policy.ok)
+    return policy.kind === "not_found"
+      ? fail("not_found", [
+          {
+            code: "policy_not_found",
+            message: `no snapshot of policy ${record.policy.policy_hash} in the store: the pack would not replay`,
+          },
+        ])
+      : policy;
   const events = await store.log.events(decisionId);
-  return ok({ record, bytes: buildPack({ record, policyText: policy.text, events }) });
+  const proof = await entryProof(store.log, decisionId);
+  return ok({
+    record,
+    bytes: buildPack({ record, policyText: policy.value.text, events, ...(proof ? { proof } : {}) }),
+  });
 }
 
 /** Explains a stored decision with the policy it was decided under, recovered from the store by hash. */
@@ -413,15 +420,38 @@ export async function explainDecision(
   return ok({ record, explanation: explainRecord(record, policy.value) });
 }
 
-/** A policy by hash, from its snapshot in the store. */
+/**
+ * A policy by hash, from its snapshot in the store. A snapshot whose text no longer hashes to the hash it is
+ * kept under was changed outside Lumyn: it is refused, never explained or decided under.
+ */
 async function policyByHash(store: Store, policyHash: string): Promise<Result<Policy>> {
+  const snapshot = await snapshotByHash(store, policyHash);
+  if (!snapshot.ok) return snapshot;
+  const loaded = loadPolicy(snapshot.value.text, { file: `policy ${policyHash}` });
+  if (loaded.ok && loaded.value.hash !== policyHash) return tamperedSnapshot(policyHash, loaded.value.hash);
+  return loaded;
+}
+
+/** A policy's snapshot, when its text still hashes to the hash it is kept under. */
+async function snapshotByHash(store: Store, policyHash: string): Promise<Result<PolicySnapshot>> {
   const snapshot = await store.policies.getSnapshot(policyHash);
-  if (!snapshot) {
+  if (!snapshot)
     return fail("not_found", [
       { code: "policy_not_found", message: `no snapshot of policy ${policyHash} in the store` },
     ]);
-  }
-  return loadPolicy(snapshot.text, { file: `policy ${policyHash}` });
+  const hashed = hashPolicyText(snapshot.text, `policy ${policyHash}`);
+  if (!hashed.ok) return hashed;
+  return hashed.value === policyHash ? ok(snapshot) : tamperedSnapshot(policyHash, hashed.value);
+}
+
+function tamperedSnapshot<T>(policyHash: string, actual: string): Result<T> {
+  return fail("tampered", [
+    {
+      code: "tampered",
+      message: `the stored text of policy ${policyHash} hashes to ${actual}: it was changed outside Lumyn, and is refused`,
+      hint: "run `lumyn verify` to see what else was changed",
+    },
+  ]);
 }
 
 function notFound<T>(decisionId: string): Result<T> {

@@ -16,6 +16,8 @@ export const POLICY_FILE = "policy.yml";
 export const REASON_CODES_FILE = "reason-codes.json";
 /** Optional: an Ed25519 private key; when present, the head of the audit chain is signed. */
 export const SIGNING_KEY_FILE = "signing-key.pem";
+/** The public halves of signing keys rotated out (`<key id hex>.pem`): checkpoints they signed stay verifiable. */
+export const RETIRED_SIGNING_KEYS_DIR = "retired-signing-keys";
 
 export interface Workspace {
   readonly dir: string;
@@ -23,6 +25,7 @@ export interface Workspace {
   readonly policyPath: string;
   readonly reasonCodesPath: string;
   readonly signingKeyPath: string;
+  readonly retiredSigningKeysDir: string;
 }
 
 export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
@@ -33,6 +36,7 @@ export function workspaceAt(dir: string = DEFAULT_WORKSPACE): Workspace {
     policyPath: join(absolute, POLICY_FILE),
     reasonCodesPath: join(absolute, REASON_CODES_FILE),
     signingKeyPath: join(absolute, SIGNING_KEY_FILE),
+    retiredSigningKeysDir: join(absolute, RETIRED_SIGNING_KEYS_DIR),
   };
 }
 

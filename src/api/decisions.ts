@@ -237,6 +237,15 @@ export const LABEL_EVENT = Type.Object(
       label: Type.String(),
       summary: Type.Optional(Type.String()),
       severity: Type.Optional(Type.Integer()),
+      projection: Type.Optional(
+        Type.String({ description: "the fingerprint projection memory learned the case with" }),
+      ),
+      fingerprint_sha256: Type.Optional(
+        Type.String({
+          description:
+            "sha256 of the fingerprint memory keeps for this case: `lumyn verify` holds the stored case to it (absent on labels stored before it was recorded)",
+        }),
+      ),
     }),
   },
   {
@@ -246,7 +255,13 @@ export const LABEL_EVENT = Type.Object(
         decision_id: DECISION_ID,
         type: "label",
         created_at: "2026-05-02T09:30:00Z",
-        data: { label: "failure", summary: "chargeback", severity: 4 },
+        data: {
+          label: "failure",
+          summary: "chargeback",
+          severity: 4,
+          projection: "lumyn-fingerprint-v1",
+          fingerprint_sha256: "sha256:57d70d5725b3b7c3dad043e49240da6bc049c3d4f565cc7583b57cd173c0ca36",
+        },
       },
     ],
   },

@@ -109,14 +109,18 @@ describe("approvals through Lumyn and the SQLite store", () => {
 
     const events = await lumyn.store.log.events(big.value.record.decision_id);
     assert.deepEqual(
-      events.map((e) => [e.type, e.data.to ?? e.data.actor_id ?? ""]),
+      events.map((e) => [e.type, e.data.to ?? e.data.actor_id ?? e.data.version ?? ""]),
       [
         ["approval_transition", "WAITING_FOR_HUMAN"],
+        ["approval_version", 1],
         ["approval_vote", "alice"],
+        ["approval_version", 2],
         ["approval_vote", "bob"],
         ["approval_transition", "APPROVED"],
         ["approval_authority", ""],
+        ["approval_version", 3],
         ["approval_transition", "CONSUMED"],
+        ["approval_version", 4],
       ],
     );
     assert.equal((await verifyStoreChain(lumyn.store)).broken, undefined);

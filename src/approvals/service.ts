@@ -2,17 +2,23 @@ import { fail, ok, type Result } from "../core/problem.ts";
 import {
   type Actor,
   type Approval,
+  approvalAgainstLog,
   approvalEvents,
   type CommandResult,
   cancel,
   consume,
   expire,
   isOpen,
+  loggedApproval,
   override,
   type VoteInput,
   vote,
 } from "../domain/approval.ts";
 import type { ApprovalQuery, ApprovalStore } from "../store/approvals.ts";
+import type { AuditLog } from "../store/audit-log.ts";
+
+/** The events approvals are held to. */
+export type ApprovalLog = Pick<AuditLog, "events">;
 
 /** How often a waiter looks at the store again (other processes may resolve the approval). */
 const WAIT_POLL_MS = 200;
@@ -27,16 +33,18 @@ const MAX_ATTEMPTS = 8;
  */
 export class Approvals {
   private readonly store: ApprovalStore;
+  private readonly log: ApprovalLog;
   private readonly clock: () => Date;
 
-  constructor(store: ApprovalStore, clock: () => Date = () => new Date()) {
+  constructor(store: ApprovalStore, log: ApprovalLog, clock: () => Date = () => new Date()) {
     this.store = store;
+    this.log = log;
     this.clock = clock;
   }
 
-  async get(approvalId: string): Promise<Result<Approval>> {
-    const approval = await this.store.get(approvalId);
-    return approval ? ok(approval) : notFound(approvalId);
+  /** An approval as stored, when its log (chained, append-only) says that is what it is. */
+  get(approvalId: string): Promise<Result<Approval>> {
+    return this.read(approvalId);
   }
 
   list(query: ApprovalQuery): Promise<Approval[]> {
@@ -90,13 +98,37 @@ export class Approvals {
     }
   }
 
+  /**
+   * An approval's row, held to its log: a row written outside Lumyn (its state or votes edited in the
+   * database) is refused, so that no command acts on a forged approval. The row is read again when the log is
+   * ahead of it: another writer may have moved it between the two reads.
+   */
+  private async read(approvalId: string): Promise<Result<Approval>> {
+    for (let attempt = 0; ; attempt++) {
+      const approval = await this.store.get(approvalId);
+      if (!approval) return notFound(approvalId);
+      const logged = loggedApproval(approvalId, await this.log.events(approval.decision_id));
+      const check = approvalAgainstLog(approval, logged);
+      if (check.holds) return ok(approval);
+      if (check.behind && attempt === 0) continue;
+      return fail("tampered", [
+        {
+          code: "tampered",
+          message: `${check.why}: it was changed outside Lumyn, and is refused`,
+          hint: "run `lumyn verify` to see what else was changed",
+        },
+      ]);
+    }
+  }
+
   private async command(
     approvalId: string,
     apply: (approval: Approval, now: Date) => CommandResult,
   ): Promise<Result<Approval>> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.store.get(approvalId);
-      if (!current) return notFound(approvalId);
+      const read = await this.read(approvalId);
+      if (!read.ok) return read;
+      const current = read.value;
       const result = apply(current, this.clock());
       const applied = result.ok ? result.value : result.applied;
       if (applied && applied.approval !== current && applied.approval.version !== current.version) {

@@ -11,6 +11,7 @@ import { parseJson } from "../core/parse-json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import type { DecisionEvent } from "../domain/decision-event.ts";
 import type { DecisionRecord } from "../domain/decision-record.ts";
+import { type EntryProof, proofJson } from "./proof.ts";
 
 export const RECORD_FILE = "decision_record.json";
 export const REQUEST_FILE = "request.json";
@@ -19,6 +20,7 @@ export const README_FILE = "README.txt";
 export const MEMORY_FILE = "memory.json";
 export const EVENTS_FILE = "events.json";
 export const MANIFEST_FILE = "manifest.json";
+export const PROOF_FILE = "proof.json";
 
 /** Files a pack must have (what Lumyn 1.3.6 writes, less its README) and may have. */
 const REQUIRED_FILES = [RECORD_FILE, REQUEST_FILE, POLICY_FILE] as const;
@@ -27,6 +29,7 @@ const ALLOWED_FILES: ReadonlySet<string> = new Set([
   README_FILE,
   MEMORY_FILE,
   EVENTS_FILE,
+  PROOF_FILE,
   MANIFEST_FILE,
 ]);
 
@@ -56,9 +59,11 @@ Files:
 - request.json (schema-valid decision_request.v1)
 - memory.json (the memory snapshot the decision used, with the fingerprints of its hits)
 - events.json (labels and other events of the decision)
+- proof.json (when the log is signed: a signed checkpoint and the decision's inclusion proof in it)
 - manifest.json (sha256 of every other file)
 
 Check and re-run it offline: lumyn replay <this file>
+Check where it comes from too: lumyn replay <this file> --public-key <the signer's public key>
 `;
 
 /** A document as the reference writes pack files: 2-space indent, sorted keys, trailing newline. */
@@ -71,6 +76,8 @@ export interface PackSource {
   /** The exact text of the policy whose hash the record names. */
   readonly policyText: string;
   readonly events: readonly DecisionEvent[];
+  /** That the decision is in a signed log (when the store signs its log). */
+  readonly proof?: EntryProof;
 }
 
 /** The `memory.json` of a record: its snapshot (null when memory was not consulted) and its hits' fingerprints. */
@@ -113,6 +120,7 @@ export function packFiles(source: PackSource): [string, Uint8Array][] {
       ),
     ],
   ];
+  if (source.proof) files.push([PROOF_FILE, encode(documentText(proofJson(source.proof)))]);
   const digests: JsonObject = {};
   for (const [name, bytes] of files) digests[name] = sha256(bytes);
   const manifest = { schema_version: MANIFEST_SCHEMA, decision_id: record.decision_id, files: digests };

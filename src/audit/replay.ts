@@ -3,6 +3,7 @@
  * the request as persisted, memory as the record's snapshot recorded it (no live memory) — and compares what
  * it decides with what was recorded.
  */
+import type { KeyObject } from "node:crypto";
 import { digestJson } from "../core/digest.ts";
 import { isJsonObject, type JsonObject, type JsonValue } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
@@ -17,11 +18,13 @@ import {
   MEMORY_SCHEMA,
   type PackContents,
   POLICY_FILE,
+  PROOF_FILE,
   packJson,
   RECORD_FILE,
   REQUEST_FILE,
   sameJson,
 } from "./pack.ts";
+import { proofFailures, proofFromJson } from "./proof.ts";
 
 /** One offline check of the pack. */
 export interface ReplayCheck {
@@ -47,6 +50,8 @@ export interface ReplayReport {
   readonly reasonCodes: readonly string[];
   readonly checks: readonly ReplayCheck[];
   readonly mismatches: readonly ReplayMismatch[];
+  /** Whether the pack proves where it comes from (see the `origin` check). */
+  readonly origin: ReplayOrigin;
   /** True when every check passed and the re-run decided exactly what was recorded. */
   readonly identical: boolean;
 }
@@ -172,7 +177,54 @@ function recordedMemory(
  * Checks a pack and re-runs its decision. A failure result means the pack is malformed (exit 2); a report
  * with `identical: false` names each check that failed and each field that differs (exit 1).
  */
-export function replayPack(contents: PackContents, file: string): Result<ReplayReport> {
+/** Whether a pack proves where it comes from, as far as the replay could tell. */
+export type ReplayOrigin = "verified" | "unchecked" | "unsigned" | "failed";
+
+/** The origin check of a pack: its proof held to the signer's public key, when one is given. */
+function originCheck(
+  contents: PackContents,
+  record: DecisionRecord,
+  file: string,
+  publicKeys: readonly KeyObject[],
+): Result<{ origin: ReplayOrigin; check: ReplayCheck }> {
+  const check = (origin: ReplayOrigin, detail: string) =>
+    ok({ origin, check: { name: "origin", ok: origin !== "failed", detail } });
+  if (!contents.files.has(PROOF_FILE))
+    return publicKeys.length > 0
+      ? check("failed", "the pack carries no signed checkpoint, so nothing proves the log it came from")
+      : check(
+          "unsigned",
+          "unsigned: the pack proves internal consistency only (its digests agree), not that a Lumyn log holds it",
+        );
+  const document = packJson(contents, PROOF_FILE, file);
+  if (!document.ok) return document;
+  const proof = proofFromJson(document.value, `${file}:${PROOF_FILE}`);
+  if (!proof.ok) return proof;
+  const { checkpoint } = proof.value;
+  if (publicKeys.length === 0)
+    return check(
+      "unchecked",
+      `signed by key ${checkpoint.keyId} (checkpoint at entry ${checkpoint.seq}, ${checkpoint.signedAt}): pass --public-key to check it`,
+    );
+  const failures = proofFailures(proof.value, record, publicKeys);
+  return failures.length > 0
+    ? check("failed", failures.join("; "))
+    : check(
+        "verified",
+        `entry ${proof.value.seq} of the log signed by key ${checkpoint.keyId} at entry ${checkpoint.seq} (${checkpoint.signedAt})`,
+      );
+}
+
+export interface ReplayOptions {
+  /** The public keys of the log's signer (current and rotated out): the pack's proof is checked against them. */
+  readonly publicKeys?: readonly KeyObject[];
+}
+
+export function replayPack(
+  contents: PackContents,
+  file: string,
+  options: ReplayOptions = {},
+): Result<ReplayReport> {
   const recordValue = packJson(contents, RECORD_FILE, file);
   if (!recordValue.ok) return recordValue;
   const shaped = recordShape(recordValue.value, file);
@@ -195,6 +247,8 @@ export function replayPack(contents: PackContents, file: string): Result<ReplayR
   const memory = recordedMemory(record, contents, file);
   if (!memory.ok) return memory;
   const velocity = recordedVelocity(policy.value.model.velocity, record.determinism.velocity);
+  const origin = originCheck(contents, record, file, options.publicKeys ?? []);
+  if (!origin.ok) return origin;
 
   const checks: ReplayCheck[] = [
     {
@@ -240,6 +294,7 @@ export function replayPack(contents: PackContents, file: string): Result<ReplayR
           },
         ]
       : []),
+    origin.value.check,
   ];
 
   const replayed = completeDecision(
@@ -269,6 +324,7 @@ export function replayPack(contents: PackContents, file: string): Result<ReplayR
     reasonCodes: record.reason_codes,
     checks,
     mismatches,
+    origin: origin.value.origin,
     identical: mismatches.length === 0 && checks.every((check) => check.ok),
   });
 }

@@ -11,7 +11,7 @@ export async function withApprovals<T>(
 ): Promise<T> {
   const store = await openExistingStore(options);
   try {
-    const approvals = new Approvals(store.approvals);
+    const approvals = new Approvals(store.approvals, store.log);
     await approvals.expireDue();
     return await work(approvals, store);
   } finally {

@@ -26,6 +26,7 @@ const EXIT_BY_KIND: Readonly<Record<ProblemKind, number>> = {
   forbidden: EXIT.invalid,
   not_found: EXIT.invalid,
   storage: EXIT.storage,
+  tampered: EXIT.storage,
   usage: EXIT.usage,
 };
 

@@ -13,6 +13,7 @@ import {
   type Store,
   type StoreLocation,
   workspaceAt,
+  workspaceSigningKey,
 } from "../index.ts";
 import { expect, usageError } from "./io.ts";
 
@@ -93,13 +94,16 @@ export async function openExistingStore(options: WorkspaceOptions): Promise<Stor
       ],
     });
   }
-  return openSelectedStore(location);
+  return openSelectedStore(location, workspaceSigningKey(workspace));
 }
 
-/** Opens the store at a location (creating a SQLite file, migrating a PostgreSQL database); exit code 3 on failure. */
-export async function openSelectedStore(location: StoreLocation): Promise<Store> {
+/**
+ * Opens the store at a location (creating a SQLite file, migrating a PostgreSQL database); exit code 3 on
+ * failure. With the workspace's signing key, what the command writes is signed too (on close).
+ */
+export async function openSelectedStore(location: StoreLocation, signingKeyPem?: string): Promise<Store> {
   try {
-    return await openStore(location);
+    return await openStore(location, signingKeyPem ? { signingKeyPem } : {});
   } catch (error) {
     if (!(error instanceof StorageError)) throw error;
     throw new LumynError({ kind: "storage", problems: [{ code: "storage", message: error.message }] });

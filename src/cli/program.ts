@@ -3,6 +3,7 @@ import { LumynError, plainSettingProblems, StorageError, VERSION } from "../inde
 import * as approvals from "./commands/approvals.ts";
 import * as approve from "./commands/approve.ts";
 import * as backtest from "./commands/backtest.ts";
+import * as checkpoint from "./commands/checkpoint.ts";
 import * as decide from "./commands/decide.ts";
 import * as demo from "./commands/demo.ts";
 import * as explain from "./commands/explain.ts";
@@ -51,6 +52,7 @@ function buildProgram(): Command {
     replay,
     backtest,
     verify,
+    checkpoint,
     migrate,
     serve,
     keys,

@@ -27,7 +27,12 @@ describe("lumyn/client against a real server", () => {
     const explanation = await client.explain(decided.record.decision_id);
     assert.equal(explanation.because, "R030 matched with ESCALATE");
     const event = await client.label(decided.record.decision_id, { label: "success", severity: 1 });
-    assert.deepEqual([event.type, event.data], ["label", { label: "success", severity: 1 }]);
+    const { fingerprint_sha256, ...labelled } = event.data;
+    assert.deepEqual(
+      [event.type, labelled],
+      ["label", { label: "success", severity: 1, projection: "lumyn-fingerprint-v1" }],
+    );
+    assert.match(String(fingerprint_sha256), /^sha256:[0-9a-f]{64}$/, "the fingerprint memory keeps");
   });
 
   it("lists page by page, counts, and reads the policy and readiness", async () => {

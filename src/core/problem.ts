@@ -13,6 +13,8 @@ export type ProblemKind =
   | "forbidden"
   | "not_found"
   | "storage"
+  /** Stored data that is not what the audit log says it is: changed outside Lumyn, and refused. */
+  | "tampered"
   | "usage";
 
 export interface Problem {

@@ -2,7 +2,7 @@ import { digestJson } from "../core/digest.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Problem, type ProblemKind, type Result } from "../core/problem.ts";
-import type { NewDecisionEvent } from "./decision-event.ts";
+import type { DecisionEvent, NewDecisionEvent } from "./decision-event.ts";
 import { sameIdentity } from "./identity.ts";
 
 /**
@@ -562,5 +562,85 @@ export function approvalEvents(before: Approval | undefined, applied: Applied): 
     events.push(event("approval_transition", { ...transition }, transition.at));
   if (approval.authority && !before?.authority)
     events.push(event("approval_authority", approval.authority, String(approval.authority.resolved_at)));
+  // Last: the version this change made, by digest, so that the stored approval can be held to its log.
+  events.push(
+    event(
+      "approval_version",
+      { version: approval.version, state: approval.state, approval_digest: approvalDigest(approval) },
+      events.at(-1)?.createdAt ?? approval.created_at,
+    ),
+  );
   return events;
+}
+
+/** sha256 of an approval's canonical JSON: what its store row holds, and what its log records it was. */
+export function approvalDigest(approval: Approval): string {
+  return digestJson(approval as unknown as JsonObject);
+}
+
+/** What an approval's log says of its versions: the latest one it recorded, or its last transition. */
+export interface LoggedApproval {
+  /** The latest `approval_version` event's data (absent for approvals from before versions were logged). */
+  readonly version?: { readonly version: number; readonly state: string; readonly digest: string };
+  /** The state the last `approval_transition` event moved it to. */
+  readonly lastTransitionTo?: string;
+}
+
+/** What the decision's events say of one of its approvals. */
+export function loggedApproval(approvalId: string, events: readonly DecisionEvent[]): LoggedApproval {
+  let version: LoggedApproval["version"];
+  let lastTransitionTo: string | undefined;
+  for (const { type, data } of events) {
+    if (data.approval_id !== approvalId) continue;
+    if (type === "approval_version")
+      version = {
+        version: Number(data.version),
+        state: String(data.state),
+        digest: String(data.approval_digest),
+      };
+    else if (type === "approval_transition") lastTransitionTo = String(data.to);
+  }
+  return { ...(version ? { version } : {}), ...(lastTransitionTo ? { lastTransitionTo } : {}) };
+}
+
+/**
+ * Whether a stored approval is the one its log (chained, append-only) says it is: `behind` when the row is
+ * an older version than the log's latest (read again: another writer may have moved it meanwhile), or why
+ * it was changed outside Lumyn. Approvals opened before versions were logged are held to their last
+ * transition's state.
+ */
+export function approvalAgainstLog(
+  approval: Approval,
+  logged: LoggedApproval,
+): { readonly holds: true } | { readonly holds: false; readonly behind: boolean; readonly why: string } {
+  const id = approval.approval_id;
+  const version = logged.version;
+  if (version === undefined) {
+    if (logged.lastTransitionTo === undefined || logged.lastTransitionTo === approval.state)
+      return { holds: true };
+    return {
+      holds: false,
+      behind: false,
+      why: `approval ${id} is ${approval.state}, but its log's last transition is to ${logged.lastTransitionTo}`,
+    };
+  }
+  if (approval.version < version.version)
+    return {
+      holds: false,
+      behind: true,
+      why: `approval ${id} is at version ${approval.version}, but its log has reached version ${version.version} (${version.state})`,
+    };
+  if (approval.version > version.version)
+    return {
+      holds: false,
+      behind: false,
+      why: `approval ${id} is at version ${approval.version}, which its log never recorded (its latest is ${version.version}, ${version.state})`,
+    };
+  if (approvalDigest(approval) !== version.digest)
+    return {
+      holds: false,
+      behind: false,
+      why: `approval ${id} (version ${approval.version}, ${approval.state}) differs from the version its log recorded (${version.state})`,
+    };
+  return { holds: true };
 }

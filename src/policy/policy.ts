@@ -44,6 +44,15 @@ export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Resul
   return ok(fromModel(validated.value, loaded.value.value as JsonObject, text));
 }
 
+/**
+ * The `policy_hash` of a policy's text (sha256 of the canonical JSON of the document as PyYAML reads it),
+ * without validating or compiling it: what a stored snapshot's text must still hash to.
+ */
+export function hashPolicyText(text: string, file?: string): Result<string> {
+  const loaded = loadYaml11(text, file);
+  return loaded.ok ? ok(digestJson(loaded.value.value)) : loaded;
+}
+
 function fromModel(model: PolicyModel, document: JsonObject, text: string): Policy {
   const matcher = speedupEnabled("policy-compiler") ? compiledMatcher(model) : interpretedMatcher(model);
   return { model, hash: digestJson(document), document, text, matcher };

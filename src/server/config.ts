@@ -48,12 +48,17 @@ export interface ServeConfig {
   readonly policyPublisherKeys?: readonly string[];
   /** The largest policy document read from Redis, in bytes. */
   readonly policyMaxBytes: number;
+  /** A folder outside the store (a mounted bucket, a witness) where each new signed checkpoint is written. */
+  readonly checkpointDir?: string;
+  /** Seconds between signing the head (when it moved) and writing new checkpoints to `checkpointDir`. */
+  readonly checkpointInterval: number;
 }
 
 export type Setting = keyof ServeConfig;
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8787;
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 60_000;
 export type Source = "flag" | "env" | "file" | "default";
 
 export const DEFAULT_CONFIG_FILE = "lumyn.config.json";
@@ -158,6 +163,12 @@ const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
     key: "policy_max_bytes",
     parse: integer(1, 16 * 1024 * 1024),
   },
+  checkpointDir: { env: "LUMYN_CHECKPOINT_DIR", key: "checkpoint_dir", path: true, parse: text },
+  checkpointInterval: {
+    env: "LUMYN_CHECKPOINT_INTERVAL",
+    key: "checkpoint_interval",
+    parse: integer(1, 86_400),
+  },
 };
 
 const DEFAULTS: Partial<ServeConfig> = {
@@ -169,6 +180,7 @@ const DEFAULTS: Partial<ServeConfig> = {
   bodyLimit: 1024 * 1024,
   logLevel: "info",
   policyMaxBytes: 1024 * 1024,
+  checkpointInterval: DEFAULT_CHECKPOINT_INTERVAL_MS / 1000,
 };
 
 export interface ResolvedConfig {

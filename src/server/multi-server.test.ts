@@ -211,9 +211,14 @@ describe("three lumyn serve processes on one PostgreSQL database", () => {
     );
     const report = JSON.parse(cli(["verify", "--json"]));
     const { rows } = await db.query(
-      "SELECT (SELECT count(*) FROM decisions) + (SELECT count(*) FROM decision_events) AS n",
+      `SELECT (SELECT count(*) FROM decisions) + (SELECT count(*) FROM decision_events)
+            + (SELECT count(*) FROM policy_snapshots) + (SELECT count(*) FROM policy_events) AS n`,
     );
     assert.equal(report.ok, true, JSON.stringify(report));
-    assert.equal(report.length, Number(rows[0].n), "every decision and event of every process is chained");
+    assert.equal(
+      report.length,
+      Number(rows[0].n),
+      "every decision, event, policy snapshot and registry event of every process is chained",
+    );
   });
 });

@@ -71,6 +71,7 @@ const STATUS_BY_KIND: Readonly<Record<ProblemKind, number>> = {
   forbidden: 403,
   not_found: 404,
   storage: 503,
+  tampered: 500,
 };
 
 const CODE_BY_KIND: Readonly<Record<ProblemKind, string>> = {
@@ -83,6 +84,7 @@ const CODE_BY_KIND: Readonly<Record<ProblemKind, string>> = {
   forbidden: "forbidden",
   not_found: "not_found",
   storage: "storage_unavailable",
+  tampered: "tampered",
 };
 
 /** A failed {@link Result} of the core as a problem response; the first problem's message is the detail. */

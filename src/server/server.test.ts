@@ -158,10 +158,16 @@ describe("HTTP service: decisions", () => {
       body: { label: "failure", summary: "chargeback", severity: 4 },
     });
     assert.equal(labelled.status, 201, labelled.text);
+    const { fingerprint_sha256, ...data } = labelled.body.data;
     assert.deepEqual(
-      [labelled.body.type, labelled.body.decision_id, labelled.body.data],
-      ["label", decided.body.decision_id, { label: "failure", summary: "chargeback", severity: 4 }],
+      [labelled.body.type, labelled.body.decision_id, data],
+      [
+        "label",
+        decided.body.decision_id,
+        { label: "failure", summary: "chargeback", severity: 4, projection: "lumyn-fingerprint-v1" },
+      ],
     );
+    assert.match(fingerprint_sha256, /^sha256:[0-9a-f]{64}$/, "the fingerprint memory keeps");
     const events = await server.lumyn.store.log.events(decided.body.decision_id);
     assert.equal(events.length, 1);
 

@@ -26,7 +26,8 @@ import {
 } from "../index.ts";
 import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
 import { startBackgroundWork } from "./background.ts";
-import { DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
+import { CheckpointExport } from "./checkpoint-export.ts";
+import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
 import type { RouteContext } from "./context.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts";
@@ -70,6 +71,10 @@ export interface ServerOptions {
   readonly policyPublisherKeys?: readonly KeyObject[];
   /** The largest policy document read from Redis, in bytes (default 1 MiB). */
   readonly policyMaxBytes?: number;
+  /** A folder outside the store where each new signed checkpoint is written (see CheckpointExport). */
+  readonly checkpointDir?: string;
+  /** How often the head is signed (when it moved) and new checkpoints are written there (default 60 s). */
+  readonly checkpointIntervalMs?: number;
 }
 
 /** Framework errors as stable problem codes. */
@@ -378,9 +383,18 @@ export async function startServer(
     );
   }
   const app = await buildServer(options);
+  let anchor: CheckpointExport | undefined;
   try {
+    if (options.checkpointDir !== undefined)
+      anchor = await CheckpointExport.start(
+        options.lumyn.store.log,
+        options.checkpointDir,
+        options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+        app.log,
+      );
     await app.listen({ host, port: options.port ?? DEFAULT_PORT });
   } catch (error) {
+    await anchor?.stop();
     await app.close();
     throw error;
   }
@@ -396,6 +410,7 @@ export async function startServer(
       closing ??= (async () => {
         await background.stop();
         await app.close();
+        await anchor?.stop();
         await options.lumyn.close();
       })();
       return closing;

@@ -1,4 +1,4 @@
-import type { ChainCheckpoint, ChainKind, ChainLink } from "../domain/chain.ts";
+import type { ChainCheckpoint, ChainKind, ChainLink, ChainPosition, Inconsistency } from "../domain/chain.ts";
 import type { DecisionEvent, NewDecisionEvent, SequencedEvent } from "../domain/decision-event.ts";
 
 /**
@@ -22,6 +22,21 @@ export interface AuditLog {
   readChain(visit: (link: ChainLink) => boolean): Promise<void>;
   /** Decisions and events that no chain entry covers (at most `limit`, default 100). */
   unchained(limit?: number): Promise<{ kind: ChainKind; id: string }[]>;
-  /** The signed checkpoints of the chain's head, oldest first. */
-  checkpoints(): Promise<ChainCheckpoint[]>;
+  /** The signed checkpoints of the chain's head after entry `afterSeq` (default: all), oldest first. */
+  checkpoints(afterSeq?: number): Promise<ChainCheckpoint[]>;
+  /**
+   * Signs the chain's head now when entries were added since the last checkpoint and the store has a signing
+   * key; the checkpoint made, or undefined when there was nothing to sign (or no key).
+   */
+  sign(): Promise<ChainCheckpoint | undefined>;
+  /** Where a row is in the chain: its entry's position and hash, and the hash before it. */
+  entryOf(kind: ChainKind, refId: string): Promise<ChainPosition | undefined>;
+  /** The chain hashes of entries 1 to `upTo`, in order: the leaves of the log's Merkle tree. */
+  hashes(upTo: number): Promise<string[]>;
+  /**
+   * Rows derived from what the chain covers that disagree with it (at most `limit`, default 100): decisions
+   * whose indexed columns or reason codes differ from their chained record, approvals that are not the
+   * version their log records, memory cases that are not their latest label.
+   */
+  inconsistencies(limit?: number): Promise<Inconsistency[]>;
 }

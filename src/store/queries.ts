@@ -100,3 +100,38 @@ export function statsSql(
     params: conditions.params,
   };
 }
+
+/**
+ * Stored rows that no chain entry covers (inserted behind the log's back), the same in both dialects:
+ * decisions, events, policy snapshots and registry events.
+ */
+export const UNCHAINED_ROWS = `
+  SELECT 'decision' AS kind, decision_id AS id FROM decisions d
+    WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.ref_id = d.decision_id AND c.kind = 'decision')
+  UNION ALL SELECT 'event', event_id FROM decision_events e
+    WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.ref_id = e.event_id AND c.kind = 'event')
+  UNION ALL SELECT 'policy', policy_hash FROM policy_snapshots p
+    WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.ref_id = p.policy_hash AND c.kind = 'policy')
+  UNION ALL SELECT 'policy_event', CAST(seq AS TEXT) FROM policy_events r
+    WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.ref_id = CAST(r.seq AS TEXT) AND c.kind = 'policy_event')`;
+
+/** Each approval with the data of its latest `approval_version` event and its latest transition's state. */
+export function approvalsWithLog(jsonField: (column: string, path: string) => string): string {
+  const latest = (type: string, select: string) =>
+    `(SELECT ${select} FROM decision_events e WHERE e.decision_id = a.decision_id AND e.type = '${type}'
+       AND ${jsonField("e.data_json", "approval_id")} = a.approval_id ORDER BY e.seq DESC LIMIT 1)`;
+  return `SELECT a.approval_id, a.decision_id, a.tenant_id, a.state, a.version, a.deadline, a.approval_json,
+      ${latest("approval_version", "e.data_json")} AS version_data,
+      ${latest("approval_transition", jsonField("e.data_json", "to"))} AS transition_to
+    FROM approvals a`;
+}
+
+/** Each memory case with its decision's tenant and action type, and its latest label event. */
+export const MEMORY_CASES_WITH_LOG = `
+  SELECT m.decision_id, m.tenant_id, m.action_type, m.label, m.summary, m.severity, m.projection, m.fingerprint,
+      m.labelled_at, d.tenant_id AS decision_tenant_id, d.action_type AS decision_action_type,
+      (SELECT e.data_json FROM decision_events e WHERE e.decision_id = m.decision_id AND e.type = 'label'
+         ORDER BY e.seq DESC LIMIT 1) AS event_data,
+      (SELECT e.created_at FROM decision_events e WHERE e.decision_id = m.decision_id AND e.type = 'label'
+         ORDER BY e.seq DESC LIMIT 1) AS event_created_at
+    FROM memory_cases m LEFT JOIN decisions d ON d.decision_id = m.decision_id`;

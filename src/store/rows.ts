@@ -4,22 +4,29 @@
  * so a stored row reads the same from either.
  */
 
+import { sha256 } from "../core/digest.ts";
 import { newDecisionId, timestamp } from "../core/ids.ts";
 import { canonicalJson, type JsonObject } from "../core/json.ts";
 import { parseJson } from "../core/parse-json.ts";
 import { StorageError } from "../core/problem.ts";
 import { type ApiKey, defaultPrincipal } from "../domain/api-key.ts";
-import type { Approval } from "../domain/approval.ts";
+import { type Approval, approvalAgainstLog, type LoggedApproval } from "../domain/approval.ts";
 import {
   type ChainCheckpoint,
+  type ChainedPolicy,
+  type ChainedPolicyEvent,
+  type ChainedRow,
   type ChainKind,
   type ChainLink,
-  decisionEntry,
-  eventEntry,
+  type ChainPosition,
+  chainEntry,
+  GENESIS_HASH,
+  type Inconsistency,
 } from "../domain/chain.ts";
 import type { DecisionEvent, NewDecisionEvent, SequencedEvent } from "../domain/decision-event.ts";
 import { type DecisionRecord, type RecordKeys, recordKeys } from "../domain/decision-record.ts";
-import type { Label, MemoryCase } from "../domain/memory-case.ts";
+import { type Label, type MemoryCase, memoryCaseDisagreement } from "../domain/memory-case.ts";
+import { type FrontierState, MerkleFrontier } from "../domain/merkle.ts";
 import {
   changesActivePolicy,
   type NewPolicyEvent,
@@ -254,12 +261,13 @@ export function approvalOf(json: unknown): Approval {
   return parseStored(String(json)) as unknown as Approval;
 }
 
-export const CHECKPOINT_COLUMNS = "seq, head_hash, key_id, signature, signed_at";
+export const CHECKPOINT_COLUMNS = "seq, head_hash, tree_root, key_id, signature, signed_at";
 
 export function checkpointOf(row: Record<string, unknown>): ChainCheckpoint {
   return {
     seq: Number(row.seq),
     headHash: String(row.head_hash),
+    ...(row.tree_root !== null && row.tree_root !== undefined ? { treeRoot: String(row.tree_root) } : {}),
     keyId: String(row.key_id),
     signature: String(row.signature),
     signedAt: String(row.signed_at),
@@ -267,29 +275,17 @@ export function checkpointOf(row: Record<string, unknown>): ChainCheckpoint {
 }
 
 /**
- * A chain link from its chain row and the columns of the row it names (the record's JSON for a decision; the
- * event's columns for an event, `decisionId` null when the event is gone): the entry's bytes are rebuilt
- * from what is stored now, so an edited row no longer hashes to the chain.
+ * A chain link from its chain row and the row it names as stored now (undefined when that row is gone): the
+ * entry's bytes are rebuilt from what is stored, so an edited row no longer hashes to the chain.
  */
 export function chainLink(
   seq: number,
   kind: ChainKind,
   refId: string,
   hash: string,
-  recordJson: string | null,
-  event: { decisionId: string | null; type: unknown; createdAt: unknown; dataJson: unknown },
+  row: ChainedRow | undefined,
 ): ChainLink {
-  let entry: string | undefined;
-  if (kind === "decision") entry = recordJson === null ? undefined : decisionEntry(seq, recordJson);
-  else if (event.decisionId !== null)
-    entry = eventEntry(seq, {
-      eventId: refId,
-      decisionId: event.decisionId,
-      type: String(event.type),
-      createdAt: String(event.createdAt),
-      dataJson: String(event.dataJson),
-    });
-  return { seq, kind, refId, hash, entry };
+  return { seq, kind, refId, hash, entry: row?.kind === kind ? chainEntry(seq, row) : undefined };
 }
 
 /** An event with its place in the log, from a `decision_events` row. */
@@ -319,10 +315,18 @@ export function policyEventOf(row: Record<string, unknown>): PolicyEvent {
 
 /** The label's event (it gets its id and time here) and the decision's memory case, as one row. */
 export function labelRow(label: LabelWrite): LabelRow {
+  const fingerprint = new Uint8Array(
+    label.fingerprint.buffer,
+    label.fingerprint.byteOffset,
+    label.fingerprint.byteLength,
+  );
+  // The case memory keeps is derived from this event: what it records of the fingerprint holds the case to it.
   const data: JsonObject = {
     label: label.label,
     ...(label.summary !== undefined ? { summary: label.summary } : {}),
     ...(label.severity !== undefined ? { severity: label.severity } : {}),
+    projection: label.projection,
+    fingerprint_sha256: sha256(fingerprint),
   };
   return {
     event: {
@@ -338,11 +342,7 @@ export function labelRow(label: LabelWrite): LabelRow {
     summary: label.summary ?? "",
     severity: label.severity ?? null,
     projection: label.projection,
-    fingerprint: new Uint8Array(
-      label.fingerprint.buffer,
-      label.fingerprint.byteOffset,
-      label.fingerprint.byteLength,
-    ),
+    fingerprint,
   };
 }
 
@@ -402,5 +402,112 @@ export function appendedPolicyEvent(row: PolicyEventRow, seq: number, detail: Js
     ...(row.policyHash !== null ? { policyHash: row.policyHash } : {}),
     detail,
     createdAt: row.createdAt,
+  };
+}
+
+/**
+ * The Merkle tree of the log as the last checkpoint left it, to grow from there; an empty tree when there is
+ * no checkpoint yet, or only checkpoints made before the tree (the next one then reads the log from entry 1).
+ */
+export function frontierOf(json: unknown): MerkleFrontier {
+  return typeof json === "string"
+    ? new MerkleFrontier(JSON.parse(json) as FrontierState)
+    : new MerkleFrontier();
+}
+
+/** A `policy_snapshots` row as the chain covers it. */
+export function chainedPolicyOf(row: Record<string, unknown>): ChainedPolicy {
+  return {
+    policyHash: String(row.policy_hash),
+    policyId: String(row.policy_id),
+    policyVersion: String(row.policy_version),
+    text: String(row.policy_text),
+    createdAt: String(row.created_at),
+  };
+}
+
+/** A `policy_events` row as the chain covers it. */
+export function chainedPolicyEventOf(row: Record<string, unknown>): ChainedPolicyEvent {
+  return {
+    seq: Number(row.seq),
+    tenantId: String(row.tenant_id),
+    type: String(row.type),
+    policyHash: row.policy_hash === null || row.policy_hash === undefined ? null : String(row.policy_hash),
+    activeHash: row.active_hash === null || row.active_hash === undefined ? null : String(row.active_hash),
+    detailJson: String(row.detail_json),
+    createdAt: String(row.created_at),
+  };
+}
+
+/**
+ * An approval row against its own JSON (the columns lists and filters read) and against its log's latest
+ * records of it; undefined when it holds.
+ */
+export function approvalInconsistency(row: Record<string, unknown>): Inconsistency | undefined {
+  const id = String(row.approval_id);
+  const inconsistent = (message: string): Inconsistency => ({ kind: "approval", id, message });
+  let approval: Approval;
+  try {
+    approval = approvalOf(row.approval_json);
+  } catch {
+    return inconsistent(`approval ${id}'s stored JSON is not readable`);
+  }
+  const columns: [string, unknown, unknown][] = [
+    ["approval_id", id, approval.approval_id],
+    ["decision_id", String(row.decision_id), approval.decision_id],
+    ["tenant_id", String(row.tenant_id), approval.tenant_id],
+    ["state", String(row.state), approval.state],
+    ["version", Number(row.version), approval.version],
+    ["deadline", String(row.deadline), approval.deadline],
+  ];
+  const column = columns.find(([, stored, inJson]) => stored !== inJson);
+  if (column) return inconsistent(`approval ${id}: its ${column[0]} column differs from its stored JSON`);
+  const logged: LoggedApproval = {
+    ...(typeof row.version_data === "string" ? { version: loggedVersion(row.version_data) } : {}),
+    ...(typeof row.transition_to === "string" ? { lastTransitionTo: row.transition_to } : {}),
+  };
+  const check = approvalAgainstLog(approval, logged);
+  return check.holds ? undefined : inconsistent(check.why);
+}
+
+function loggedVersion(dataJson: string): NonNullable<LoggedApproval["version"]> {
+  const data = parseStored(dataJson);
+  return { version: Number(data.version), state: String(data.state), digest: String(data.approval_digest) };
+}
+
+/** A `memory_cases` row (with its decision's columns and its latest label event) against the log. */
+export function memoryCaseInconsistency(row: Record<string, unknown>): Inconsistency | undefined {
+  const fingerprint = row.fingerprint as Uint8Array;
+  const message = memoryCaseDisagreement({
+    decisionId: String(row.decision_id),
+    tenantId: String(row.tenant_id),
+    actionType: String(row.action_type),
+    label: String(row.label),
+    summary: String(row.summary),
+    severity: row.severity === null ? null : Number(row.severity),
+    projection: String(row.projection),
+    fingerprintSha256: sha256(fingerprint),
+    labelledAt: String(row.labelled_at),
+    ...(row.decision_tenant_id !== null
+      ? {
+          decision: {
+            tenantId: String(row.decision_tenant_id),
+            actionType: String(row.decision_action_type),
+          },
+        }
+      : {}),
+    ...(typeof row.event_data === "string"
+      ? { labelEvent: { data: parseStored(row.event_data), createdAt: String(row.event_created_at) } }
+      : {}),
+  });
+  return message === undefined ? undefined : { kind: "memory_case", id: String(row.decision_id), message };
+}
+
+/** An entry's position from a chain row and the hash of the row before it (the genesis hash before the first). */
+export function chainPosition(row: Record<string, unknown>): ChainPosition {
+  return {
+    seq: Number(row.seq),
+    hash: String(row.hash),
+    previousHash: row.previous === null || row.previous === undefined ? GENESIS_HASH : String(row.previous),
   };
 }

@@ -207,7 +207,7 @@ describe("lumyn demo", () => {
       /MATCH R030/,
       /Stored so far: 4 decisions/,
       /the same refund asked again: DENY REFUND_SMALL_LOW_RISK, FAILURE_MEMORY_SIMILAR_BLOCK/,
-      /\d+-byte pack: 5\/5 checks pass, replayed ESCALATE: identical/,
+      /\d+-byte pack: 6\/6 checks pass, replayed ESCALATE: identical/,
       /the tamper-evident log: \d+ entries chained, intact/,
     ]) {
       assert.match(result.stdout, expected);

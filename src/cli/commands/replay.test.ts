@@ -5,6 +5,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { strToU8, unzipSync, zipSync } from "fflate";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { buildPack } from "../../audit/pack.ts";
+import { proofFromJson } from "../../audit/proof.ts";
+import { decide as decideRequest } from "../../engine/decide.ts";
+import { loadPolicy } from "../../policy/policy.ts";
 import { runCli } from "../../testing/run-cli.ts";
 
 const PACKS = join(import.meta.dirname, "../../../fixtures/compat/packs");
@@ -95,8 +99,10 @@ describe("lumyn replay of packs made by Lumyn 1.3.6", () => {
           ["request", true],
           ["inputs_digest", true],
           ["memory snapshot", true],
+          ["origin", true],
         ],
       );
+      assert.equal(report.origin, "unsigned", "a 1.3.6 pack proves its digests, not its log");
       assert.equal(report.verdict.replayed, name.split("_")[2]?.toUpperCase());
     });
 });
@@ -124,8 +130,12 @@ describe("lumyn export --pack and replay", () => {
       if (verdict === "ALLOW") {
         const events = JSON.parse(Buffer.from(files["events.json"] as Uint8Array).toString());
         assert.deepEqual(
-          events.map((event: { type: string; data: unknown }) => [event.type, event.data]),
-          [["label", { label: "failure" }]],
+          events.map((event: { type: string; data: { label: string; projection: string } }) => [
+            event.type,
+            event.data.label,
+            event.data.projection,
+          ]),
+          [["label", "failure", "lumyn-fingerprint-v1"]],
         );
       }
       const result = replay(`${verdict}.zip`);
@@ -309,5 +319,104 @@ describe("lumyn replay refuses unsafe and malformed packs (exit 2), extracting n
     const folder = replay("a-folder.zip");
     assert.equal(folder.code, 2);
     assert.match(folder.stderr, /a-folder\.zip/);
+  });
+});
+
+describe("lumyn replay --public-key: packs that prove their origin (attack 9)", () => {
+  let signedIds: Record<string, string>;
+  before(() => {
+    const run = (...args: string[]) => {
+      const result = runCli([...args, "--workspace", "signed"], { cwd: root });
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    run("init");
+    run("keys", "signing", "create");
+    run("keys", "signing", "export-public", "--out", "signer.pem");
+    signedIds = {
+      small: JSON.parse(run("decide", join("signed", "examples", "refund-small.json"))).decision_id,
+      large: JSON.parse(run("decide", join("signed", "examples", "refund-large.json"))).decision_id,
+    };
+    run("export", signedIds.large as string, "--out", "signed-large.zip");
+  });
+
+  function report(pack: string, ...args: string[]) {
+    const result = replay(pack, "--json", ...args);
+    return { code: result.code, report: JSON.parse(result.stdout || "null"), stderr: result.stderr };
+  }
+
+  it("checks a signed pack's proof: the record is an entry of the log the signer's checkpoint covers", () => {
+    const files = unzipSync(readFileSync(join(root, "signed-large.zip")));
+    assert.ok(files["proof.json"], "a store with a signing key puts the proof in the pack");
+    const proof = JSON.parse(Buffer.from(files["proof.json"] as Uint8Array).toString());
+    assert.equal(proof.schema_version, "lumyn_pack_proof.v1");
+    assert.equal(proof.checkpoint.schema_version, "lumyn_chain_checkpoint.v2");
+    const verified = report("signed-large.zip", "--public-key", "signer.pem");
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.equal(verified.report.origin, "verified");
+    assert.equal(verified.report.identical, true);
+    const unchecked = report("signed-large.zip");
+    assert.equal(unchecked.code, 0);
+    assert.equal(unchecked.report.origin, "unchecked");
+    assert.match(
+      replay("signed-large.zip").stdout,
+      /origin: signed by key \S+ .*pass --public-key to check it/,
+    );
+  });
+
+  it("fails a re-forged pack (policy, record and manifest recomputed, the proof kept) with what failed", () => {
+    const files = unzipSync(readFileSync(join(root, "signed-large.zip")));
+    const text = (name: string) => Buffer.from(files[name] as Uint8Array).toString();
+    const policyText = text("policy.yml");
+    const policy = loadPolicy(policyText);
+    assert.ok(policy.ok);
+    // The forger's story: the large refund was a small one, and the policy allowed it.
+    const request = JSON.parse(text("request.json"));
+    const smaller = { ...request, action: { ...request.action, amount: { value: 20, currency: "USD" } } };
+    const forged = decideRequest(smaller, policy.value);
+    assert.ok(forged.ok);
+    assert.equal(forged.value.record.verdict, "ALLOW");
+    const proofValue = proofFromJson(JSON.parse(text("proof.json")), "proof.json");
+    assert.ok(proofValue.ok);
+    const pack = craft(
+      buildPack({ record: forged.value.record, policyText, events: [], proof: proofValue.value }),
+    );
+
+    const consistent = report(pack);
+    assert.equal(consistent.code, 0, "internally consistent: every digest agrees");
+    assert.equal(consistent.report.origin, "unchecked");
+    const held = report(pack, "--public-key", "signer.pem");
+    assert.equal(held.code, 1);
+    assert.equal(held.report.origin, "failed");
+    const origin = held.report.checks.find((check: { name: string }) => check.name === "origin");
+    assert.equal(origin.ok, false);
+    assert.match(origin.detail, /the record is not entry \d+ of the log the checkpoint signed/);
+
+    const stripped = craft(buildPack({ record: forged.value.record, policyText, events: [] }));
+    const unsigned = report(stripped);
+    assert.equal(unsigned.code, 0);
+    assert.equal(unsigned.report.origin, "unsigned");
+    assert.match(replay(stripped).stdout, /unsigned: the pack proves internal consistency only/);
+    const refused = report(stripped, "--public-key", "signer.pem");
+    assert.equal(refused.code, 1);
+    assert.equal(refused.report.origin, "failed");
+  });
+
+  it("fails a pack whose checkpoint another key signed, and says a 1.3.6 pack proves no origin", () => {
+    const other = runCli(["keys", "signing", "create", "--workspace", "ws"], { cwd: root });
+    assert.equal(other.code, 0, other.stderr);
+    assert.equal(
+      runCli(["keys", "signing", "export-public", "--workspace", "ws", "--out", "other.pem"], { cwd: root })
+        .code,
+      0,
+    );
+    const wrongKey = report("signed-large.zip", "--public-key", "other.pem");
+    assert.equal(wrongKey.code, 1);
+    const origin = wrongKey.report.checks.find((check: { name: string }) => check.name === "origin");
+    assert.match(origin.detail, /the checkpoint was signed by key \S+, not by \S+/);
+    const reference = report(join(PACKS, "req_001_allow.zip"), "--public-key", "signer.pem");
+    assert.equal(reference.code, 1);
+    assert.equal(reference.report.origin, "failed");
+    assert.equal(reference.report.verdict.replayed, "ALLOW", "its digests still replay");
   });
 });

@@ -13,6 +13,7 @@ import {
   replayPack,
 } from "../../index.ts";
 import { EXIT, jsonText, usageError } from "../io.ts";
+import { readPublicKey } from "./keys-signing.ts";
 
 /** Exit code of a pack that is malformed or unsafe (1 is kept for a replay that differs). */
 export const EXIT_BAD_PACK = 2;
@@ -126,6 +127,7 @@ function reportJson(report: ReplayReport, file: string) {
       policy_hash: report.policy.hash,
     },
     verdict: { recorded: report.recordedVerdict, replayed: report.replayedVerdict },
+    origin: report.origin,
     checks: report.checks.map((check) => ({ name: check.name, ok: check.ok, detail: check.detail })),
     mismatches: report.mismatches.map((m) => ({
       field: m.field,
@@ -142,27 +144,35 @@ export function register(program: Command): void {
       "check a decision pack offline (manifest, policy_hash, inputs_digest, memory snapshot) and re-run its decision; exit 0 identical, 1 differs, 2 malformed or unsafe pack",
     )
     .argument("<pack.zip>")
+    .option(
+      "--public-key <file>",
+      "the log signer's public key (PEM): the pack must prove it comes from a log this key signed; repeat for keys rotated out",
+      (file: string, previous: readonly string[] = []) => [...previous, file],
+    )
     .option("--json", "print the report as JSON")
     .option("--markdown", "print the report as Markdown, for a ticket")
-    .action((file: string, options: { json?: boolean; markdown?: boolean }) => {
-      if (options.json && options.markdown) throw usageError("choose one of --json and --markdown");
-      const bytes = readPackFile(file);
-      const contents = bytes.ok ? readPack(bytes.value, file) : bytes;
-      const report = contents.ok ? replayPack(contents.value, file) : contents;
-      if (!report.ok) {
-        for (const problem of report.problems) process.stderr.write(`lumyn: ${formatProblem(problem)}\n`);
-        process.stderr.write(
-          `lumyn: ${file}: refused: the pack is malformed or unsafe; nothing was extracted\n`,
-        );
-        process.exitCode = EXIT_BAD_PACK;
-        return;
-      }
-      const text = options.json
-        ? jsonText(reportJson(report.value, file), true)
-        : options.markdown
-          ? reportMarkdown(report.value, file)
-          : reportText(report.value);
-      process.stdout.write(text);
-      process.exitCode = report.value.identical ? EXIT.ok : EXIT.invalid;
-    });
+    .action(
+      (file: string, options: { json?: boolean; markdown?: boolean; publicKey?: readonly string[] }) => {
+        if (options.json && options.markdown) throw usageError("choose one of --json and --markdown");
+        const publicKeys = (options.publicKey ?? []).map(readPublicKey);
+        const bytes = readPackFile(file);
+        const contents = bytes.ok ? readPack(bytes.value, file) : bytes;
+        const report = contents.ok ? replayPack(contents.value, file, { publicKeys }) : contents;
+        if (!report.ok) {
+          for (const problem of report.problems) process.stderr.write(`lumyn: ${formatProblem(problem)}\n`);
+          process.stderr.write(
+            `lumyn: ${file}: refused: the pack is malformed or unsafe; nothing was extracted\n`,
+          );
+          process.exitCode = EXIT_BAD_PACK;
+          return;
+        }
+        const text = options.json
+          ? jsonText(reportJson(report.value, file), true)
+          : options.markdown
+            ? reportMarkdown(report.value, file)
+            : reportText(report.value);
+        process.stdout.write(text);
+        process.exitCode = report.value.identical ? EXIT.ok : EXIT.invalid;
+      },
+    );
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -179,6 +179,76 @@ describe("lumyn serve", () => {
       answered.filter((id) => !logged.has(id)),
       [],
       "every answered decision's log line is written before the process exits",
+    );
+  });
+
+  it("anchors the log outside the store with --checkpoint-dir: each new checkpoint a file verify holds the log to", async () => {
+    const refused = runCli(
+      ["serve", "--no-auth", "--workspace", "ws-unsigned", "--checkpoint-dir", "anchors"],
+      {
+        cwd: root,
+      },
+    );
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.stderr,
+      /^lumyn: checkpoint_dir \(.*anchors\) needs a signed log.*lumyn keys signing create/,
+    );
+
+    assert.equal(runCli(["init", "--workspace", "ws-anchored"], { cwd: root }).code, 0);
+    assert.equal(runCli(["keys", "signing", "create", "--workspace", "ws-anchored"], { cwd: root }).code, 0);
+    const anchors = join(root, "anchors");
+    const args = ["--no-auth", "--workspace", "ws-anchored", "--checkpoint-dir", "anchors"];
+    const server = await serve([...args, "--checkpoint-interval", "1"]);
+    const decideSome = async (from: number) => {
+      for (let i = from; i < from + 3; i++) {
+        const response = await fetch(`${server.url}/v1/decide`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ ...EXAMPLE_REQUESTS["refund-small"]?.request, request_id: `anchored-${i}` }),
+        });
+        assert.equal(response.status, 200);
+      }
+    };
+    await decideSome(0);
+    const files = () => readdirSync(anchors).sort();
+    const deadline = Date.now() + 10_000;
+    while (files().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(
+      files(),
+      ["checkpoint-000000000004.json"],
+      "signed within the interval: a snapshot, 3 decisions",
+    );
+    await decideSome(3);
+    assert.equal(await server.stop(), 0);
+    assert.deepEqual(
+      files(),
+      ["checkpoint-000000000004.json", "checkpoint-000000000007.json"],
+      "and the head once more on the way out",
+    );
+    const anchored = JSON.parse(readFileSync(join(anchors, "checkpoint-000000000007.json"), "utf8"));
+    assert.equal(anchored.schema_version, "lumyn_chain_checkpoint.v2");
+
+    const verify = (...extra: string[]) =>
+      runCli(["verify", "--workspace", "ws-anchored", "--json", "--checkpoint", "anchors", ...extra], {
+        cwd: root,
+      });
+    const intact = verify();
+    assert.equal(intact.code, 0, intact.stdout + intact.stderr);
+    assert.equal(JSON.parse(intact.stdout).checkpoints.anchors, 2);
+
+    // An administrator cuts the last decision and every checkpoint row: the anchors outside still show the cut.
+    const db = new DatabaseSync(join(root, "ws-anchored", "lumyn.db"));
+    db.exec(`DROP TRIGGER audit_chain_no_delete;
+      DELETE FROM decision_reason_codes WHERE decision_id = (SELECT ref_id FROM audit_chain WHERE seq = 7);
+      DELETE FROM decisions WHERE decision_id = (SELECT ref_id FROM audit_chain WHERE seq = 7);
+      DELETE FROM audit_chain WHERE seq = 7; DELETE FROM audit_checkpoints;`);
+    db.close();
+    const cut = verify();
+    assert.equal(cut.code, 1);
+    assert.deepEqual(
+      [JSON.parse(cut.stdout).broken.reason, JSON.parse(cut.stdout).broken.seq],
+      ["truncated", 7],
     );
   });
 

@@ -1,7 +1,14 @@
 import type { Command } from "commander";
-import { Lumyn, LumynError, plainSpeedups, StorageError } from "../../index.ts";
+import {
+  Lumyn,
+  LumynError,
+  plainSpeedups,
+  StorageError,
+  workspaceAt,
+  workspaceSigningKey,
+} from "../../index.ts";
 import type { Setting } from "../../server/server.ts";
-import { expect, jsonText } from "../io.ts";
+import { expect, jsonText, usageError } from "../io.ts";
 import { readPublicKey } from "./keys-signing.ts";
 
 interface ServeFlags {
@@ -20,6 +27,8 @@ interface ServeFlags {
   readonly redis?: string;
   readonly policyPublisherKey?: readonly string[];
   readonly policyMaxBytes?: string;
+  readonly checkpointDir?: string;
+  readonly checkpointInterval?: string;
 }
 
 export function register(program: Command): void {
@@ -55,6 +64,14 @@ export function register(program: Command): void {
       "--policy-max-bytes <bytes>",
       "largest policy document read from Redis; larger ones are rejected unread (default 1048576)",
     )
+    .option(
+      "--checkpoint-dir <dir>",
+      "write each new signed checkpoint to this folder, outside the store (a mounted bucket, a witness); needs the workspace's signing key (see docs/security.md)",
+    )
+    .option(
+      "--checkpoint-interval <seconds>",
+      "how often the head is signed when it moved and new checkpoints are written to --checkpoint-dir (default 60)",
+    )
     .option("--print-config", "print the effective settings (secrets hidden) and exit")
     .action(async (flags: ServeFlags, command: Command) => {
       const debug = command.optsWithGlobals().debug === true;
@@ -73,6 +90,8 @@ export function register(program: Command): void {
         ...(flags.redis !== undefined ? { redis: flags.redis } : {}),
         ...(flags.policyPublisherKey !== undefined ? { policyPublisherKeys: flags.policyPublisherKey } : {}),
         ...(flags.policyMaxBytes !== undefined ? { policyMaxBytes: flags.policyMaxBytes } : {}),
+        ...(flags.checkpointDir !== undefined ? { checkpointDir: flags.checkpointDir } : {}),
+        ...(flags.checkpointInterval !== undefined ? { checkpointInterval: flags.checkpointInterval } : {}),
       };
       // Loaded here, not at start-up: the HTTP framework would slow every other command's cold start.
       const { printableConfig, resolveServeConfig, startServer } = await import("../../server/server.ts");
@@ -87,6 +106,13 @@ export function register(program: Command): void {
         return;
       }
       const { config } = resolved;
+      if (
+        config.checkpointDir !== undefined &&
+        workspaceSigningKey(workspaceAt(config.workspace)) === undefined
+      )
+        throw usageError(
+          `checkpoint_dir (${config.checkpointDir}) needs a signed log, and workspace ${config.workspace} has no signing key: create one with \`lumyn keys signing create --workspace ${config.workspace}\``,
+        );
       // Read before the store is opened: a key that cannot be used stops the start with nothing opened.
       const publisherKeys = (config.policyPublisherKeys ?? []).map(readPublicKey);
       const lumyn = expect(
@@ -114,6 +140,9 @@ export function register(program: Command): void {
           ...(config.redis !== undefined ? { redisUrl: config.redis } : {}),
           policyPublisherKeys: publisherKeys,
           policyMaxBytes: config.policyMaxBytes,
+          ...(config.checkpointDir !== undefined
+            ? { checkpointDir: config.checkpointDir, checkpointIntervalMs: config.checkpointInterval * 1000 }
+            : {}),
         });
       } catch (error) {
         await lumyn.close();

@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
-import { chainHash, decisionEntry, eventEntry } from "../../domain/chain.ts";
+import { chainHash, decisionEntry, eventEntry, policyEntry } from "../../domain/chain.ts";
 import { Lumyn } from "../../lumyn.ts";
+import { chainedPolicyOf } from "../../store/rows.ts";
 import { runCli } from "../../testing/run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-cli-verify-"));
@@ -58,13 +59,13 @@ describe("lumyn verify", () => {
     const { code, report } = verify("ws");
     assert.equal(code, 0);
     assert.equal(report.ok, true);
-    assert.equal(report.length, 5, "4 decisions and 1 label event");
+    assert.equal(report.length, 6, "the policy's snapshot, 4 decisions and 1 label event");
     assert.match(report.head_hash, /^sha256:[0-9a-f]{64}$/);
     assert.equal(report.checkpoints.total, 1, "signed when the store closed");
     assert.equal(report.checkpoints.verified, 1);
     const text = runCli(["verify", "--workspace", "ws"], { cwd: root });
     assert.equal(text.code, 0);
-    assert.match(text.stdout, /^ok: 5 entries, head sha256:[0-9a-f]{64}\n1 of 1 signed checkpoints verified/);
+    assert.match(text.stdout, /^ok: 6 entries, head sha256:[0-9a-f]{64}\n1 of 1 signed checkpoints verified/);
   });
 
   it("finds an edited record", () => {
@@ -73,15 +74,15 @@ describe("lumyn verify", () => {
     );
     const { code, report } = verify(dir);
     assert.equal(code, 1);
-    assert.deepEqual([report.broken.seq, report.broken.reason, report.broken.ref_id], [1, "edited", ids[0]]);
+    assert.deepEqual([report.broken.seq, report.broken.reason, report.broken.ref_id], [2, "edited", ids[0]]);
     const text = runCli(["verify", "--workspace", dir], { cwd: root });
-    assert.match(text.stdout, /^broken at entry 1: entry 1 \(decision \w+\) does not match its hash/);
+    assert.match(text.stdout, /^broken at entry 2: entry 2 \(decision \w+\) does not match its hash/);
   });
 
   it("finds an edited event", () => {
     const { code, report } = verify(tampered(`UPDATE decision_events SET data_json = '{"label":"success"}'`));
     assert.equal(code, 1);
-    assert.deepEqual([report.broken.seq, report.broken.kind, report.broken.reason], [5, "event", "edited"]);
+    assert.deepEqual([report.broken.seq, report.broken.kind, report.broken.reason], [6, "event", "edited"]);
   });
 
   it("finds a deleted decision and a deleted log entry", () => {
@@ -91,7 +92,7 @@ describe("lumyn verify", () => {
       ),
     );
     assert.equal(row.code, 1);
-    assert.deepEqual([row.report.broken.seq, row.report.broken.reason], [3, "missing_row"]);
+    assert.deepEqual([row.report.broken.seq, row.report.broken.reason], [4, "missing_row"]);
     const entry = verify(tampered("DELETE FROM audit_chain WHERE seq = 2"));
     assert.equal(entry.code, 1);
     assert.deepEqual([entry.report.broken.seq, entry.report.broken.reason], [2, "missing_entry"]);
@@ -99,10 +100,10 @@ describe("lumyn verify", () => {
 
   it("finds entries deleted from the end by the signed checkpoint", () => {
     const { code, report } = verify(
-      tampered("DELETE FROM audit_chain WHERE seq = 5; DELETE FROM decision_events"),
+      tampered("DELETE FROM audit_chain WHERE seq = 6; DELETE FROM decision_events"),
     );
     assert.equal(code, 1);
-    assert.deepEqual([report.broken.seq, report.broken.reason], [5, "truncated"]);
+    assert.deepEqual([report.broken.seq, report.broken.reason], [6, "truncated"]);
   });
 
   it("finds a row inserted behind the log's back and an entry inserted into it", () => {
@@ -134,7 +135,7 @@ describe("lumyn verify", () => {
     });
     const { code, report } = verify(dir);
     assert.equal(code, 1);
-    assert.deepEqual([report.broken.seq, report.broken.reason], [1, "edited"]);
+    assert.deepEqual([report.broken.seq, report.broken.reason], [2, "edited"]);
   });
 
   it("finds a log rewritten with fresh hashes by its signed checkpoint, and a forged signature", () => {
@@ -149,26 +150,29 @@ describe("lumyn verify", () => {
            LEFT JOIN decisions d ON d.decision_id = c.ref_id LEFT JOIN decision_events e ON e.event_id = c.ref_id ORDER BY c.seq`,
         )
         .all();
+      const snapshot = db.prepare("SELECT * FROM policy_snapshots WHERE policy_hash = ?");
       const update = db.prepare("UPDATE audit_chain SET hash = ? WHERE seq = ?");
       for (const link of links) {
         const seq = Number(link.seq);
         const entry =
-          link.kind === "decision"
-            ? decisionEntry(seq, String(link.record_json))
-            : eventEntry(seq, {
-                eventId: String(link.ref_id),
-                decisionId: String(link.decision_id),
-                type: String(link.type),
-                createdAt: String(link.created_at),
-                dataJson: String(link.data_json),
-              });
+          link.kind === "policy"
+            ? policyEntry(seq, chainedPolicyOf(snapshot.get(String(link.ref_id)) ?? {}))
+            : link.kind === "decision"
+              ? decisionEntry(seq, String(link.record_json))
+              : eventEntry(seq, {
+                  eventId: String(link.ref_id),
+                  decisionId: String(link.decision_id),
+                  type: String(link.type),
+                  createdAt: String(link.created_at),
+                  dataJson: String(link.data_json),
+                });
         head = chainHash(head, entry);
         update.run(head, seq);
       }
     });
     const rewritten = verify(dir);
     assert.equal(rewritten.code, 1);
-    assert.deepEqual([rewritten.report.broken.seq, rewritten.report.broken.reason], [5, "rewritten"]);
+    assert.deepEqual([rewritten.report.broken.seq, rewritten.report.broken.reason], [6, "rewritten"]);
 
     const forged = verify(
       tampered((db) => {
@@ -216,6 +220,93 @@ describe("lumyn verify", () => {
     db.close();
     const again = runCli(["keys", "signing", "create", "--workspace", "ws"], { cwd: root });
     assert.equal(again.code, 2);
-    assert.match(again.stderr, /exists; pass --force/);
+    assert.match(again.stderr, /exists: replace it with `lumyn keys signing rotate`/);
+  });
+});
+
+describe("lumyn checkpoint export and verify --checkpoint", () => {
+  it("exports the latest signed checkpoint, and verify holds the log (and a rewritten copy) to it", () => {
+    const exported = runCli(["checkpoint", "export", "--workspace", "ws", "--out", "anchor.json"], {
+      cwd: root,
+    });
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stderr, /wrote the checkpoint at entry 6 to anchor\.json/);
+    const intact = verify("ws", "--checkpoint", "anchor.json");
+    assert.equal(intact.code, 0, intact.stderr);
+    assert.equal(intact.report.checkpoints.anchors, 1);
+    assert.match(
+      runCli(["verify", "--workspace", "ws", "--checkpoint", "anchor.json"], { cwd: root }).stdout,
+      /1 checkpoints kept outside the store still hold/,
+    );
+
+    // Rows and checkpoints deleted together leave the store consistent with itself, not with the anchor.
+    const dir = tampered(`DELETE FROM audit_checkpoints;
+      DELETE FROM audit_chain WHERE seq = 6; DELETE FROM decision_events; DELETE FROM memory_cases`);
+    assert.equal(
+      verify(dir, "--public-key", "public.pem").code,
+      0,
+      "the store alone: a short log, not yet due",
+    );
+    const held = verify(dir, "--checkpoint", "anchor.json");
+    assert.equal(held.code, 1);
+    assert.deepEqual([held.report.broken.seq, held.report.broken.reason], [6, "truncated"]);
+
+    const deleted = verify(tampered("DELETE FROM audit_checkpoints"), "--checkpoint", "anchor.json");
+    assert.deepEqual([deleted.report.broken.seq, deleted.report.broken.reason], [6, "checkpoint_deleted"]);
+  });
+
+  it("refuses a checkpoint file that is not one, with where and what was expected", () => {
+    writeFileSync(join(root, "not-a-checkpoint.json"), JSON.stringify({ schema_version: "x", seq: 0 }));
+    const bad = runCli(["verify", "--workspace", "ws", "--checkpoint", "not-a-checkpoint.json"], {
+      cwd: root,
+    });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /not-a-checkpoint\.json \/schema_version: not a Lumyn checkpoint/);
+    assert.match(bad.stderr, /\/seq: seq must be the position of an entry/);
+    const unsigned = runCli(["init", "--workspace", "plain"], { cwd: root });
+    assert.equal(unsigned.code, 0);
+    const none = runCli(["checkpoint", "export", "--workspace", "plain"], { cwd: root });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no signed checkpoint: create the workspace's signing key/);
+  });
+});
+
+describe("lumyn keys signing rotate", () => {
+  it("signs the head with the old key, keeps its public half, and verify checks both keys' checkpoints", () => {
+    cpSync(join(root, "ws"), join(root, "rotating"), { recursive: true });
+    const oldPublic = runCli(
+      ["keys", "signing", "export-public", "--workspace", "rotating", "--out", "old.pem"],
+      {
+        cwd: root,
+      },
+    );
+    assert.equal(oldPublic.code, 0, oldPublic.stderr);
+    const rotated = runCli(["keys", "signing", "rotate", "--workspace", "rotating"], { cwd: root });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(
+      rotated.stdout,
+      /^retired key sha256:[0-9a-f]{64} \(public half kept in rotating\/retired-signing-keys\/[0-9a-f]{64}\.pem\)\nnew key {5}sha256:/,
+    );
+    const request = join("ws", "examples", "refund-small.json");
+    assert.equal(runCli(["decide", request, "--workspace", "rotating"], { cwd: root }).code, 0);
+    assert.equal(
+      runCli(["keys", "signing", "export-public", "--workspace", "rotating", "--out", "new.pem"], {
+        cwd: root,
+      }).code,
+      0,
+    );
+
+    const both = verify("rotating");
+    assert.equal(both.code, 0, both.stderr);
+    assert.equal(both.report.checkpoints.key_ids.length, 2);
+    assert.equal(both.report.checkpoints.verified, both.report.checkpoints.total);
+    const newOnly = verify("rotating", "--public-key", "new.pem");
+    assert.equal(newOnly.report.broken.reason, "unknown_key", "the old key's checkpoints need the old key");
+    const given = verify("rotating", "--public-key", "new.pem", "--public-key", "old.pem");
+    assert.equal(given.code, 0, given.stderr);
+
+    const none = runCli(["keys", "signing", "rotate", "--workspace", "plain-rotate"], { cwd: root });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no signing key in .*plain-rotate; run `lumyn keys signing create`/);
   });
 });

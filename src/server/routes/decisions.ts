@@ -55,7 +55,10 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
   serve(app, "getDecision", async (request, reply) => {
     // The stored text is the record's canonical JSON already: sent as it is, never parsed.
     const stored = await lumyn.store.decisions.getJson(request.params.id);
-    if (!stored || !mayRead(request.apiKey, stored.tenantId))
+    if (
+      !stored ||
+      (request.apiKey?.tenantId !== undefined && !mayRead(request.apiKey, recordTenant(stored.json)))
+    )
       return decisionNotFound(reply, request.params.id);
     return reply.type("application/json").send(stored.json);
   });
@@ -123,8 +126,21 @@ export function registerDecisionRoutes(app: FastifyInstance, context: RouteConte
       ...optional("limit", query.limit),
       ...optional("cursor", query.cursor),
     });
-    // The stored texts are the records' canonical JSON already: sent as they are, never parsed.
-    const records = page.decisions.map((decision) => decision.json).join(",");
+    // The stored texts are the records' canonical JSON already: sent as they are, parsed only to hold a
+    // tenant's listing to the tenant its records name (the column that found them can be edited).
+    const shown =
+      tenantId === undefined
+        ? page.decisions
+        : page.decisions.filter((decision) => recordTenant(decision.json) === tenantId);
+    if (shown.length < page.decisions.length)
+      request.log.warn(
+        {
+          tenant_id: tenantId,
+          decision_ids: page.decisions.filter((d) => !shown.includes(d)).map((d) => d.decisionId),
+        },
+        "decisions whose tenant column differs from their record were left out: run `lumyn verify`",
+      );
+    const records = shown.map((decision) => decision.json).join(",");
     const next = page.nextCursor ? `,"next_cursor":${JSON.stringify(page.nextCursor)}` : "";
     return reply.type("application/json").send(`{"decisions":[${records}]${next}}`);
   });
@@ -166,6 +182,14 @@ async function readableRecord(
   if (shown.ok && mayRead(request.apiKey, tenantOf(shown.value.request))) return shown.value;
   decisionNotFound(reply, request.params.id);
   return undefined;
+}
+
+/**
+ * The tenant a stored record belongs to, read from the record itself (what the audit log covers), not from
+ * the indexed column a database administrator could edit to hand it to another tenant.
+ */
+function recordTenant(json: string): string {
+  return tenantOf((JSON.parse(json) as DecisionRecord).request);
 }
 
 function decisionNotFound(reply: FastifyReply, decisionId: string): FastifyReply {

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
 import { verifyStoreChain } from "../../audit/verify.ts";
 import type { DecisionRecord } from "../../domain/decision-record.ts";
+import { treeRoot } from "../../domain/merkle.ts";
 
 import { type BackendUnderTest, makeRecord, storeOpener } from "./backend.conformance.ts";
 
@@ -88,8 +89,16 @@ export function auditLogConformance(backend: BackendUnderTest): void {
         (await store.log.checkpoints()).map((checkpoint) => checkpoint.seq),
         [5, 10],
       );
-      const report = await verifyStoreChain(store, publicKey);
+      const report = await verifyStoreChain(store, { publicKeys: [publicKey] });
       assert.deepEqual(report.checkpoints, { total: 2, verified: 2 });
+      const hashes: string[] = [];
+      await store.log.readChain((link) => hashes.push(link.hash) > 0);
+      for (const checkpoint of await store.log.checkpoints())
+        assert.equal(
+          checkpoint.treeRoot,
+          treeRoot(hashes.slice(0, checkpoint.seq)),
+          `the checkpoint at ${checkpoint.seq} signs the Merkle root of entries 1 to ${checkpoint.seq}`,
+        );
       await store.close();
       const reopened = await backend.open({ signingKeyPem: pem, checkpointEvery: 5 });
       try {
@@ -99,7 +108,10 @@ export function auditLogConformance(backend: BackendUnderTest): void {
           "closing signs the head",
         );
         const other = generateKeyPairSync("ed25519").publicKey;
-        assert.equal((await verifyStoreChain(reopened, other)).broken?.reason, "unknown_key");
+        assert.equal(
+          (await verifyStoreChain(reopened, { publicKeys: [other] })).broken?.reason,
+          "unknown_key",
+        );
       } finally {
         await reopened.close();
       }

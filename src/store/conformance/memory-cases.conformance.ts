@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 
 import { type BackendUnderTest, makeRecord, storeOpener } from "./backend.conformance.ts";
@@ -19,6 +20,11 @@ export function memoryCaseConformance(backend: BackendUnderTest): void {
           fingerprint: vector,
           projection: "p",
         };
+        // What the event records of the fingerprint holds memory's case to it (AuditLog.inconsistencies).
+        const recordedFingerprint = {
+          projection: "p",
+          fingerprint_sha256: `sha256:${createHash("sha256").update(new Uint8Array(vector.buffer)).digest("hex")}`,
+        };
         assert.ok(await store.memory.putLabel({ ...label, label: "failure", summary: "fraud", severity: 4 }));
         assert.ok(await store.memory.putLabel({ ...label, label: "success" }));
         assert.equal(
@@ -28,8 +34,8 @@ export function memoryCaseConformance(backend: BackendUnderTest): void {
         assert.deepEqual(
           (await store.log.events(record.decision_id)).map((e) => [e.type, e.data]),
           [
-            ["label", { label: "failure", summary: "fraud", severity: 4 }],
-            ["label", { label: "success" }],
+            ["label", { label: "failure", summary: "fraud", severity: 4, ...recordedFingerprint }],
+            ["label", { label: "success", ...recordedFingerprint }],
           ],
         );
         assert.deepEqual(await store.memory.scopes(), [

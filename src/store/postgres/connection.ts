@@ -3,23 +3,23 @@ import { timestamp } from "../../core/ids.ts";
 import { StorageError } from "../../core/problem.ts";
 import {
   type ChainCheckpoint,
-  type ChainKind,
+  type ChainedRow,
+  chainEntry,
   chainHash,
   DEFAULT_CHECKPOINT_EVERY,
-  eventEntry,
   type SigningKey,
   signCheckpoint,
   signingKeyFromPem,
 } from "../../domain/chain.ts";
 import type { StoreLocation } from "../location.ts";
-import { type EventRow, storageError } from "../rows.ts";
+import { type EventRow, frontierOf, storageError } from "../rows.ts";
 import type { ChainOptions } from "../store.ts";
-import { schemaVersion } from "./migrate.ts";
-import { POSTGRES_MIGRATIONS } from "./schema.ts";
 
 export type PostgresLocation = Extract<StoreLocation, { kind: "postgres" }>;
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Rows read per round trip when whole history is walked (chain, memory, backtests): memory stays bounded. */
+export const SCAN_PAGE = 2_000;
 /** A statement that runs longer than this is cancelled: a stuck server must not hold the chain's head forever. */
 const STATEMENT_TIMEOUT_MS = 30_000;
 
@@ -111,7 +111,7 @@ export class PostgresConnection {
       else {
         const every = this.checkpointEvery;
         if (Math.floor(head.seq / every) > Math.floor(start / every)) await this.signHead(client, head);
-        await client.query(`${headUpdate(head)}; COMMIT`);
+        await client.query(`${moveHead(head)}; COMMIT`);
       }
       return result;
     });
@@ -121,13 +121,33 @@ export class PostgresConnection {
   async signHead(client: pg.PoolClient, head: Head): Promise<ChainCheckpoint | undefined> {
     const key = this.signingKey;
     if (!key) return undefined;
-    const last = await client.query<{ seq: string | null }>("SELECT max(seq) AS seq FROM audit_checkpoints");
+    const last = await client.query<{ seq: string; frontier_json: string | null }>(
+      "SELECT seq, frontier_json FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+    );
     if (head.seq <= Number(last.rows[0]?.seq ?? 0)) return undefined;
-    const checkpoint = signCheckpoint(key, head.seq, head.hash, timestamp(new Date()));
+    // The tree grows from the last checkpoint's frontier: only the entries since are read.
+    const frontier = frontierOf(last.rows[0]?.frontier_json);
+    for (let after = frontier.size; after < head.seq; after = frontier.size) {
+      const page = await client.query<{ hash: string }>(
+        `SELECT hash FROM audit_chain WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT ${SCAN_PAGE}`,
+        [after, head.seq],
+      );
+      for (const row of page.rows) frontier.append(row.hash);
+      if (page.rows.length === 0) throw new StorageError(`the audit chain has no entry ${after + 1}`);
+    }
+    const checkpoint = signCheckpoint(key, head.seq, head.hash, frontier.root(), timestamp(new Date()));
     await client.query(
-      `INSERT INTO audit_checkpoints (seq, head_hash, key_id, signature, signed_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (seq) DO NOTHING`,
-      [checkpoint.seq, checkpoint.headHash, checkpoint.keyId, checkpoint.signature, checkpoint.signedAt],
+      `INSERT INTO audit_checkpoints (seq, head_hash, tree_root, frontier_json, key_id, signature, signed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq) DO NOTHING`,
+      [
+        checkpoint.seq,
+        checkpoint.headHash,
+        checkpoint.treeRoot,
+        JSON.stringify(frontier.state()),
+        checkpoint.keyId,
+        checkpoint.signature,
+        checkpoint.signedAt,
+      ],
     );
     return checkpoint;
   }
@@ -178,21 +198,24 @@ export async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
   return client;
 }
 
-export async function requireCurrentSchema(client: pg.PoolClient): Promise<void> {
-  const version = await schemaVersion(client);
-  if (version < POSTGRES_MIGRATIONS.length) {
-    throw new StorageError(
-      `the database is at schema version ${version}, this Lumyn needs ${POSTGRES_MIGRATIONS.length}: run \`lumyn migrate\``,
-    );
-  }
-}
-
 /** Opens a transaction and locks the chain's head in it, in one round trip. */
 async function beginAndLockHead(client: pg.PoolClient): Promise<Head> {
-  const results = (await client.query(
-    "BEGIN; SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-  )) as unknown as pg.QueryResult<{ seq: string; hash: string }>[];
-  const row = results[1]?.rows[0];
+  const results = (await client.query(`BEGIN; ${LOCK_HEAD}`)) as unknown as pg.QueryResult<{
+    seq: string;
+    hash: string;
+  }>[];
+  return headOf(results[1]);
+}
+
+const LOCK_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+
+/** Locks the chain's head in the transaction the client is in (a migration's). */
+export async function lockHead(client: pg.PoolClient): Promise<Head> {
+  return headOf(await client.query<{ seq: string; hash: string }>(LOCK_HEAD));
+}
+
+function headOf(result: pg.QueryResult<{ seq: string; hash: string }> | undefined): Head {
+  const row = result?.rows[0];
   if (!row) throw new StorageError("the audit chain's head row is missing");
   return { seq: Number(row.seq), hash: row.hash };
 }
@@ -203,37 +226,41 @@ const CHAIN_HASH = /^sha256:[0-9a-f]{64}$/;
  * The statement that moves the head, with its values written in: it is sent with COMMIT in one round trip
  * (a statement with parameters cannot share a message with another). Both values are ours and checked.
  */
-function headUpdate(head: Head): string {
+export function moveHead(head: Head): string {
   if (!Number.isSafeInteger(head.seq) || !CHAIN_HASH.test(head.hash))
     throw new StorageError(`the audit chain's head is malformed: ${head.seq} ${head.hash}`);
   return `UPDATE audit_head SET seq = ${head.seq}, hash = '${head.hash}' WHERE id = 1`;
 }
 
-export interface ChainEntry {
-  readonly kind: ChainKind;
+/** A row to chain, with the id its entry names it by. */
+export interface ChainItem {
   readonly id: string;
-  readonly entry: (seq: number) => string;
+  readonly row: ChainedRow;
 }
 
-/** The chain rows that follow `head` for these entries, in order; moves `head` past them. */
-export function chainEntries(head: Head, entries: readonly ChainEntry[]) {
+/** The chain rows that follow `head` for these items, in order; moves `head` past them. */
+export function chainEntries(head: Head, items: readonly ChainItem[]) {
   const rows = { seqs: [] as number[], kinds: [] as string[], ids: [] as string[], hashes: [] as string[] };
-  for (const { kind, id, entry } of entries) {
+  for (const { id, row } of items) {
     const seq = head.seq + 1;
-    head.hash = chainHash(head.hash, entry(seq));
+    head.hash = chainHash(head.hash, chainEntry(seq, row));
     head.seq = seq;
     rows.seqs.push(seq);
-    rows.kinds.push(kind);
+    rows.kinds.push(row.kind);
     rows.ids.push(id);
     rows.hashes.push(head.hash);
   }
   return rows;
 }
 
-/** Appends entries to the chain (in the caller's transaction), moving `head`. */
-async function appendChain(client: pg.PoolClient, head: Head, entries: readonly ChainEntry[]): Promise<void> {
-  if (entries.length === 0) return;
-  const rows = chainEntries(head, entries);
+/** Appends rows to the chain (in the caller's transaction, which holds the head), moving `head`. */
+export async function appendChain(
+  client: pg.PoolClient,
+  head: Head,
+  items: readonly ChainItem[],
+): Promise<void> {
+  if (items.length === 0) return;
+  const rows = chainEntries(head, items);
   await client.query(
     "INSERT INTO audit_chain (seq, kind, ref_id, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])",
     [rows.seqs, rows.kinds, rows.ids, rows.hashes],
@@ -264,6 +291,6 @@ export async function insertEvents(
   await appendChain(
     client,
     head,
-    events.map((event) => ({ kind: "event", id: event.eventId, entry: (seq) => eventEntry(seq, event) })),
+    events.map((event) => ({ id: event.eventId, row: { kind: "event", event } })),
   );
 }

@@ -2,7 +2,6 @@ import type pg from "pg";
 import { canonicalJson } from "../../core/json.ts";
 import { StorageError } from "../../core/problem.ts";
 import type { ApprovalOpening } from "../../domain/approval.ts";
-import { decisionEntry, eventEntry } from "../../domain/chain.ts";
 import type { DecisionRecord, PutDecisionResult } from "../../domain/decision-record.ts";
 import type {
   DecisionQuery,
@@ -21,12 +20,10 @@ import {
   storageError,
   storedDecisionPage,
 } from "../rows.ts";
-import { chainEntries, type Head, type PostgresConnection } from "./connection.ts";
+import { chainEntries, type Head, type PostgresConnection, SCAN_PAGE } from "./connection.ts";
 
 const DEFAULT_PG_MAX_BATCH = 256;
 const DEFAULT_PG_MAX_QUEUED = 10_000;
-/** Rows read per round trip when whole history is walked (chain, memory, backtests): memory stays bounded. */
-export const SCAN_PAGE = 2_000;
 
 /** SQLSTATE classes of a row the database refused (data, integrity): that row alone fails. */
 const ROW_ERROR = /^(22|23)/;
@@ -309,15 +306,10 @@ async function writeDecisions(
   );
   const chain = chainEntries(head, [
     ...stored.map((row) => ({
-      kind: "decision" as const,
       id: row.decisionId,
-      entry: (seq: number) => decisionEntry(seq, row.json),
+      row: { kind: "decision" as const, recordJson: row.json },
     })),
-    ...events.map((event) => ({
-      kind: "event" as const,
-      id: event.eventId,
-      entry: (seq: number) => eventEntry(seq, event),
-    })),
+    ...events.map((event) => ({ id: event.eventId, row: { kind: "event" as const, event } })),
   ]);
   const of = <R, T>(list: readonly R[], pick: (item: R) => T): T[] => list.map(pick);
   await client.query({

@@ -2,8 +2,7 @@ import type { DecisionEvent } from "../../domain/decision-event.ts";
 import type { MemoryCase, ScopeCount } from "../../domain/memory-case.ts";
 import type { LabelWrite, MemoryCaseStore } from "../memory-cases.ts";
 import { labelRow, memoryCaseOf, storedEvent } from "../rows.ts";
-import { insertEvents, type PostgresConnection } from "./connection.ts";
-import { SCAN_PAGE } from "./decisions.ts";
+import { insertEvents, type PostgresConnection, SCAN_PAGE } from "./connection.ts";
 
 export class PostgresMemoryCases implements MemoryCaseStore {
   private readonly connection: PostgresConnection;

@@ -3,7 +3,7 @@ import type { NewPolicyEvent, PolicyEvent, PolicySnapshot } from "../../domain/p
 import type { PolicyRegistryStore } from "../policy-registry.ts";
 import { Conditions, POSTGRES_PLACEHOLDER } from "../queries.ts";
 import { appendedPolicyEvent, policyEventOf, policyEventRow, snapshotOf } from "../rows.ts";
-import type { PostgresConnection } from "./connection.ts";
+import { appendChain, type PostgresConnection } from "./connection.ts";
 
 export class PostgresPolicyRegistry implements PolicyRegistryStore {
   private readonly connection: PostgresConnection;
@@ -12,13 +12,18 @@ export class PostgresPolicyRegistry implements PolicyRegistryStore {
     this.connection = connection;
   }
 
+  /** Keeps a policy's text by hash, once: the first time, it becomes an entry of the audit chain too. */
   async putSnapshot(snapshot: PolicySnapshot): Promise<void> {
-    await this.connection.write(
-      "store the policy snapshot",
-      `INSERT INTO policy_snapshots (policy_hash, policy_id, policy_version, policy_text, created_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (policy_hash) DO NOTHING`,
-      [snapshot.policyHash, snapshot.policyId, snapshot.policyVersion, snapshot.text, timestamp(new Date())],
-    );
+    const policy = { ...snapshot, createdAt: timestamp(new Date()) };
+    await this.connection.transaction("store the policy snapshot", async (client, head) => {
+      const inserted = await client.query(
+        `INSERT INTO policy_snapshots (policy_hash, policy_id, policy_version, policy_text, created_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (policy_hash) DO NOTHING`,
+        [policy.policyHash, policy.policyId, policy.policyVersion, policy.text, policy.createdAt],
+      );
+      if (inserted.rowCount === 1)
+        await appendChain(client, head, [{ id: policy.policyHash, row: { kind: "policy", policy } }]);
+    });
   }
 
   async getSnapshot(policyHash: string): Promise<PolicySnapshot | undefined> {
@@ -29,30 +34,29 @@ export class PostgresPolicyRegistry implements PolicyRegistryStore {
     return rows[0] ? snapshotOf(rows[0]) : undefined;
   }
 
+  /**
+   * Appends under the chain head's lock, which every writer of the log takes first: reading the tenant's
+   * active version and appending over it is one step (the compare-and-set of activations), and the event
+   * joins the chain in the same transaction.
+   */
   append(event: NewPolicyEvent): Promise<PolicyEvent | undefined> {
-    return this.connection.session("change the policy registry", async (client) => {
-      // One writer per tenant at a time (every process), so that reading the active version and appending
-      // over it is one step: the compare-and-set of activations.
-      await client.query("BEGIN");
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('lumyn-policy-registry:' || $1))", [
-        event.tenantId,
-      ]);
+    return this.connection.transaction("change the policy registry", async (client, head) => {
       const latest = await client.query(
         "SELECT active_hash FROM policy_events WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
         [event.tenantId],
       );
       const row = policyEventRow(event, (latest.rows[0]?.active_hash as string | null | undefined) ?? null);
-      if (!row) {
-        await client.query("ROLLBACK");
-        return undefined;
-      }
+      if (!row) return undefined;
       const inserted = await client.query(
         `INSERT INTO policy_events (tenant_id, type, policy_hash, active_hash, detail_json, created_at)
            VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
         [row.tenantId, row.type, row.policyHash, row.activeHash, row.detailJson, row.createdAt],
       );
-      await client.query("COMMIT");
-      return appendedPolicyEvent(row, Number(inserted.rows[0]?.seq), event.detail);
+      const seq = Number(inserted.rows[0]?.seq);
+      await appendChain(client, head, [
+        { id: String(seq), row: { kind: "policy_event", policyEvent: { ...row, seq } } },
+      ]);
+      return appendedPolicyEvent(row, seq, event.detail);
     });
   }
 

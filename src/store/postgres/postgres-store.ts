@@ -10,11 +10,10 @@ import {
   type PoolOptions,
   PostgresConnection,
   type PostgresLocation,
-  requireCurrentSchema,
 } from "./connection.ts";
 import { PostgresDecisions } from "./decisions.ts";
 import { PostgresMemoryCases } from "./memory-cases.ts";
-import { migrate } from "./migrate.ts";
+import { migrate, requireCurrentSchema } from "./migrate.ts";
 import { PostgresPolicyRegistry } from "./policy-registry.ts";
 import type { MigrationOutcome } from "./schema.ts";
 import { PostgresVelocity } from "./velocity.ts";

@@ -196,4 +196,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- name, else their id.
   ALTER TABLE api_keys ADD COLUMN principal TEXT;
   `,
+  `
+  -- The audit log covers policy snapshots and the registry's history too; rows stored before join the chain
+  -- when this migration is applied (migrate.ts). Checkpoints sign the root of the Merkle tree over the log's
+  -- entries as well as its head (RFC 9162); each keeps the tree's frontier, from which the next checkpoint's
+  -- tree grows. Checkpoints made before have neither.
+  ALTER TABLE audit_checkpoints ADD COLUMN tree_root TEXT;
+  ALTER TABLE audit_checkpoints ADD COLUMN frontier_json TEXT;
+  `,
 ];

@@ -31,6 +31,8 @@ export function openDatabase(path: string, busyTimeoutMs: number): DatabaseSync 
  * when it is applied. Found by content, so that it holds wherever that migration sits in the list.
  */
 const CHAIN_MIGRATION = MIGRATIONS.findIndex((sql) => sql.includes("CREATE TABLE audit_chain")) + 1;
+/** The `user_version` after the migration that brings policy snapshots and registry events into the chain. */
+const POLICY_CHAIN_MIGRATION = MIGRATIONS.findIndex((sql) => sql.includes("ADD COLUMN tree_root")) + 1;
 
 function userVersion(db: DatabaseSync): number {
   return Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
@@ -44,6 +46,7 @@ function migrate(db: DatabaseSync): void {
     for (let version = userVersion(db); version < MIGRATIONS.length; version++) {
       db.exec(MIGRATIONS[version] as string);
       if (version + 1 === CHAIN_MIGRATION) chainExistingRows(db);
+      if (version + 1 === POLICY_CHAIN_MIGRATION) chainPolicyRows(db);
       db.exec(`PRAGMA user_version = ${version + 1}`);
     }
     db.exec("COMMIT");
@@ -60,6 +63,20 @@ function chainExistingRows(db: DatabaseSync): void {
       `SELECT 'decision' AS kind, decision_id AS id, created_at, rowid AS position FROM decisions
        UNION ALL SELECT 'event', event_id, created_at, seq FROM decision_events
        ORDER BY created_at, kind, position`,
+    )
+    .all();
+  const chain = new ChainAppender(db);
+  chain.begin();
+  for (const row of rows) chain.append(row.kind as ChainKind, String(row.id));
+}
+
+/** Policy snapshots and registry events stored before they were chained join the chain, once, on upgrade. */
+function chainPolicyRows(db: DatabaseSync): void {
+  const rows = db
+    .prepare(
+      `SELECT 'policy' AS kind, policy_hash AS id, created_at, 0 AS position FROM policy_snapshots
+       UNION ALL SELECT 'policy_event', CAST(seq AS TEXT), created_at, seq FROM policy_events
+       ORDER BY created_at, kind, position, id`,
     )
     .all();
   const chain = new ChainAppender(db);

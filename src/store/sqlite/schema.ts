@@ -190,4 +190,15 @@ export const MIGRATIONS: readonly string[] = [
   -- upgraded writes to a shared store).
   ALTER TABLE api_keys ADD COLUMN principal TEXT;
   `,
+  `
+  -- The audit log covers what decides besides decisions and their events: policy snapshots (the text any
+  -- record's policy is recovered from) and the registry's history (which policy is active). Rows stored
+  -- before join the chain when this migration is applied (database.ts).
+  --
+  -- Checkpoints sign the root of the Merkle tree over the log's entries as well as its head (RFC 9162), so that
+  -- one entry can be proved part of a signed log with a few hashes; each keeps the tree's frontier, from which
+  -- the next checkpoint's tree grows. Checkpoints made before have neither.
+  ALTER TABLE audit_checkpoints ADD COLUMN tree_root TEXT;
+  ALTER TABLE audit_checkpoints ADD COLUMN frontier_json TEXT;
+  `,
 ];

@@ -7,6 +7,7 @@ import { after, describe, it } from "node:test";
 import { verifyStoreChain } from "../../audit/verify.ts";
 import { canonicalJson } from "../../core/json.ts";
 import { StorageError } from "../../core/problem.ts";
+import { type DecisionRecord, recordKeys } from "../../domain/decision-record.ts";
 import { makeRecord } from "../conformance/backend.conformance.ts";
 import { storeConformance } from "../conformance/store.conformance.ts";
 import { MIGRATIONS } from "./schema.ts";
@@ -184,6 +185,32 @@ describe("SqliteStore audit chain", () => {
   });
 });
 
+/** A decision and its reason codes as the store wrote them before the audit chain: the rows, no entry. */
+function insertAsBefore(db: DatabaseSync, record: DecisionRecord): void {
+  const keys = recordKeys(record);
+  db.prepare(
+    `INSERT INTO decisions (decision_id, created_at, tenant_id, subject_id, action_type, verdict, policy_hash,
+       inputs_digest, request_id, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    keys.decisionId,
+    keys.createdAt,
+    keys.tenantId,
+    keys.subjectId,
+    keys.actionType,
+    keys.verdict,
+    keys.policyHash,
+    keys.inputsDigest,
+    keys.requestId,
+    canonicalJson(record),
+  );
+  for (const [position, code] of keys.reasonCodes.entries())
+    db.prepare("INSERT INTO decision_reason_codes (decision_id, position, reason_code) VALUES (?, ?, ?)").run(
+      keys.decisionId,
+      position,
+      code,
+    );
+}
+
 describe("SqliteStore upgrade", () => {
   it("chains the decisions and events of a database made before the audit chain, in storage order", async () => {
     const path = freshPath();
@@ -197,18 +224,7 @@ describe("SqliteStore upgrade", () => {
       makeRecord({ now: new Date("2026-01-02T00:00:00Z") }),
       makeRecord({ now: new Date("2026-01-01T00:00:00Z") }),
     ];
-    for (const record of records)
-      db.prepare(
-        `INSERT INTO decisions (decision_id, created_at, tenant_id, action_type, verdict, policy_hash, inputs_digest, record_json)
-         VALUES (?, ?, 'acme', 'support.refund', ?, ?, ?, ?)`,
-      ).run(
-        record.decision_id,
-        record.created_at,
-        record.verdict,
-        record.policy.policy_hash,
-        record.determinism.inputs_digest,
-        canonicalJson(record),
-      );
+    for (const record of records) insertAsBefore(db, record);
     db.prepare(
       "INSERT INTO decision_events (event_id, decision_id, type, created_at, data_json) VALUES ('01EVENT', ?, 'note', '2026-01-03T00:00:00Z', '{}')",
     ).run(records[0]?.decision_id as string);
@@ -264,30 +280,20 @@ describe("SqliteStore upgrade", () => {
 
   it("keeps every reason code when it moves them to one B-tree without the index by code", async () => {
     const path = freshPath();
-    // A database as the migrations before that move left it, with decisions stored in it.
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new DatabaseSync(path);
+    // A database as the migrations before that move left it: a rowid table of codes and an index by code.
     const moved = MIGRATIONS.findIndex((sql) => sql.includes("decision_reason_codes_next"));
-    const old = SqliteStore.open(path);
+    for (const sql of MIGRATIONS.slice(0, moved)) db.exec(sql);
+    db.exec(`PRAGMA user_version = ${moved}`);
     const records = [
       makeRecord({ now: new Date("2026-03-01T00:00:00Z") }),
       makeRecord({ now: new Date("2026-03-02T00:00:00Z"), ticket: "" }),
       makeRecord({ now: new Date("2026-03-03T00:00:00Z"), amount: 500 }),
     ];
-    for (const record of records) await old.decisions.put(record);
-    await old.close();
-    const db = new DatabaseSync(path);
+    for (const record of records) insertAsBefore(db, record);
     const everyCode = "SELECT decision_id, position, reason_code FROM decision_reason_codes ORDER BY 1, 2";
     const before = db.prepare(everyCode).all();
-    // Undo the move, as a database written before it holds the codes: a rowid table and an index by code (and
-    // undo what the migrations after it added, which run again).
-    db.exec(`
-      ALTER TABLE api_keys DROP COLUMN principal;
-      CREATE TABLE old_codes (decision_id TEXT NOT NULL REFERENCES decisions (decision_id), position INTEGER NOT NULL,
-        reason_code TEXT NOT NULL, PRIMARY KEY (decision_id, position));
-      INSERT INTO old_codes SELECT * FROM decision_reason_codes;
-      DROP TABLE decision_reason_codes;
-      ALTER TABLE old_codes RENAME TO decision_reason_codes;
-      CREATE INDEX decision_reason_codes_code ON decision_reason_codes (reason_code);
-      PRAGMA user_version = ${moved};`);
     db.close();
 
     const upgraded = SqliteStore.open(path);

@@ -2,9 +2,8 @@ import type { DatabaseSync } from "node:sqlite";
 import { timestamp } from "../../core/ids.ts";
 import {
   type ChainCheckpoint,
+  type ChainedPolicy,
   DEFAULT_CHECKPOINT_EVERY,
-  decisionEntry,
-  eventEntry,
   type SigningKey,
   signCheckpoint,
   signingKeyFromPem,
@@ -17,6 +16,7 @@ import {
   type DecisionRow,
   type DeliveryRow,
   type EventRow,
+  frontierOf,
   type LabelRow,
   type PolicyEventRow,
   policyEventRow,
@@ -40,14 +40,6 @@ export type RowOutcome =
   | { readonly status: "conflict"; readonly existingDecisionId: string }
   /** This row could not be written (and nothing of it was); the rest of the batch is unaffected. */
   | { readonly status: "failed"; readonly message: string };
-
-export interface PolicyRow {
-  readonly policyHash: string;
-  readonly policyId: string;
-  readonly policyVersion: string;
-  readonly text: string;
-  readonly createdAt: string;
-}
 
 export class SqliteWriter {
   private readonly db: DatabaseSync;
@@ -95,14 +87,18 @@ export class SqliteWriter {
     });
   }
 
-  putPolicy(row: PolicyRow): void {
-    this.statements.insertPolicy.run(
-      row.policyHash,
-      row.policyId,
-      row.policyVersion,
-      row.text,
-      row.createdAt,
-    );
+  /** Keeps a policy's text by hash, once: the first time, it becomes an entry of the audit chain too. */
+  putPolicy(row: ChainedPolicy): void {
+    this.transaction(() => {
+      const { changes } = this.statements.insertPolicy.run(
+        row.policyHash,
+        row.policyId,
+        row.policyVersion,
+        row.text,
+        row.createdAt,
+      );
+      if (Number(changes) === 1) this.chain.appendRow(row.policyHash, { kind: "policy", policy: row });
+    });
   }
 
   /** The label event and the decision's memory case, together; false when there is no such decision. */
@@ -199,7 +195,9 @@ export class SqliteWriter {
         row.detailJson,
         row.createdAt,
       );
-      return { seq: Number(lastInsertRowid), row };
+      const seq = Number(lastInsertRowid);
+      this.chain.appendRow(String(seq), { kind: "policy_event", policyEvent: { ...row, seq } });
+      return { seq, row };
     });
   }
 
@@ -254,7 +252,7 @@ export class SqliteWriter {
     for (let position = 0; position < row.reasonCodes.length; position++) {
       statements.insertReason.run(row.decisionId, position, row.reasonCodes[position] as string);
     }
-    this.chain.appendEntry("decision", row.decisionId, decisionEntry(this.chain.seq + 1, row.json));
+    this.chain.appendRow(row.decisionId, { kind: "decision", recordJson: row.json });
     const approval = row.approval;
     if (approval) {
       statements.insertApproval.run(
@@ -275,17 +273,29 @@ export class SqliteWriter {
 
   private insertEvent(row: EventRow): void {
     this.statements.insertEvent.run(row.eventId, row.decisionId, row.type, row.createdAt, row.dataJson);
-    this.chain.appendEntry("event", row.eventId, eventEntry(this.chain.seq + 1, row));
+    this.chain.appendRow(row.eventId, { kind: "event", event: row });
   }
 
   private signHead(): ChainCheckpoint | undefined {
     const key = this.signingKey;
-    const last = Number(this.statements.lastCheckpoint.get()?.seq ?? 0);
-    if (!key || this.chain.seq <= last) return undefined;
-    const checkpoint = signCheckpoint(key, this.chain.seq, this.chain.hash, timestamp(new Date()));
+    const last = this.statements.lastCheckpoint.get();
+    if (!key || this.chain.seq <= Number(last?.seq ?? 0)) return undefined;
+    // The tree grows from the last checkpoint's frontier: only the entries since are read.
+    const frontier = frontierOf(last?.frontier_json);
+    const leaves = this.statements.chainHashes.iterate(frontier.size, this.chain.seq);
+    for (const row of leaves) frontier.append(String(row.hash));
+    const checkpoint = signCheckpoint(
+      key,
+      this.chain.seq,
+      this.chain.hash,
+      frontier.root(),
+      timestamp(new Date()),
+    );
     this.statements.insertCheckpoint.run(
       checkpoint.seq,
       checkpoint.headHash,
+      checkpoint.treeRoot ?? null,
+      JSON.stringify(frontier.state()),
       checkpoint.keyId,
       checkpoint.signature,
       checkpoint.signedAt,
@@ -324,10 +334,11 @@ export type WriterResult<K extends WriterOperation> = ReturnType<SqliteWriter[K]
 
 function prepareStatements(db: DatabaseSync) {
   return {
-    lastCheckpoint: db.prepare("SELECT max(seq) AS seq FROM audit_checkpoints"),
+    lastCheckpoint: db.prepare("SELECT seq, frontier_json FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"),
+    chainHashes: db.prepare("SELECT hash FROM audit_chain WHERE seq > ? AND seq <= ? ORDER BY seq"),
     insertCheckpoint: db.prepare(
-      `INSERT INTO audit_checkpoints (seq, head_hash, key_id, signature, signed_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (seq) DO NOTHING`,
+      `INSERT INTO audit_checkpoints (seq, head_hash, tree_root, frontier_json, key_id, signature, signed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`,
     ),
     findRequest: db.prepare(
       "SELECT decision_id, inputs_digest FROM decisions WHERE tenant_id = ? AND request_id = ?",
