@@ -72,7 +72,17 @@ export {
   showDecision,
 } from "./lumyn.ts";
 export * from "./lumyn-core.ts";
-// The per-tenant policy registry, signed policy documents and Redis.
+// The per-tenant policy registry, its four-eyes review, signed policy documents and Redis.
+export {
+  approveChange,
+  type ChangeRequest,
+  fourEyesRequired,
+  openRequests,
+  type RequestedChange,
+  type ReviewOutcome,
+  rejectChange,
+  setFourEyes,
+} from "./registry/change-review.ts";
 export {
   activatePolicy,
   activeOf,

@@ -125,3 +125,11 @@ export function sinceTimestamp(value: string | undefined, now: Date = new Date()
   }
   return `${date.toISOString().slice(0, 19)}Z`;
 }
+
+/** A change request's number as given on the command line. */
+export function requestNumber(text: string): number {
+  const seq = /^#?\d+$/.test(text) ? Number(text.replace("#", "")) : Number.NaN;
+  if (!Number.isSafeInteger(seq) || seq < 1)
+    throw usageError(`'${text}' is not a change request number (lumyn policy requests lists them)`);
+  return seq;
+}

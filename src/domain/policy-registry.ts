@@ -11,7 +11,16 @@ export interface PolicySnapshot {
 /** The tenant key of the registry's default policy: it applies to every tenant without its own. */
 export const DEFAULT_POLICY_TENANT = "*";
 
-export const POLICY_EVENT_TYPES = ["published", "activated", "rolled_back", "rejected"] as const;
+export const POLICY_EVENT_TYPES = [
+  "published",
+  "activated",
+  "rolled_back",
+  "rejected",
+  // Four-eyes review: a tenant's settings, a change one principal asked for, and a change turned down.
+  "settings",
+  "change_requested",
+  "change_rejected",
+] as const;
 export type PolicyEventType = (typeof POLICY_EVENT_TYPES)[number];
 
 export interface NewPolicyEvent {

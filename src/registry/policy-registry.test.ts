@@ -5,11 +5,13 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../assets/example-requests.ts";
 import { STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
+import { verifyStoreChain } from "../audit/verify.ts";
 import type { JsonObject, JsonValue } from "../core/json.ts";
 import { DEFAULT_POLICY_TENANT } from "../domain/policy-registry.ts";
 import { explainDecision, Lumyn } from "../lumyn.ts";
 import { call } from "../testing/http.ts";
 import { startTestServer } from "../testing/server.ts";
+import { approveChange, fourEyesRequired, openRequests, rejectChange, setFourEyes } from "./change-review.ts";
 import { activatePolicy, publishPolicy, recordRejection, rollbackPolicy } from "./policy-registry.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-registry-"));
@@ -131,6 +133,82 @@ describe("policy registry", () => {
       assert.ok(!unknown.ok && unknown.problems[0]?.code === "version_not_found");
       const elsewhere = await activatePolicy(lumyn.store, "globex", hashes[0] as string, cli);
       assert.ok(!elsewhere.ok, "a version is activated only for a tenant it was published for");
+    } finally {
+      await lumyn.close();
+    }
+  });
+
+  it("with four-eyes review, an activation waits for another principal, look-alikes of the requester refused", async () => {
+    const lumyn = await open();
+    const alice = { by: "cli", principal: "os:alice" };
+    const bob = { by: "cli", principal: "os:bob" };
+    try {
+      const published = await Promise.all(
+        ["DENY", "ABSTAIN"].map((verdict) =>
+          publishPolicy(lumyn.store, "acme", verdictPolicy(`p-${verdict}`, verdict), { source: alice }),
+        ),
+      );
+      const [deny, abstain] = published.map((p) => {
+        assert.ok(p.ok);
+        return p.value.policyHash;
+      });
+      assert.ok((await activatePolicy(lumyn.store, "acme", deny as string, alice)).ok);
+      assert.deepEqual(await setFourEyes(lumyn.store, "acme", true, alice), { changed: true });
+
+      const asked = await activatePolicy(lumyn.store, "acme", abstain as string, alice);
+      assert.ok(asked.ok && asked.value.request);
+      assert.equal(asked.value.changed, false);
+      const seq = asked.value.request.seq;
+      assert.equal(
+        (await lumyn.store.policies.active()).get("acme"),
+        deny,
+        "nothing is live before approval",
+      );
+      for (const lookAlike of ["os:alice", "OS:Alice ", "os:\u0430lice"]) {
+        const self = await approveChange(lumyn.store, "acme", seq, { by: "cli", principal: lookAlike });
+        assert.ok(!self.ok && self.kind === "forbidden", lookAlike);
+        assert.equal(!self.ok && self.problems[0]?.code, "separation_of_duties");
+      }
+      const approved = await approveChange(lumyn.store, "acme", seq, bob);
+      assert.ok(approved.ok, approved.ok ? "" : JSON.stringify(approved.problems));
+      assert.equal((await lumyn.store.policies.active()).get("acme"), abstain);
+      const history = await lumyn.store.policies.history("acme");
+      const activated = history.at(-1);
+      assert.deepEqual(
+        [
+          activated?.type,
+          activated?.detail.principal,
+          activated?.detail.requested_by,
+          activated?.detail.request,
+        ],
+        ["activated", "os:bob", "os:alice", seq],
+      );
+      const twice = await approveChange(lumyn.store, "acme", seq, bob);
+      assert.ok(!twice.ok && twice.problems[0]?.code === "request_not_found");
+
+      // A request made against a version that is no longer active is not applied over the new one.
+      const stale = await activatePolicy(lumyn.store, "acme", deny as string, alice);
+      assert.ok(stale.ok && stale.value.request);
+      const rollback = await rollbackPolicy(lumyn.store, "acme", bob);
+      assert.ok(rollback.ok, "a rollback is not reviewed");
+      const late = await approveChange(lumyn.store, "acme", stale.value.request.seq, bob);
+      assert.ok(!late.ok && late.problems[0]?.code === "registry_changed");
+      assert.ok((await rejectChange(lumyn.store, "acme", stale.value.request.seq, alice, "superseded")).ok);
+      assert.deepEqual(openRequests(await lumyn.store.policies.history("acme")), []);
+
+      // Turning review off is itself reviewed.
+      const off = await setFourEyes(lumyn.store, "acme", false, alice);
+      assert.ok(off.request && !off.changed);
+      assert.ok(fourEyesRequired(await lumyn.store.policies.history("acme")));
+      assert.ok((await approveChange(lumyn.store, "acme", off.request.seq, bob)).ok);
+      assert.equal(fourEyesRequired(await lumyn.store.policies.history("acme")), false);
+      const direct = await activatePolicy(lumyn.store, "acme", abstain as string, alice);
+      assert.ok(direct.ok && direct.value.changed && !direct.value.request);
+      assert.equal(
+        (await verifyStoreChain(lumyn.store)).broken,
+        undefined,
+        "every registry event is chained",
+      );
     } finally {
       await lumyn.close();
     }

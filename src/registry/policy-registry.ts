@@ -3,6 +3,7 @@ import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { DEFAULT_POLICY_TENANT, type PolicyEvent } from "../domain/policy-registry.ts";
 import { loadPolicy, type Policy } from "../policy/policy.ts";
 import type { Store } from "../store/store.ts";
+import { type ChangeRequest, fourEyesRequired, requestChange } from "./change-review.ts";
 
 /**
  * The policy registry: per tenant, immutable versions (named by policy hash) published after full
@@ -17,6 +18,8 @@ export interface RegistryChange {
   readonly previous?: string;
   /** False when nothing had to change (the version was already published, or already active). */
   readonly changed: boolean;
+  /** With four-eyes review on: the change request the activation opened instead (nothing changed yet). */
+  readonly request?: ChangeRequest;
 }
 
 export interface PublishOptions {
@@ -108,7 +111,8 @@ export async function recordRejection(
 
 /**
  * Makes a published version the tenant's active one. `version` is its policy hash, with or without
- * `sha256:`, or a prefix of it that names one published version.
+ * `sha256:`, or a prefix of it that names one published version. A tenant with four-eyes review on gets a
+ * change request instead, which another principal approves (registry/change-review.ts).
  */
 export async function activatePolicy(
   store: Store,
@@ -122,6 +126,14 @@ export async function activatePolicy(
   const previous = activeOf(events);
   const base = { tenantId, policyHash: resolved.value, ...(previous ? { previous } : {}) };
   if (previous === resolved.value) return ok({ ...base, changed: false });
+  if (fourEyesRequired(events)) {
+    const change = {
+      kind: "activate",
+      policyHash: resolved.value,
+      expectedActive: previous ?? null,
+    } as const;
+    return ok({ ...base, changed: false, request: await requestChange(store, tenantId, change, source) });
+  }
   const written = await store.policies.append({
     tenantId,
     type: "activated",

@@ -346,6 +346,13 @@ export class PolicySync {
       );
       return undefined;
     }
+    if (activated.value.request) {
+      this.log.warn(
+        { tenant: tenantId, request: activated.value.request.seq, policy_hash: policy.policyHash },
+        "a signed policy document from Redis awaits four-eyes review: `lumyn policy approve` activates it",
+      );
+      return undefined;
+    }
     await this.reload();
     return activated.value;
   }

@@ -10,7 +10,9 @@ export function register(policy: Command): void {
     addWorkspaceOption(
       policy
         .command("activate")
-        .description("make a published version a tenant's active policy (servers switch to it)")
+        .description(
+          "make a published version a tenant's active policy (servers switch to it); with four-eyes review on, open a change request another principal approves",
+        )
         .argument(
           "<version>",
           "the version's policy hash, with or without sha256:, or a unique prefix of it",
@@ -25,9 +27,11 @@ export function register(policy: Command): void {
           await activatePolicy(store, registryTenant(options.tenant), version, cliSource()),
         );
         process.stdout.write(
-          change.changed
-            ? `activated ${change.policyHash} for tenant ${change.tenantId}${change.previous ? ` (was ${change.previous})` : ""}\n`
-            : `${change.policyHash} is already active for tenant ${change.tenantId}\n`,
+          change.request
+            ? `tenant ${change.tenantId} requires four-eyes review: opened change request #${change.request.seq} to activate ${change.policyHash}; another principal approves it with \`lumyn policy approve ${change.request.seq} --tenant ${change.tenantId}\`\n`
+            : change.changed
+              ? `activated ${change.policyHash} for tenant ${change.tenantId}${change.previous ? ` (was ${change.previous})` : ""}\n`
+              : `${change.policyHash} is already active for tenant ${change.tenantId}\n`,
         );
         if (change.changed) await announceChange(options, change);
       } finally {

@@ -14,14 +14,31 @@ function eventJson(event: PolicyEvent): JsonObject {
   };
 }
 
+function eventWhat(event: PolicyEvent): string {
+  const detail = event.detail;
+  switch (event.type) {
+    case "rejected": {
+      const problems = Array.isArray(detail.problems) ? detail.problems : [];
+      return `${problems.length} problem(s): ${problems.map((p) => formatProblem(p as unknown as Problem)).join("; ")}`;
+    }
+    case "settings":
+      return `four-eyes review ${detail.four_eyes === true ? "on" : "off"}${typeof detail.request === "number" ? ` (request #${detail.request} of ${String(detail.requested_by)})` : ""}`;
+    case "change_requested":
+      return `#${event.seq}: ${detail.change === "four_eyes_off" ? "turn four-eyes review off" : `activate ${event.policyHash}`}`;
+    case "change_rejected":
+      return `request #${String(detail.request)} of ${String(detail.requested_by)}${typeof detail.reason === "string" ? `: ${detail.reason}` : ""}`;
+    default: {
+      const what = [event.policyHash, detail.policy_id, detail.policy_version].filter(Boolean).join(" ");
+      return typeof detail.request === "number"
+        ? `${what} (request #${detail.request} of ${String(detail.requested_by)})`
+        : what;
+    }
+  }
+}
+
 function eventLine(event: PolicyEvent): string {
-  const problems = Array.isArray(event.detail.problems) ? event.detail.problems : [];
-  const what =
-    event.type === "rejected"
-      ? `${problems.length} problem(s): ${problems.map((p) => formatProblem(p as unknown as Problem)).join("; ")}`
-      : [event.policyHash, event.detail.policy_id, event.detail.policy_version].filter(Boolean).join(" ");
   const principal = typeof event.detail.principal === "string" ? ` ${event.detail.principal}` : "";
-  return `${event.createdAt}  ${event.tenantId}  ${event.type.padEnd(11)}  ${what}  (by ${String(event.detail.by)}${principal})`;
+  return `${event.createdAt}  ${event.tenantId}  ${event.type.padEnd(16)}  ${eventWhat(event)}  (by ${String(event.detail.by)}${principal})`;
 }
 
 export function register(policy: Command): void {
@@ -29,7 +46,7 @@ export function register(policy: Command): void {
     policy
       .command("history")
       .description(
-        "list the registry's versions, activations, rollbacks and rejected documents, oldest first",
+        "list the registry's versions, activations, rollbacks, rejected documents and four-eyes reviews, oldest first",
       ),
   )
     .option("--tenant <id>", "only this tenant (`*` for the default); every tenant by default")

@@ -4,6 +4,8 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { EXAMPLE_REQUESTS } from "../../assets/example-requests.ts";
+import { Lumyn } from "../../lumyn.ts";
+import { approveChange } from "../../registry/change-review.ts";
 import { runCli } from "../../testing/run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "lumyn-cli-registry-"));
@@ -80,6 +82,109 @@ describe("lumyn policy publish / activate / rollback / history", () => {
     const text = runCli(["policy", "history", "--tenant", "globex", ...ws]);
     assert.match(text.stdout, /active for globex: sha256:/);
     assert.match(text.stdout, new RegExp(`rolled_back .*\\(by cli os:${userInfo().username}\\)`));
+  });
+
+  it("four-eyes: activate opens a request, its requester cannot approve it, another principal can", async () => {
+    const four = ["--workspace", join(root, "ws-four-eyes")];
+    const me = `os:${userInfo().username}`;
+    const publish = (name: string, verdict: string) => {
+      const published = runCli([
+        "policy",
+        "publish",
+        policyFile(name, verdict),
+        "--tenant",
+        "acme",
+        "--json",
+        ...four,
+      ]);
+      assert.equal(published.code, 0, published.stderr);
+      return JSON.parse(published.stdout).policy_hash as string;
+    };
+    const first = publish("firstdeny", "DENY");
+    assert.equal(runCli(["policy", "activate", first, "--tenant", "acme", ...four]).code, 0);
+    const on = runCli(["policy", "four-eyes", "on", "--tenant", "acme", ...four]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout, /four-eyes review is on for tenant acme/);
+
+    const second = publish("secondescalate", "ESCALATE");
+    const asked = runCli(["policy", "activate", second, "--tenant", "acme", ...four]);
+    assert.equal(asked.code, 0, asked.stderr);
+    const seq = Number(/change request #(\d+)/.exec(asked.stdout)?.[1]);
+    assert.match(asked.stdout, new RegExp(`lumyn policy approve ${seq} --tenant acme`));
+    const listed = JSON.parse(runCli(["policy", "requests", "--tenant", "acme", "--json", ...four]).stdout);
+    assert.deepEqual(listed.requests, [
+      {
+        seq,
+        change: "activate",
+        policy_hash: second,
+        expected_active: first,
+        requested_by: me,
+        created_at: listed.requests[0].created_at,
+      },
+    ]);
+    assert.equal(listed.four_eyes, true);
+
+    const self = runCli(["policy", "approve", String(seq), "--tenant", "acme", ...four]);
+    assert.equal(self.code, 1);
+    assert.match(
+      self.stderr,
+      new RegExp(`made by ${me}; ${me} reads as the same principal, and another must approve it`),
+    );
+    const decided = runCli(["decide", requestFile("acme", "four-1"), ...four]);
+    assert.equal(JSON.parse(decided.stdout).verdict, "DENY", "the requested version is not live");
+
+    // Another principal (here through the library, as a second operator's process would be).
+    const opened = await Lumyn.open({ workspace: join(root, "ws-four-eyes") });
+    assert.ok(opened.ok);
+    const approved = await approveChange(opened.value.store, "acme", seq, {
+      by: "cli",
+      principal: "os:reviewer",
+    });
+    await opened.value.close();
+    assert.ok(approved.ok);
+    const after = runCli(["decide", requestFile("acme", "four-2"), ...four]);
+    assert.equal(JSON.parse(after.stdout).verdict, "ESCALATE");
+
+    const off = runCli(["policy", "four-eyes", "off", "--tenant", "acme", ...four]);
+    assert.match(off.stdout, /opened change request #\d+ to turn four-eyes review off/);
+    const offSeq = /#(\d+)/.exec(off.stdout)?.[1] as string;
+    const withdrawn = runCli([
+      "policy",
+      "reject",
+      `#${offSeq}`,
+      "--tenant",
+      "acme",
+      "--reason",
+      "not yet",
+      ...four,
+    ]);
+    assert.equal(withdrawn.code, 0, withdrawn.stderr);
+    assert.match(withdrawn.stdout, /rejected request #\d+ of os:\S+ for tenant acme: nothing changed/);
+    const none = runCli(["policy", "requests", "--tenant", "acme", ...four]);
+    assert.equal(none.stdout, "no open change requests for tenant acme\n");
+    const history = JSON.parse(runCli(["policy", "history", "--tenant", "acme", "--json", ...four]).stdout);
+    assert.deepEqual(
+      history.events.map((event: { type: string }) => event.type),
+      [
+        "published",
+        "activated",
+        "settings",
+        "published",
+        "change_requested",
+        "activated",
+        "change_requested",
+        "change_rejected",
+      ],
+    );
+
+    const badNumber = runCli(["policy", "approve", "seven", "--tenant", "acme", ...four]);
+    assert.equal(badNumber.code, 2);
+    assert.match(badNumber.stderr, /'seven' is not a change request number/);
+    const unknown = runCli(["policy", "approve", "999", "--tenant", "acme", ...four]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /tenant 'acme' has no open change request #999/);
+    const badState = runCli(["policy", "four-eyes", "maybe", "--tenant", "acme", ...four]);
+    assert.equal(badState.code, 2);
   });
 
   it("refuses an invalid policy with file:line:col, exit 1, and publishes nothing", () => {
