@@ -1,13 +1,20 @@
-import { integerFromLiteral, JsonFloat, type JsonObject, type JsonValue, setMember } from "./json.ts";
+import {
+  integerFromLiteral,
+  JsonFloat,
+  type JsonObject,
+  type JsonValue,
+  MAX_INTEGER_DIGITS,
+  setMember,
+} from "./json.ts";
 
 /**
  * The reader of {@link parseJson} for what the native one leaves (integral floats such as `100.0`, big
- * integers): well-formed JSON with no duplicate keys, within the depth limit. It reads numbers exactly as the
- * lossless parser does (int/float kept apart, big integers exact) but builds strings by slicing the text, where
- * the lossless parser goes one character at a time: that is where it saves (docs/benchmarks.md). It gives up
- * (returns undefined) at the first thing it does not accept, and the lossless parser then reads the document
- * again and reports the problem with its position: one reader decides what an error says, and this one only
- * ever answers documents that parse cleanly.
+ * integers): well-formed JSON with no duplicate keys and no integer over the digit limit, within the depth
+ * limit. It reads numbers exactly as the lossless parser does (int/float kept apart, big integers exact) but
+ * builds strings by slicing the text, where the lossless parser goes one character at a time: that is where
+ * it saves (docs/benchmarks.md). It gives up (returns undefined) at the first thing it does not accept, and
+ * the lossless parser then reads the document again and reports the problem with its position: one reader
+ * decides what an error says, and this one only ever answers documents that parse cleanly.
  */
 export function readJsonFast(text: string, maxDepth: number): JsonValue | undefined {
   const reader = new FastReader(text, maxDepth);
@@ -183,7 +190,11 @@ class FastReader {
     if (!match) throw GIVE_UP;
     const literal = match[0];
     this.at += literal.length;
-    if (INTEGER_LITERAL.test(literal)) return integerFromLiteral(literal);
+    if (INTEGER_LITERAL.test(literal)) {
+      if (literal.length > MAX_INTEGER_DIGITS && literal.replace("-", "").length > MAX_INTEGER_DIGITS)
+        throw GIVE_UP;
+      return integerFromLiteral(literal);
+    }
     const value = Number(literal);
     if (!Number.isFinite(value)) throw GIVE_UP;
     return Number.isInteger(value) || Object.is(value, -0) ? new JsonFloat(value) : value;

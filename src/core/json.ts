@@ -51,6 +51,20 @@ export function float(value: number): number | JsonFloat {
   return Number.isInteger(value) || Object.is(value, -0) ? new JsonFloat(value) : value;
 }
 
+/**
+ * The most digits an integer may have: Python's `sys.int_info.default_max_str_digits`. Lumyn 1.3.6 can neither
+ * read nor write a longer one, and converting one between text and bigint costs time that grows faster than its
+ * length (a million digits held the event loop for about half a second).
+ */
+export const MAX_INTEGER_DIGITS = 4300;
+
+const OVER_MAX_INTEGER = 10n ** BigInt(MAX_INTEGER_DIGITS);
+
+/** Whether an integer has more than {@link MAX_INTEGER_DIGITS} digits, found without writing it out. */
+export function integerTooLong(value: bigint): boolean {
+  return value >= OVER_MAX_INTEGER || value <= -OVER_MAX_INTEGER;
+}
+
 /** Turns an integer literal into the Lumyn representation: a number when safe, else a bigint. */
 export function integerFromLiteral(digits: string): number | bigint {
   const n = Number(digits);

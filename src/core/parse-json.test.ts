@@ -67,6 +67,26 @@ describe("parseJson", () => {
     }
   });
 
+  it("refuses integers of more than 4,300 digits, naming each member, with the fast readers on and off", () => {
+    const long = "9".repeat(4301);
+    const text = `{"evidence": {"ok": ${"1".repeat(4300)}, "big": ${long}, "list": [1, -${long}]}, "f": 1${"0".repeat(5000)}.5e-5000}`;
+    for (const on of [true, false]) {
+      const parsed = withSpeedup("json-readers", on, (document: string) => parseJson(document))(text);
+      assert.ok(!parsed.ok, `json-readers ${on ? "on" : "off"}`);
+      assert.deepEqual(
+        parsed.problems.map((problem) => [problem.code, problem.pointer, problem.message]),
+        [
+          ["integer_too_long", "/evidence/big", "integer of 4301 digits, over the limit of 4300 digits"],
+          ["integer_too_long", "/evidence/list/1", "integer of 4301 digits, over the limit of 4300 digits"],
+        ],
+      );
+      const kept = withSpeedup("json-readers", on, (document: string) => parseJson(document))(
+        `{"big": -${"1".repeat(4300)}, "f": 1${"0".repeat(5000)}.5e-5000}`,
+      );
+      assert.ok(kept.ok && typeof (kept.value as { big: unknown }).big === "bigint");
+    }
+  });
+
   it("finds unpaired surrogates wherever they come from: escapes of either case, raw text, keys", () => {
     const refused: [string, string][] = [
       ['{"a": ["x", "\\uDC00"]}', "/a/1"],

@@ -1,6 +1,12 @@
 import { parse as parseLossless } from "lossless-json";
 import { readJsonFast } from "./fast-json.ts";
-import { escapePointerToken, integerFromLiteral, JsonFloat, type JsonValue } from "./json.ts";
+import {
+  escapePointerToken,
+  integerFromLiteral,
+  JsonFloat,
+  type JsonValue,
+  MAX_INTEGER_DIGITS,
+} from "./json.ts";
 import { readJsonNative } from "./native-json.ts";
 import { fail, ok, type Problem, type Result } from "./problem.ts";
 import { speedupEnabled } from "./speedups.ts";
@@ -46,8 +52,39 @@ class NonFiniteNumber extends Error {
   }
 }
 
-function parseNumber(literal: string): number | bigint | JsonFloat {
-  if (INTEGER_LITERAL.test(literal)) return integerFromLiteral(literal);
+/**
+ * What the lossless reader puts where an integer literal has too many digits, instead of converting it: parsing
+ * goes on, so that the members holding such integers can be named, and nothing costly is done with the digits.
+ */
+class OverlongInteger {
+  readonly digits: number;
+  constructor(digits: number) {
+    this.digits = digits;
+  }
+}
+
+type OverlongFound = { pointer: string; digits: number }[];
+
+/** Integers over {@link MAX_INTEGER_DIGITS}, each with the pointer of the member that holds it. */
+class IntegersTooLong extends Error {
+  readonly found: OverlongFound;
+  constructor(found: OverlongFound) {
+    super(`integers over ${MAX_INTEGER_DIGITS} digits`);
+    this.found = found;
+  }
+}
+
+/** The number of digits of an integer literal (its sign is no digit). */
+function integerDigits(literal: string): number {
+  return literal.length - (literal.charCodeAt(0) === 45 ? 1 : 0);
+}
+
+function parseNumber(literal: string): number | bigint | JsonFloat | OverlongInteger {
+  if (INTEGER_LITERAL.test(literal)) {
+    if (literal.length > MAX_INTEGER_DIGITS && integerDigits(literal) > MAX_INTEGER_DIGITS)
+      return new OverlongInteger(integerDigits(literal));
+    return integerFromLiteral(literal);
+  }
   const value = Number(literal);
   if (!Number.isFinite(value)) throw new NonFiniteNumber(literal);
   return Number.isInteger(value) || Object.is(value, -0) ? new JsonFloat(value) : value;
@@ -55,8 +92,8 @@ function parseNumber(literal: string): number | bigint | JsonFloat {
 
 /**
  * Parses JSON losslessly into Lumyn's {@link JsonValue} (int/float kept apart, big integers exact).
- * Duplicate keys, unpaired surrogates, non-finite numbers and documents over the size or depth limit are
- * refused with the position of the problem.
+ * Duplicate keys, unpaired surrogates, non-finite numbers, integers of more than {@link MAX_INTEGER_DIGITS}
+ * digits and documents over the size or depth limit are refused with the position of the problem.
  */
 export function parseJson(text: string, options: ParseJsonOptions = {}): Result<JsonValue> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_JSON_BYTES;
@@ -79,6 +116,17 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): Result<
     try {
       value = readJsonLossless(text);
     } catch (error) {
+      if (error instanceof IntegersTooLong)
+        return fail(
+          "invalid_json",
+          error.found.map(({ pointer, digits }) => ({
+            code: "integer_too_long",
+            message: `integer of ${digits} digits, over the limit of ${MAX_INTEGER_DIGITS} digits`,
+            pointer,
+            expected: `an integer of at most ${MAX_INTEGER_DIGITS} digits, Python's limit, or the number as a string`,
+            ...(options.file ? { file: options.file } : {}),
+          })),
+        );
       return fail("invalid_json", [syntaxProblem(text, error, options.file)]);
     }
   }
@@ -109,10 +157,33 @@ function readWithFastReaders(text: string, maxDepth: number): JsonValue | undefi
 
 /**
  * The lossless reader that decides every document the fast readers give up on: it throws a SyntaxError (with
- * the position) or NonFiniteNumber. Exported for the tests that hold the fast readers to its answers.
+ * the position), NonFiniteNumber or IntegersTooLong. Exported for the tests that hold the fast readers to its
+ * answers.
  */
 export function readJsonLossless(text: string): unknown {
-  return parseLossless(text, null, parseNumber);
+  let overlong = false;
+  const value = parseLossless(text, null, (literal: string) => {
+    const number = parseNumber(literal);
+    if (number instanceof OverlongInteger) overlong = true;
+    return number;
+  });
+  if (overlong) throw new IntegersTooLong(overlongIntegers(value, ""));
+  return value;
+}
+
+function overlongIntegers(value: unknown, pointer: string, found: OverlongFound = []): OverlongFound {
+  if (value instanceof OverlongInteger) found.push({ pointer, digits: value.digits });
+  else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) overlongIntegers(value[i], `${pointer}/${i}`, found);
+  } else if (value !== null && typeof value === "object" && !(value instanceof JsonFloat)) {
+    for (const key of Object.keys(value))
+      overlongIntegers(
+        (value as Record<string, unknown>)[key],
+        `${pointer}/${escapePointerToken(key)}`,
+        found,
+      );
+  }
+  return found;
 }
 
 /** Decodes bytes as strict UTF-8 before parsing; invalid UTF-8 is an error, never replaced silently. */

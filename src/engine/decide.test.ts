@@ -154,6 +154,13 @@ describe("decide", () => {
       bad.problems.map((p) => [p.pointer, p.code]),
       [["/evidence/x", "non_finite_number"]],
     );
+    // Python writes no integer of more than 4,300 digits: a record holding one could never be replayed there.
+    const digits = decide({ ...SOME_REQUEST, evidence: { ok: 10n ** 4299n, big: -(10n ** 4300n) } }, policy);
+    assert.ok(!digits.ok);
+    assert.deepEqual(
+      digits.problems.map((p) => [p.pointer, p.code]),
+      [["/evidence/big", "integer_too_long"]],
+    );
   });
 
   it("refuses amounts too large to compare instead of writing an infinite amount_usd", () => {

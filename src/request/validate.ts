@@ -1,5 +1,13 @@
 import type { ErrorObject } from "ajv";
-import { escapePointerToken, isJsonObject, JsonFloat, type JsonValue, pointerOf } from "../core/json.ts";
+import {
+  escapePointerToken,
+  integerTooLong,
+  isJsonObject,
+  JsonFloat,
+  type JsonValue,
+  MAX_INTEGER_DIGITS,
+  pointerOf,
+} from "../core/json.ts";
 import { didYouMean, fail, ok, type Problem, type Result } from "../core/problem.ts";
 import type { DecisionRequest } from "../domain/request.ts";
 import { validate as validateSchema } from "./generated/decision-request.validate.ts";
@@ -117,7 +125,7 @@ function problemFromAjv(error: ErrorObject): Problem | undefined {
 /**
  * Checks a request against decision_request.v1 and reports every problem with its JSON pointer.
  * Values that JSON cannot carry (functions, undefined members, non-finite numbers, unpaired surrogates) are
- * refused too, since library callers can pass them.
+ * refused too, since library callers can pass them, and so are integers longer than Lumyn 1.3.6 reads.
  */
 export function validateRequest(value: JsonValue): Result<DecisionRequest> {
   const problems: Problem[] = [];
@@ -177,8 +185,17 @@ function findNonJson(value: unknown, path: (string | number)[], problems: Proble
       if (!Number.isFinite(value))
         report(problems, path, "non_finite_number", `${value} is not a finite number`, "a finite number");
       return;
-    case "boolean":
     case "bigint":
+      if (integerTooLong(value))
+        report(
+          problems,
+          path,
+          "integer_too_long",
+          `integer of more than ${MAX_INTEGER_DIGITS} digits`,
+          `an integer of at most ${MAX_INTEGER_DIGITS} digits, Python's limit, or the number as a string`,
+        );
+      return;
+    case "boolean":
       return;
     case "object": {
       if (value === null) return;

@@ -15,10 +15,16 @@ export function lossless(text: string): unknown {
   }
 }
 
-/** Number literals as clients write them: integral floats, exponents, big integers, negative zeros. */
+/**
+ * Number literals as clients write them: integral floats, exponents, big integers, negative zeros, and
+ * integers at and just over the digit limit.
+ */
 const numberLiteral = fc.oneof(
   fc.integer().map(String),
   fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }).map(String),
+  fc
+    .constantFrom(4300, 4301)
+    .chain((digits) => fc.constantFrom("", "-").map((sign) => `${sign}${"7".repeat(digits)}`)),
   fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
   fc.integer({ min: -1000, max: 1000 }).map((n) => `${n}.0`),
   fc.constantFrom("-0", "-0.0", "0.0", "1e5", "1E+5", "2.5e-7", "1e400", "-1e-400", "0.10"),

@@ -126,6 +126,26 @@ Module._load = function (request, ...rest) {
     db.close();
   });
 
+  it("refuses integers of more than 4,300 digits with the member's pointer, whichever JSON reader reads them", () => {
+    const request = JSON.stringify(EXAMPLE_REQUESTS["refund-large"]?.request).replace(
+      '"evidence":{',
+      `"evidence":{"big":${"9".repeat(1_000_000)},`,
+    );
+    writeFileSync(join(root, "digits.json"), request);
+    for (const plain of [undefined, "json-readers"]) {
+      const result = runCli(["decide", "digits.json", "--workspace", "ws-digits"], {
+        cwd: root,
+        env: { ...process.env, LUMYN_PLAIN: plain },
+      });
+      assert.equal(result.code, 1, `LUMYN_PLAIN=${plain}`);
+      assert.equal(
+        result.stderr,
+        "lumyn: digits.json /evidence/big: integer of 1000000 digits, over the limit of 4300 digits (expected an integer of at most 4300 digits, Python's limit, or the number as a string)\n",
+      );
+    }
+    assert.ok(!existsSync(join(root, "ws-digits", "lumyn.db")), "refused before any store is opened");
+  });
+
   it("refuses requests over --max-bytes (1 MiB by default) before reading them as JSON", () => {
     const small = runCli(["decide", requestFile, "--workspace", "ws", "--max-bytes", "100"], { cwd: root });
     assert.equal(small.code, 1);
