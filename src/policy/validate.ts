@@ -43,14 +43,14 @@ import {
 } from "./operator-table.ts";
 import { describeValue as describe } from "./operators.ts";
 import { velocitySection } from "./velocity.ts";
-import type { Position } from "./yaml.ts";
+import type { Positions } from "./yaml.ts";
 
 export interface ValidateOptions {
   /** When given, reason codes outside it are errors (custom codes are otherwise allowed). */
   readonly reasonCodeRegistry?: ReadonlySet<string>;
   readonly file?: string;
-  readonly valuePositions?: ReadonlyMap<string, Position>;
-  readonly keyPositions?: ReadonlyMap<string, Position>;
+  readonly valuePositions?: Positions;
+  readonly keyPositions?: Positions;
 }
 
 const TOP_LEVEL_KEYS = [

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { STARTER_POLICY, STARTER_POLICY_HASH } from "../assets/starter-policy.ts";
 import { digestJson } from "../core/digest.ts";
 import { canonicalJson } from "../core/json.ts";
-import { loadYaml11 } from "./yaml.ts";
+import { loadYaml11, MAX_ALIAS_COPIES } from "./yaml.ts";
 
 function read(text: string): string {
   const loaded = loadYaml11(text, "test.yml");
@@ -66,8 +66,63 @@ describe("YAML 1.1 as PyYAML safe_load reads it", () => {
           .fill(`*${String.fromCharCode(96 + i)}`)
           .join(", ")}]`,
       );
-    const loaded = loadYaml11(lines.join("\n"));
+    const loaded = loadYaml11(lines.join("\n"), "bomb.yml");
     assert.ok(!loaded.ok);
-    assert.match(loaded.problems[0]?.message ?? "", /expands to more than/);
+    // One line, at the alias whose expansion crossed the bound: it used to be repeated for every node after it.
+    assert.deepEqual(
+      loaded.problems.map((p) => [p.code, p.message, p.line, p.column]),
+      [
+        [
+          "too_large",
+          `document expands to more than ${MAX_ALIAS_COPIES} nodes through aliases (alias expansion is bounded)`,
+          5,
+          36,
+        ],
+      ],
+    );
+  });
+
+  it("bounds only what aliases copy: a large document without aliases is read whole", () => {
+    const loaded = loadYaml11(`items: [${"0,".repeat(MAX_ALIAS_COPIES)}1]\n`);
+    assert.ok(loaded.ok, loaded.ok ? "" : loaded.problems[0]?.message);
+    assert.equal((loaded.value.value as { items: unknown[] }).items.length, MAX_ALIAS_COPIES + 1);
+  });
+
+  it("finds where a member is, through aliases and merge keys, as the value was read", () => {
+    const loaded = loadYaml11("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\nl: [*b, {<<: [*b], z: 1}]\n");
+    assert.ok(loaded.ok);
+    const { valuePositions, keyPositions } = loaded.value;
+    const at = (pointer: string) => [valuePositions.get(pointer), keyPositions.get(pointer)];
+    assert.deepEqual(
+      at("/m/y"),
+      [
+        { line: 4, column: 6 },
+        { line: 4, column: 3 },
+      ],
+      "the key written wins",
+    );
+    assert.deepEqual(
+      at("/m/x"),
+      [
+        { line: 1, column: 14 },
+        { line: 1, column: 11 },
+      ],
+      "merged from base",
+    );
+    assert.deepEqual(at("/l/1/x"), at("/base/x"));
+    assert.deepEqual(at("/l/1/z"), [
+      { line: 5, column: 23 },
+      { line: 5, column: 20 },
+    ]);
+    assert.deepEqual(
+      at("/l/0/y"),
+      [
+        { line: 1, column: 20 },
+        { line: 1, column: 17 },
+      ],
+      "through the alias",
+    );
+    assert.deepEqual(at("/l/2"), [undefined, undefined]);
+    assert.deepEqual(at("/m/nope"), [undefined, undefined]);
   });
 });

@@ -5,19 +5,13 @@ import {
   isSeq,
   LineCounter,
   type Node,
+  type Pair,
   parseDocument,
   type ScalarTag,
-  visit,
+  type YAMLMap,
   type Document as YamlDocument,
 } from "yaml";
-import {
-  escapePointerToken,
-  integerFromLiteral,
-  JsonFloat,
-  type JsonObject,
-  type JsonValue,
-  setMember,
-} from "../core/json.ts";
+import { integerFromLiteral, JsonFloat, type JsonObject, type JsonValue, setMember } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 
 /**
@@ -27,19 +21,25 @@ import { fail, ok, type Problem, type Result } from "../core/problem.ts";
  * `09` is a string, and dates are refused (PyYAML makes a date that JSON cannot hold).
  */
 
-export const MAX_YAML_NODES = 100_000;
+/** Nodes that aliases may copy into a document, all aliases together (a billion laughs stops here). */
+export const MAX_ALIAS_COPIES = 100_000;
 
 export interface Position {
   readonly line: number;
   readonly column: number;
 }
 
+/** Positions by the JSON pointer of the converted value. */
+export interface Positions {
+  get(pointer: string): Position | undefined;
+}
+
 export interface LoadedYaml {
   readonly value: JsonValue;
   /** Where the value at a JSON pointer starts. */
-  readonly valuePositions: ReadonlyMap<string, Position>;
+  readonly valuePositions: Positions;
   /** Where the key of the member at a JSON pointer starts. */
-  readonly keyPositions: ReadonlyMap<string, Position>;
+  readonly keyPositions: Positions;
 }
 
 const BOOL_TRUE = /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/;
@@ -143,6 +143,22 @@ const KEPT_TAGS = new Set([
   "tag:yaml.org,2002:merge",
 ]);
 
+/**
+ * Runs a parse with `process.env` a plain empty object. The yaml package looks up `process.env.LOG_TOKENS` for
+ * every token it reads, and each look-up in the real environment is a call into the runtime: about a third of
+ * the time a large policy took to parse. The parse is synchronous, so nothing else sees the stand-in, and the
+ * environment is back before anything else runs.
+ */
+function withoutEnvironment<T>(parse: () => T): T {
+  const environment = process.env;
+  process.env = {};
+  try {
+    return parse();
+  } finally {
+    process.env = environment;
+  }
+}
+
 /** Parses YAML 1.1 text into a JSON value with the positions of every key and value. */
 export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
   const lineCounter = new LineCounter();
@@ -156,17 +172,19 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
     ...(offset !== undefined ? where(offset) : {}),
   });
 
-  const doc: YamlDocument.Parsed = parseDocument(text, {
-    version: "1.1",
-    lineCounter,
-    uniqueKeys: true,
-    prettyErrors: false,
-    merge: true,
-    customTags: (tags) => [
-      ...tags.filter((tag) => typeof tag === "object" && KEPT_TAGS.has(tag.tag)),
-      ...pyyamlTags,
-    ],
-  });
+  const doc: YamlDocument.Parsed = withoutEnvironment(() =>
+    parseDocument(text, {
+      version: "1.1",
+      lineCounter,
+      uniqueKeys: true,
+      prettyErrors: false,
+      merge: true,
+      customTags: (tags) => [
+        ...tags.filter((tag) => typeof tag === "object" && KEPT_TAGS.has(tag.tag)),
+        ...pyyamlTags,
+      ],
+    }),
+  );
   const problems: Problem[] = [...doc.errors, ...doc.warnings].map((error) =>
     located(
       {
@@ -178,25 +196,47 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
   );
   if (problems.length > 0) return fail("invalid_policy", problems);
 
-  const valuePositions = new Map<string, Position>();
-  const keyPositions = new Map<string, Position>();
-  let nodeCount = 0;
-
-  const convert = (node: unknown, pointer: string, aliasDepth: number): JsonValue | undefined => {
-    nodeCount++;
-    if (nodeCount > MAX_YAML_NODES) {
+  // PyYAML refuses an anchor defined twice; the yaml package lets the later one win.
+  const anchors = new Set<string>();
+  const noteAnchor = (node: Node): void => {
+    const anchor = node.anchor;
+    if (anchor === undefined) return;
+    if (anchors.has(anchor))
       problems.push(
-        located({
-          code: "too_large",
-          message: `document expands to more than ${MAX_YAML_NODES} nodes (alias expansion is bounded)`,
-        }),
+        located(
+          { code: "yaml", message: `anchor &${anchor} is defined twice`, expected: "unique anchor names" },
+          node.range?.[0],
+        ),
+      );
+    anchors.add(anchor);
+  };
+  let copies = 0;
+  let expansionBounded = false;
+  /** The alias of the document itself (not of a copy) being expanded: where an expansion is reported. */
+  let expanding: Node | undefined;
+
+  /** `aliasDepth` > 0 while an alias's node is copied in: what alias expansion adds to the document. */
+  const convert = (node: unknown, aliasDepth: number): JsonValue | undefined => {
+    if (expansionBounded) return undefined;
+    if (node === null || node === undefined) return null;
+    const yamlNode = node as Node;
+    if (aliasDepth === 0) noteAnchor(yamlNode);
+    else if (++copies > MAX_ALIAS_COPIES) {
+      expansionBounded = true;
+      problems.push(
+        located(
+          {
+            code: "too_large",
+            message: `document expands to more than ${MAX_ALIAS_COPIES} nodes through aliases (alias expansion is bounded)`,
+            expected: "fewer or smaller aliases: each is a copy of its anchor's node",
+          },
+          expanding?.range?.[0],
+        ),
       );
       return undefined;
     }
-    if (node === null || node === undefined) return null;
-    const yamlNode = node as Node;
-    if (yamlNode.range) valuePositions.set(pointer, where(yamlNode.range[0]));
     if (isAlias(node)) {
+      if (aliasDepth === 0) expanding = node;
       if (aliasDepth > 32) {
         problems.push(located({ code: "yaml", message: "aliases nest too deeply" }, node.range?.[0]));
         return undefined;
@@ -215,7 +255,7 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
         );
         return undefined;
       }
-      return convert(target, pointer, aliasDepth + 1);
+      return convert(target, aliasDepth + 1);
     }
     if (isScalar(node)) {
       const value = node.value;
@@ -265,7 +305,10 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
       return undefined;
     }
     if (isSeq(node)) {
-      return node.items.map((item, index) => convert(item, `${pointer}/${index}`, aliasDepth) ?? null);
+      const items = node.items;
+      const array: JsonValue[] = new Array(items.length);
+      for (let i = 0; i < items.length; i++) array[i] = convert(items[i], aliasDepth) ?? null;
+      return array;
     }
     if (isMap(node)) {
       const object: JsonObject = {};
@@ -273,6 +316,7 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
       const merges: unknown[] = [];
       for (const pair of node.items) {
         const key = pair.key;
+        if (aliasDepth === 0 && key !== null && typeof key === "object") noteAnchor(key as Node);
         if (isScalar(key) && typeof key.value === "symbol") {
           merges.push(pair.value);
           continue;
@@ -289,6 +333,8 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
               (key as Node | null)?.range?.[0],
             ),
           );
+          // Read anyway, for what is wrong inside it too.
+          convert(pair.value, aliasDepth);
           continue;
         }
         if (!key.value.isWellFormed()) {
@@ -302,18 +348,18 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
               key.range?.[0],
             ),
           );
+          convert(pair.value, aliasDepth);
           continue;
         }
-        const childPointer = `${pointer}/${escapePointerToken(key.value)}`;
-        if (key.range) keyPositions.set(childPointer, where(key.range[0]));
         explicit.add(key.value);
-        const value = convert(pair.value, childPointer, aliasDepth);
+        const value = convert(pair.value, aliasDepth);
         if (value !== undefined) setMember(object, key.value, value);
       }
       for (const merge of merges) {
         const sources = isSeq(merge) ? merge.items : [merge];
         for (const source of sources) {
-          const merged = convert(source, pointer, aliasDepth);
+          const merged = convert(source, aliasDepth);
+          if (expansionBounded) return undefined;
           if (
             merged === null ||
             typeof merged !== "object" ||
@@ -339,23 +385,100 @@ export function loadYaml11(text: string, file?: string): Result<LoadedYaml> {
     return undefined;
   };
 
-  // PyYAML refuses an anchor defined twice; the yaml package lets the later one win.
-  const anchors = new Set<string>();
-  visit(doc, {
-    Node(_key, node) {
-      const anchor = (node as { anchor?: string }).anchor;
-      if (anchor === undefined) return;
-      if (anchors.has(anchor))
-        problems.push(
-          located(
-            { code: "yaml", message: `anchor &${anchor} is defined twice`, expected: "unique anchor names" },
-            (node as Node).range?.[0],
-          ),
-        );
-      anchors.add(anchor);
-    },
-  });
-  const value = convert(doc.contents, "", 0) ?? null;
+  const value = convert(doc.contents, 0) ?? null;
   if (problems.length > 0) return fail("invalid_policy", problems);
-  return ok({ value, valuePositions, keyPositions });
+  const positions = new DocumentPositions(doc, where);
+  return ok({
+    value,
+    valuePositions: { get: (pointer) => positions.value(pointer) },
+    keyPositions: { get: (pointer) => positions.key(pointer) },
+  });
+}
+
+/**
+ * Where the node at a JSON pointer of the converted value is in the text, found when asked: walking the YAML
+ * document to the node costs far less than recording a position for every node of a large policy, of which
+ * only the few with a problem are ever looked up. A path through an alias leads into its anchor's node, and
+ * a member a merge key (<<) brought in is found in the mapping it came from, as the conversion reads them.
+ */
+class DocumentPositions {
+  private readonly doc: YamlDocument.Parsed;
+  private readonly where: (offset: number) => Position;
+  /** The pairs of large mappings by key, made at their first look-up. */
+  private readonly indexes = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+  constructor(doc: YamlDocument.Parsed, where: (offset: number) => Position) {
+    this.doc = doc;
+    this.where = where;
+  }
+
+  value(pointer: string): Position | undefined {
+    const found = this.find(pointer);
+    const offset = found && this.target(found.value)?.range?.[0];
+    return offset === undefined ? undefined : this.where(offset);
+  }
+
+  key(pointer: string): Position | undefined {
+    const offset = this.find(pointer)?.key?.range?.[0];
+    return offset === undefined ? undefined : this.where(offset);
+  }
+
+  private find(pointer: string): { value: unknown; key?: Node } | undefined {
+    let value: unknown = this.doc.contents;
+    let key: Node | undefined;
+    if (pointer === "") return { value };
+    for (const escaped of pointer.slice(1).split("/")) {
+      const token = escaped.replace(/~1/g, "/").replace(/~0/g, "~");
+      const node = this.target(value);
+      if (isSeq(node)) {
+        if (!/^(?:0|[1-9]\d*)$/.test(token)) return undefined;
+        value = node.items[Number(token)];
+        key = undefined;
+      } else if (isMap(node)) {
+        const pair = this.pair(node, token, 0);
+        if (!pair) return undefined;
+        value = pair.value;
+        key = isScalar(pair.key) ? pair.key : undefined;
+      } else return undefined;
+      if (value === undefined) return undefined;
+    }
+    return key ? { value, key } : { value };
+  }
+
+  /** The node itself, or the node an alias refers to. */
+  private target(value: unknown): Node | undefined {
+    let node = value as Node | null | undefined;
+    for (let depth = 0; isAlias(node) && depth <= 32; depth++) node = node.resolve(this.doc);
+    return node ?? undefined;
+  }
+
+  /** The pair that gives a mapping's member: its own, else the first merged mapping's that has it. */
+  private pair(map: YAMLMap, key: string, depth: number): Pair | undefined {
+    const own = this.ownPair(map, key);
+    if (own || depth > 32) return own;
+    for (const item of map.items) {
+      if (!isScalar(item.key) || typeof item.key.value !== "symbol") continue;
+      const merge = this.target(item.value);
+      for (const source of isSeq(merge) ? merge.items : [merge]) {
+        const mapping = this.target(source);
+        const found = isMap(mapping) ? this.pair(mapping, key, depth + 1) : undefined;
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+
+  private ownPair(map: YAMLMap, key: string): Pair | undefined {
+    const items = map.items as Pair[];
+    if (items.length <= 16) return items.find((item) => isScalar(item.key) && item.key.value === key);
+    let index = this.indexes.get(map);
+    if (!index) {
+      index = new Map();
+      for (const item of items)
+        if (isScalar(item.key) && typeof item.key.value === "string" && !index.has(item.key.value))
+          index.set(item.key.value, item);
+      this.indexes.set(map, index);
+    }
+    return index.get(key);
+  }
 }

@@ -174,6 +174,21 @@ describe("lumyn policy validate", () => {
     assert.equal(latin1.code, 1);
     assert.match(latin1.stderr, /not valid UTF-8/);
   });
+
+  it("reports an alias bomb in one line", () => {
+    const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++) {
+      const [name, previous] = [String.fromCharCode(97 + i), String.fromCharCode(96 + i)];
+      lines.push(`${name}: &${name} [${Array(10).fill(`*${previous}`).join(", ")}]`);
+    }
+    writeFileSync(join(root, "bomb.yml"), `${lines.join("\n")}\n`);
+    const bomb = runCli(["policy", "validate", "--path", "bomb.yml"], { cwd: root });
+    assert.equal(bomb.code, 1);
+    assert.equal(
+      bomb.stderr,
+      "lumyn: bomb.yml:5:36: document expands to more than 100000 nodes through aliases (alias expansion is bounded) (expected fewer or smaller aliases: each is a copy of its anchor's node)\n",
+    );
+  });
 });
 
 describe("output to a reader that stops early", () => {

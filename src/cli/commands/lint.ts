@@ -47,7 +47,10 @@ function testRequestsFor(policyPath: string): JsonValue[] | undefined {
   return found ? requests : undefined;
 }
 
-function locate(pointer: string, positions: ReadonlyMap<string, Position>): Position | undefined {
+function locate(
+  pointer: string,
+  positions: Pick<ReadonlyMap<string, Position>, "get">,
+): Position | undefined {
   for (let at = pointer; ; at = at.slice(0, at.lastIndexOf("/"))) {
     const position = positions.get(at);
     if (position || at === "") return position;
