@@ -91,7 +91,7 @@ export {
   registryTenant,
   rollbackPolicy,
 } from "./registry/policy-registry.ts";
-export { announcePolicyChange, DEFAULT_POLICY_MAX_BYTES, PolicySync } from "./registry/policy-sync.ts";
+export { announcePolicyChange, PolicySync } from "./registry/policy-sync.ts";
 export { redactUrl } from "./registry/redis.ts";
 export { RedisVelocityCounters } from "./registry/redis-counters.ts";
 // Stores: one interface per aggregate, SQLite embedded, PostgreSQL for many servers.

@@ -96,11 +96,17 @@ export { type MemoryHit, MemoryIndex, type Neighbours } from "./memory/index.ts"
 export type { MemoryEvidence } from "./memory/recall.ts";
 // Policies.
 export {
+  DEFAULT_POLICY_MAX_BYTES,
+  DEFAULT_POLICY_MAX_RULES,
   evaluatePolicy,
   type LoadPolicyOptions,
   loadPolicy,
+  POLICY_BYTES_CEILING,
+  POLICY_RULES_CEILING,
   type Policy,
+  type PolicyLimits,
   type PolicyOutcome,
+  policyLimitsFromEnvironment,
 } from "./policy/policy.ts";
 export { parseReasonCodeRegistry } from "./policy/registry.ts";
 export { loadYaml11, type Position } from "./policy/yaml.ts";

@@ -15,7 +15,7 @@ import type { RedactionProfile } from "./engine/redact.ts";
 import { type VelocityCounters, VelocityMeter } from "./engine/velocity.ts";
 import type { TextEmbedder } from "./memory/fingerprint.ts";
 import { type MemoryEvidence, MemoryRecall } from "./memory/recall.ts";
-import { hashPolicyText, loadPolicy, type Policy } from "./policy/policy.ts";
+import { hashPolicyText, loadPolicy, type Policy, type PolicyLimits } from "./policy/policy.ts";
 import type { DecisionPage, DecisionQuery, Stats, StatsQuery } from "./store/decisions.ts";
 import { parseStoreLocation, type StoreLocation } from "./store/location.ts";
 import { openStore } from "./store/open-store.ts";
@@ -52,6 +52,8 @@ export interface LumynOptions {
   readonly clock?: () => Date;
   /** Counters that answer velocity measures faster than the store's SQL (Redis); the store when absent. */
   readonly velocityCounters?: VelocityCounters;
+  /** What the registry's versions may weigh (the defaults of {@link PolicyLimits} when absent). */
+  readonly policyLimits?: PolicyLimits;
 }
 
 export interface OpenOptions {
@@ -73,6 +75,8 @@ export interface OpenOptions {
   readonly textEmbedder?: TextEmbedder;
   readonly clock?: () => Date;
   readonly velocityCounters?: VelocityCounters;
+  /** What the policy file and the registry's versions may weigh (the defaults of {@link PolicyLimits} when absent). */
+  readonly policyLimits?: PolicyLimits;
 }
 
 /**
@@ -85,6 +89,8 @@ export class Lumyn {
   readonly reasonCodeRegistry: ReadonlySet<string> | undefined;
   /** Approvals that ESCALATEs opened: votes, overrides, consumption, deadlines (see docs/approvals.md). */
   readonly approvals: Approvals;
+  /** What a policy this gateway loads may weigh: its registry's versions, and documents a server reads. */
+  readonly policyLimits: PolicyLimits;
   private readonly filePolicy: Policy;
   private readonly registryDefault: boolean;
   /** Each tenant's active policy in the registry (`*`: the registry's default). Replaced whole on reload. */
@@ -100,6 +106,7 @@ export class Lumyn {
     this.filePolicy = options.policy;
     this.registryDefault = options.registryDefault ?? false;
     this.reasonCodeRegistry = options.reasonCodeRegistry;
+    this.policyLimits = options.policyLimits ?? {};
     this.store = options.store;
     const clock = options.clock ?? (() => new Date());
     this.approvals = new Approvals(this.store.approvals, this.store.log, clock);
@@ -151,7 +158,7 @@ export class Lumyn {
     for (const [tenantId, hash] of active) {
       let policy = this.registryPolicies.get(hash);
       if (!policy) {
-        const loaded = await policyByHash(this.store, hash);
+        const loaded = await policyByHash(this.store, hash, this.policyLimits);
         if (!loaded.ok) return loaded;
         policy = loaded.value;
         this.registryPolicies.set(hash, policy);
@@ -232,6 +239,7 @@ export class Lumyn {
     const policy = loadPolicy(text, {
       file: policyPath,
       ...(registry.value ? { reasonCodeRegistry: registry.value } : {}),
+      ...options.policyLimits,
     });
     if (!policy.ok) {
       void store.close();
@@ -246,6 +254,7 @@ export class Lumyn {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.velocityCounters ? { velocityCounters: options.velocityCounters } : {}),
       ...(options.redactionProfile ? { redactionProfile: options.redactionProfile } : {}),
+      ...(options.policyLimits ? { policyLimits: options.policyLimits } : {}),
     });
     try {
       const registry = await lumyn.reloadPolicies();
@@ -353,7 +362,7 @@ export class Lumyn {
   }
 
   explain(decisionId: string): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
-    return explainDecision(this.store, decisionId, (hash) => this.loadedPolicy(hash));
+    return explainDecision(this.store, decisionId, (hash) => this.loadedPolicy(hash), this.policyLimits);
   }
 
   /** One page of stored records, newest first (see {@link DecisionQuery} for filters and the cursor). */
@@ -406,16 +415,20 @@ export async function packDecision(
   });
 }
 
-/** Explains a stored decision with the policy it was decided under, recovered from the store by hash. */
+/**
+ * Explains a stored decision with the policy it was decided under, recovered from the store by hash (and held
+ * to `limits` when it is read from there).
+ */
 export async function explainDecision(
   store: Store,
   decisionId: string,
   loaded?: (policyHash: string) => Policy | undefined,
+  limits?: PolicyLimits,
 ): Promise<Result<{ record: DecisionRecord; explanation: Explanation }>> {
   const record = await store.decisions.get(decisionId);
   if (!record) return notFound(decisionId);
   const known = loaded?.(record.policy.policy_hash);
-  const policy = known ? ok(known) : await policyByHash(store, record.policy.policy_hash);
+  const policy = known ? ok(known) : await policyByHash(store, record.policy.policy_hash, limits);
   if (!policy.ok) return policy;
   return ok({ record, explanation: explainRecord(record, policy.value) });
 }
@@ -424,10 +437,14 @@ export async function explainDecision(
  * A policy by hash, from its snapshot in the store. A snapshot whose text no longer hashes to the hash it is
  * kept under was changed outside Lumyn: it is refused, never explained or decided under.
  */
-async function policyByHash(store: Store, policyHash: string): Promise<Result<Policy>> {
+async function policyByHash(
+  store: Store,
+  policyHash: string,
+  limits: PolicyLimits = {},
+): Promise<Result<Policy>> {
   const snapshot = await snapshotByHash(store, policyHash);
   if (!snapshot.ok) return snapshot;
-  const loaded = loadPolicy(snapshot.value.text, { file: `policy ${policyHash}` });
+  const loaded = loadPolicy(snapshot.value.text, { file: `policy ${policyHash}`, ...limits });
   if (loaded.ok && loaded.value.hash !== policyHash) return tamperedSnapshot(policyHash, loaded.value.hash);
   return loaded;
 }

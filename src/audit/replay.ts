@@ -12,7 +12,7 @@ import { recordedVelocity } from "../domain/velocity.ts";
 import { completeDecision, preparePersisted } from "../engine/decide.ts";
 import { neighboursFromSnapshot } from "../memory/arbitrate.ts";
 import type { MemoryEvidence } from "../memory/recall.ts";
-import { loadPolicy } from "../policy/policy.ts";
+import { loadPolicy, type PolicyLimits } from "../policy/policy.ts";
 import {
   MEMORY_FILE,
   MEMORY_SCHEMA,
@@ -173,10 +173,6 @@ function recordedMemory(
   });
 }
 
-/**
- * Checks a pack and re-runs its decision. A failure result means the pack is malformed (exit 2); a report
- * with `identical: false` names each check that failed and each field that differs (exit 1).
- */
 /** Whether a pack proves where it comes from, as far as the replay could tell. */
 export type ReplayOrigin = "verified" | "unchecked" | "unsigned" | "failed";
 
@@ -218,8 +214,15 @@ function originCheck(
 export interface ReplayOptions {
   /** The public keys of the log's signer (current and rotated out): the pack's proof is checked against them. */
   readonly publicKeys?: readonly KeyObject[];
+  /** The limits the pack's policy is held to. */
+  readonly limits?: PolicyLimits;
 }
 
+/**
+ * Checks a pack and re-runs its decision, its policy held to `options.limits` (and its origin to
+ * `options.publicKeys`). A failure result means the pack is malformed (exit 2); a report with
+ * `identical: false` names each check that failed and each field that differs (exit 1).
+ */
 export function replayPack(
   contents: PackContents,
   file: string,
@@ -233,7 +236,7 @@ export function replayPack(
   const requestValue = packJson(contents, REQUEST_FILE, file);
   if (!requestValue.ok) return requestValue;
   const policyText = contents.files.get(POLICY_FILE) ?? "";
-  const policy = loadPolicy(policyText, { file: `${file}:${POLICY_FILE}` });
+  const policy = loadPolicy(policyText, { file: `${file}:${POLICY_FILE}`, ...options.limits });
   if (!policy.ok) return policy;
   const prepared = preparePersisted(record.request);
   if (!prepared.ok)

@@ -6,7 +6,9 @@ import {
   Lumyn,
   LumynError,
   openStore,
+  type PolicyLimits,
   parseStoreLocation,
+  policyLimitsFromEnvironment,
   REDACTION_PROFILES,
   type RedactionProfile,
   StorageError,
@@ -68,8 +70,14 @@ export async function openLumyn(
       ...(url !== undefined ? { storeUrl: url } : {}),
       ...(options.policy ? { policyPath: options.policy } : {}),
       ...(profile ? { redactionProfile: profile } : {}),
+      policyLimits: policyLimits(),
     }),
   );
+}
+
+/** What a policy may weigh in this run: LUMYN_POLICY_MAX_BYTES and LUMYN_POLICY_MAX_RULES, else the defaults. */
+export function policyLimits(): PolicyLimits {
+  return expect(policyLimitsFromEnvironment(process.env));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { digestJson } from "../core/digest.ts";
-import type { JsonObject } from "../core/json.ts";
-import { ok, type Result } from "../core/problem.ts";
+import { isJsonObject, type JsonObject } from "../core/json.ts";
+import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { speedupEnabled } from "../core/speedups.ts";
 import { strongerVerdict, type Verdict } from "../core/verdict.ts";
 import type { MatchedRule } from "../domain/decision-record.ts";
@@ -23,16 +23,93 @@ export interface Policy {
   readonly matcher: RuleMatcher;
 }
 
-export interface LoadPolicyOptions {
+/** The largest policy text by default, in UTF-8 bytes: parsing YAML with positions takes about a second a MiB. */
+export const DEFAULT_POLICY_MAX_BYTES = 1024 * 1024;
+/** The most rules a policy may have by default. */
+export const DEFAULT_POLICY_MAX_RULES = 10_000;
+/** The most rules a policy can have at all: a match is recorded as a 16-bit rule index (see matchRules). */
+export const POLICY_RULES_CEILING = 65_536;
+/** The highest size limit that may be set, in bytes. */
+export const POLICY_BYTES_CEILING = 16 * 1024 * 1024;
+
+/** What a policy may weigh: both are checked before the work that grows with them. */
+export interface PolicyLimits {
+  /** The largest policy text, in UTF-8 bytes (default {@link DEFAULT_POLICY_MAX_BYTES}); checked before parsing. */
+  readonly maxBytes?: number;
+  /**
+   * The most rules (default {@link DEFAULT_POLICY_MAX_RULES}, at most {@link POLICY_RULES_CEILING}); checked
+   * before the rules are validated and compiled.
+   */
+  readonly maxRules?: number;
+}
+
+/**
+ * The limits an environment sets: LUMYN_POLICY_MAX_BYTES and LUMYN_POLICY_MAX_RULES, the defaults where unset.
+ * The CLI's commands read them so; `lumyn serve` reads them with its other settings, under the same bounds.
+ */
+export function policyLimitsFromEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+): Result<PolicyLimits> {
+  const problems: Problem[] = [];
+  const read = (name: string, ceiling: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (Number.isSafeInteger(value) && value >= 1 && value <= ceiling) return value;
+    problems.push({
+      code: "config",
+      message: `${name}: ${JSON.stringify(raw)} is not allowed`,
+      expected: `a whole number from 1 to ${ceiling}`,
+    });
+    return undefined;
+  };
+  const maxBytes = read("LUMYN_POLICY_MAX_BYTES", POLICY_BYTES_CEILING);
+  const maxRules = read("LUMYN_POLICY_MAX_RULES", POLICY_RULES_CEILING);
+  if (problems.length > 0) return fail("usage", problems);
+  return ok({
+    ...(maxBytes !== undefined ? { maxBytes } : {}),
+    ...(maxRules !== undefined ? { maxRules } : {}),
+  });
+}
+
+export interface LoadPolicyOptions extends PolicyLimits {
   /** Named in error locations. */
   readonly file?: string;
   readonly reasonCodeRegistry?: ReadonlySet<string>;
 }
 
-/** Parses (YAML 1.1), validates and hashes a policy, and gives it its matcher. All problems are returned at once. */
+/**
+ * Parses (YAML 1.1), validates and hashes a policy, and gives it its matcher. All problems are returned at once,
+ * except for a policy over its limits (size, then rules), which is refused with that one problem.
+ */
 export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Result<Policy> {
+  const where = options.file ? { file: options.file } : {};
+  const maxBytes = options.maxBytes ?? DEFAULT_POLICY_MAX_BYTES;
+  const size = Buffer.byteLength(text, "utf8");
+  if (size > maxBytes)
+    return fail("invalid_policy", [
+      {
+        code: "too_large",
+        message: `policy is ${size} bytes, over the size limit of ${maxBytes} bytes (policy_max_bytes)`,
+        expected: `a policy of at most ${maxBytes} bytes`,
+        ...where,
+      },
+    ]);
   const loaded = loadYaml11(text, options.file);
   if (!loaded.ok) return loaded;
+  const maxRules = Math.min(options.maxRules ?? DEFAULT_POLICY_MAX_RULES, POLICY_RULES_CEILING);
+  const rules = isJsonObject(loaded.value.value) ? loaded.value.value.rules : undefined;
+  if (Array.isArray(rules) && rules.length > maxRules)
+    return fail("invalid_policy", [
+      {
+        code: "too_many_rules",
+        message: `policy has ${rules.length} rules, over the limit of ${maxRules} rules (policy_max_rules)`,
+        pointer: "/rules",
+        expected: `at most ${maxRules} rules`,
+        ...where,
+        ...loaded.value.valuePositions.get("/rules"),
+      },
+    ]);
   const validateOptions: ValidateOptions = {
     valuePositions: loaded.value.valuePositions,
     keyPositions: loaded.value.keyPositions,
@@ -69,7 +146,7 @@ export interface PolicyOutcome {
   readonly matched: readonly PolicyRule[];
 }
 
-const scratch = new Uint16Array(65_536);
+const scratch = new Uint16Array(POLICY_RULES_CEILING);
 
 /** Indices (into `policy.model.rules`) of the rules that match. */
 export function matchRules(policy: Policy, input: EvaluationInput): PolicyRule[] {

@@ -4,12 +4,15 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { keyFromPem, publisherKeyring } from "../domain/signed-policy.ts";
+import type { PolicyLimits } from "../policy/policy.ts";
 import { checkPolicyDocument, type DocumentCheck, type PolicyDocument } from "./policy-document.ts";
 
 export interface CheckerThreadData {
   /** The trusted publisher keys (SPKI PEM). */
   readonly publisherKeys: readonly string[];
   readonly reasonCodes?: readonly string[];
+  /** What the policy in a document may weigh. */
+  readonly limits?: PolicyLimits;
 }
 
 export interface CheckRequest {
@@ -28,6 +31,7 @@ if (port) {
   const rules = {
     publisherKeys: publisherKeyring(data.publisherKeys.map(keyFromPem)),
     ...(data.reasonCodes ? { reasonCodeRegistry: new Set(data.reasonCodes) } : {}),
+    ...(data.limits ? { limits: data.limits } : {}),
   };
   port.on("message", (request: CheckRequest) => {
     const reply: CheckReply = { id: request.id, check: checkPolicyDocument(request.document, rules) };

@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import type { Problem } from "../core/problem.ts";
 import { openSignedPolicy, type PolicyRejectionReason } from "../domain/signed-policy.ts";
-import { loadPolicy } from "../policy/policy.ts";
+import { loadPolicy, type PolicyLimits } from "../policy/policy.ts";
 
 /** A document set on `lumyn:policy:<tenant>`, as read from Redis (never more than the size limit). */
 export interface PolicyDocument {
@@ -33,6 +33,7 @@ export type DocumentCheck =
 export interface DocumentRules {
   readonly publisherKeys: ReadonlyMap<string, KeyObject>;
   readonly reasonCodeRegistry?: ReadonlySet<string>;
+  readonly limits?: PolicyLimits;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -55,6 +56,7 @@ export function checkPolicyDocument(document: PolicyDocument, rules: DocumentRul
   const loaded = loadPolicy(envelope.policy, {
     file: document.file,
     ...(rules.reasonCodeRegistry ? { reasonCodeRegistry: rules.reasonCodeRegistry } : {}),
+    ...rules.limits,
   });
   if (!loaded.ok)
     return { ok: false, reason: "invalid_policy", problems: loaded.problems, keyId: envelope.keyId };

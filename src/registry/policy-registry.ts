@@ -1,7 +1,7 @@
 import type { JsonObject } from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 import { DEFAULT_POLICY_TENANT, type PolicyEvent } from "../domain/policy-registry.ts";
-import { loadPolicy, type Policy } from "../policy/policy.ts";
+import { loadPolicy, type Policy, type PolicyLimits } from "../policy/policy.ts";
 import type { Store } from "../store/store.ts";
 import { type ChangeRequest, fourEyesRequired, requestChange } from "./change-review.ts";
 
@@ -22,7 +22,7 @@ export interface RegistryChange {
   readonly request?: ChangeRequest;
 }
 
-export interface PublishOptions {
+export interface PublishOptions extends PolicyLimits {
   /** Named in error locations (a file, or e.g. `redis lumyn:policy:acme`). */
   readonly file?: string;
   readonly reasonCodeRegistry?: ReadonlySet<string>;
@@ -53,6 +53,8 @@ export async function publishPolicy(
   const loaded = loadPolicy(text, {
     ...(options.file ? { file: options.file } : {}),
     ...(options.reasonCodeRegistry ? { reasonCodeRegistry: options.reasonCodeRegistry } : {}),
+    ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+    ...(options.maxRules !== undefined ? { maxRules: options.maxRules } : {}),
   });
   if (!loaded.ok) return loaded;
   const policy = loaded.value;

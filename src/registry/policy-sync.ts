@@ -5,6 +5,7 @@ import type { JsonObject } from "../core/json.ts";
 import { formatProblem, type Problem, type Result, StorageError } from "../core/problem.ts";
 import type { PolicyEvent } from "../domain/policy-registry.ts";
 import { POLICY_KEY_PREFIX, type PolicyRejectionReason, publicKeyPem } from "../domain/signed-policy.ts";
+import { DEFAULT_POLICY_MAX_BYTES, type PolicyLimits } from "../policy/policy.ts";
 import type { Store } from "../store/store.ts";
 import { type DocumentCheck, rejected } from "./policy-document.ts";
 import { PolicyDocumentChecker } from "./policy-document-checker.ts";
@@ -15,6 +16,8 @@ import { connectRedis, redactUrl, redisClient } from "./redis.ts";
 export interface PolicyHost {
   readonly store: Store;
   readonly reasonCodeRegistry: ReadonlySet<string> | undefined;
+  /** What its policies may weigh: documents in Redis are held to it too. */
+  readonly policyLimits: PolicyLimits;
   /** Every tenant's active registry version, by tenant. */
   activeVersions(): Map<string, string>;
   /** Reads the registry's active versions from the store and decides under them from now on. */
@@ -33,9 +36,6 @@ const CLAIM_MS = 60_000;
 
 /** How often the store is read for activations that no announcement reached (Redis down, or no Redis). */
 export const DEFAULT_POLICY_POLL_MS = 5_000;
-
-/** The largest policy document read from Redis, by default: a larger one is rejected without being read. */
-export const DEFAULT_POLICY_MAX_BYTES = 1024 * 1024;
 
 export interface SyncLog {
   info(object: object, message: string): void;
@@ -59,7 +59,10 @@ export interface PolicySyncOptions {
   readonly pollMs?: number;
   /** The keys whose signature makes a document in Redis applicable; without any, every document is rejected. */
   readonly publisherKeys?: readonly KeyObject[];
-  /** The largest document read from Redis, in bytes (default {@link DEFAULT_POLICY_MAX_BYTES}). */
+  /**
+   * The largest document read from Redis, in bytes (default: the gateway's policy size limit); a larger one is
+   * rejected without being read.
+   */
   readonly maxDocumentBytes?: number;
 }
 
@@ -105,12 +108,14 @@ export class PolicySync {
     this.log = options.log;
     this.events = options.events ?? {};
     this.pollMs = options.pollMs ?? DEFAULT_POLICY_POLL_MS;
-    this.maxDocumentBytes = options.maxDocumentBytes ?? DEFAULT_POLICY_MAX_BYTES;
+    const limits = options.lumyn.policyLimits;
+    this.maxDocumentBytes = options.maxDocumentBytes ?? limits.maxBytes ?? DEFAULT_POLICY_MAX_BYTES;
     const reasonCodes = options.lumyn.reasonCodeRegistry;
     this.checker = new PolicyDocumentChecker(
       {
         publisherKeys: (options.publisherKeys ?? []).map(publicKeyPem),
         ...(reasonCodes ? { reasonCodes: [...reasonCodes] } : {}),
+        limits: { ...limits, maxBytes: this.maxDocumentBytes },
       },
       this.maxDocumentBytes,
     );

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import {
+  DEFAULT_POLICY_MAX_BYTES,
+  DEFAULT_POLICY_MAX_RULES,
   DEFAULT_WORKSPACE,
   didYouMean,
   fail,
@@ -9,6 +11,8 @@ import {
   isJsonObject,
   type JsonValue,
   ok,
+  POLICY_BYTES_CEILING,
+  POLICY_RULES_CEILING,
   type Problem,
   parseJson,
   REDACTION_PROFILES,
@@ -46,12 +50,17 @@ export interface ServeConfig {
    * any, every document written to Redis is rejected.
    */
   readonly policyPublisherKeys?: readonly string[];
-  /** The largest policy document read from Redis, in bytes. */
+  /**
+   * The largest policy, in bytes: the policy file, the registry's versions, and a signed document read from
+   * Redis (the whole envelope), which is rejected unread when it is larger.
+   */
   readonly policyMaxBytes: number;
   /** A folder outside the store (a mounted bucket, a witness) where each new signed checkpoint is written. */
   readonly checkpointDir?: string;
   /** Seconds between signing the head (when it moved) and writing new checkpoints to `checkpointDir`. */
   readonly checkpointInterval: number;
+  /** The most rules a policy may have (the policy file, the registry's versions, documents from Redis). */
+  readonly policyMaxRules: number;
 }
 
 export type Setting = keyof ServeConfig;
@@ -161,7 +170,12 @@ const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
   policyMaxBytes: {
     env: "LUMYN_POLICY_MAX_BYTES",
     key: "policy_max_bytes",
-    parse: integer(1, 16 * 1024 * 1024),
+    parse: integer(1, POLICY_BYTES_CEILING),
+  },
+  policyMaxRules: {
+    env: "LUMYN_POLICY_MAX_RULES",
+    key: "policy_max_rules",
+    parse: integer(1, POLICY_RULES_CEILING),
   },
   checkpointDir: { env: "LUMYN_CHECKPOINT_DIR", key: "checkpoint_dir", path: true, parse: text },
   checkpointInterval: {
@@ -179,7 +193,8 @@ const DEFAULTS: Partial<ServeConfig> = {
   auth: true,
   bodyLimit: 1024 * 1024,
   logLevel: "info",
-  policyMaxBytes: 1024 * 1024,
+  policyMaxBytes: DEFAULT_POLICY_MAX_BYTES,
+  policyMaxRules: DEFAULT_POLICY_MAX_RULES,
   checkpointInterval: DEFAULT_CHECKPOINT_INTERVAL_MS / 1000,
 };
 

@@ -55,7 +55,12 @@ async function riskyVerdict(server: ServeProcess, tenant: string): Promise<strin
   return ((await response.json()) as { verdict: string }).verdict;
 }
 
-async function serve(workspace: string, redisUrl: string, keys: readonly string[]): Promise<ServeProcess> {
+async function serve(
+  workspace: string,
+  redisUrl: string,
+  keys: readonly string[],
+  flags: readonly string[] = [],
+): Promise<ServeProcess> {
   const server = await startServeProcess([
     "--no-auth",
     "--workspace",
@@ -63,6 +68,7 @@ async function serve(workspace: string, redisUrl: string, keys: readonly string[
     "--redis",
     redisUrl,
     ...keys.flatMap((key) => ["--policy-publisher-key", key]),
+    ...flags,
   ]);
   servers.push(server);
   return server;
@@ -157,6 +163,42 @@ describe("policy documents in Redis", { skip }, () => {
       assert.equal(await riskyVerdict(server, "acme"), "ABSTAIN");
     } finally {
       await client.del(`${POLICY_KEY_PREFIX}*`);
+      client.disconnect();
+    }
+  });
+
+  it("holds a signed document to the server's policy limits", async () => {
+    const url = `${(redis as TestRedis).url}/3`;
+    // The starter policy has 8 rules: the server's own policy is within the limit.
+    const workspace = join(root, "limits");
+    const server = await serve(workspace, url, [publicKey], ["--policy-max-rules", "8"]);
+    const client = (redis as TestRedis).client();
+    try {
+      await client.select(3);
+      let rules = "";
+      for (let i = 0; i < 8; i++)
+        rules += `  - {id: MORE_${i}, stage: HARD_BLOCKS, if: {amount_usd_gt: ${i}}, then: {verdict: DENY, reason_codes: [X]}}\n`;
+      const envelope = signPolicy(
+        signingKeyFromPem(readFileSync(privateKey, "utf8")),
+        "acme",
+        `${ALLOW_ALL}${rules}`,
+        new Date().toISOString(),
+      );
+      await client.set(`${POLICY_KEY_PREFIX}acme`, JSON.stringify(signedPolicyJson(envelope)));
+      await eventually(async () => (await rejectedBy([server], "invalid_policy")) === 1, "rejected");
+      const history = runCli(["policy", "history", "--tenant", "acme", "--json", "--workspace", workspace]);
+      const events = (JSON.parse(history.stdout) as { events: { type: string; detail: JsonObject }[] })
+        .events;
+      assert.deepEqual(
+        events.map((event) => [
+          event.type,
+          (event.detail.problems as { code: string; message: string }[]).map((problem) => problem.message),
+        ]),
+        [["rejected", ["policy has 9 rules, over the limit of 8 rules (policy_max_rules)"]]],
+      );
+      assert.equal(await riskyVerdict(server, "acme"), "ABSTAIN");
+    } finally {
+      await client.del(`${POLICY_KEY_PREFIX}acme`);
       client.disconnect();
     }
   });

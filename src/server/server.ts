@@ -69,7 +69,7 @@ export interface ServerOptions {
   readonly policyPollMs?: number;
   /** Ed25519 public keys whose signed policy documents in Redis are applied; without any, none is. */
   readonly policyPublisherKeys?: readonly KeyObject[];
-  /** The largest policy document read from Redis, in bytes (default 1 MiB). */
+  /** The largest policy document read from Redis, in bytes (default: the gateway's policy size limit). */
   readonly policyMaxBytes?: number;
   /** A folder outside the store where each new signed checkpoint is written (see CheckpointExport). */
   readonly checkpointDir?: string;

@@ -18,7 +18,7 @@ import {
   workspaceAt,
 } from "../../index.ts";
 import { EXIT, expect, jsonText, readTextFile, usageError } from "../io.ts";
-import { addWorkspaceOption, openExistingStore, sinceTimestamp } from "../options.ts";
+import { addWorkspaceOption, openExistingStore, policyLimits, sinceTimestamp } from "../options.ts";
 
 interface BacktestOptions {
   workspace?: string;
@@ -35,7 +35,7 @@ interface BacktestOptions {
 }
 
 function loadPolicyFile(path: string): Policy {
-  return expect(loadPolicy(readTextFile(path), { file: path }));
+  return expect(loadPolicy(readTextFile(path), { file: path, ...policyLimits() }));
 }
 
 function wholeNumber(name: string, value: string | undefined, min: number): number | undefined {

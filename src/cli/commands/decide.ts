@@ -21,7 +21,7 @@ import {
   readJsonInput,
   usageError,
 } from "../io.ts";
-import { addWorkspaceOption, openLumyn, redactionProfile } from "../options.ts";
+import { addWorkspaceOption, openLumyn, policyLimits, redactionProfile } from "../options.ts";
 import { osPrincipal } from "../principal.ts";
 
 export function register(program: Command): void {
@@ -109,7 +109,7 @@ function failClosedRecord(
   } catch {
     return undefined;
   }
-  const policy = expect(loadPolicy(text, { file: path }));
+  const policy = expect(loadPolicy(text, { file: path, ...policyLimits() }));
   const profile = redactionProfile(options.redaction);
   const decided = expect(decide(request, policy, profile ? { redactionProfile: profile } : {}));
   return storageUnavailableRecord(decided, policy);

@@ -9,7 +9,7 @@ import {
   renderExplanation,
 } from "../../index.ts";
 import { expect, jsonText, readJsonInput, readTextFile } from "../io.ts";
-import { addWorkspaceOption, openExistingStore } from "../options.ts";
+import { addWorkspaceOption, openExistingStore, policyLimits } from "../options.ts";
 
 function print(explanation: Explanation, heading: string, json: boolean, id?: string): void {
   if (json)
@@ -35,7 +35,9 @@ export function register(program: Command): void {
     .option("--json", "print the explanation as JSON")
     .action(async (target: string, options: { workspace?: string; policy?: string; json?: boolean }) => {
       if (options.policy) {
-        const policy = expect(loadPolicy(readTextFile(options.policy), { file: options.policy }));
+        const policy = expect(
+          loadPolicy(readTextFile(options.policy), { file: options.policy, ...policyLimits() }),
+        );
         const { record } = expect(decide(readJsonInput(target), policy));
         print(
           explainRequest(record.request, policy),
@@ -46,7 +48,9 @@ export function register(program: Command): void {
       }
       const store = await openExistingStore(options);
       try {
-        const { record, explanation } = expect(await explainDecision(store, target));
+        const { record, explanation } = expect(
+          await explainDecision(store, target, undefined, policyLimits()),
+        );
         const heading = `decision ${record.decision_id} at ${record.created_at}: ${record.verdict} ${record.reason_codes.join(", ")}`;
         print(explanation, heading, options.json === true, record.decision_id);
       } finally {

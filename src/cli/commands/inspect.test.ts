@@ -175,6 +175,37 @@ describe("lumyn policy validate", () => {
     assert.match(latin1.stderr, /not valid UTF-8/);
   });
 
+  it("refuses a policy over its limits in one line, which LUMYN_POLICY_MAX_BYTES and _RULES move", () => {
+    const starter = readFileSync(join(root, "ws", "policy.yml"), "utf8");
+    writeFileSync(join(root, "long.yml"), `${starter}extensions: {note: "${"x".repeat(2 * 1024 * 1024)}"}\n`);
+    const long = runCli(["policy", "validate", "--path", "long.yml"], { cwd: root });
+    assert.equal(long.code, 1);
+    assert.match(
+      long.stderr,
+      /^lumyn: long\.yml: policy is \d+ bytes, over the size limit of 1048576 bytes \(policy_max_bytes\) \(expected a policy of at most 1048576 bytes\)\n$/,
+    );
+    const raised = {
+      ...process.env,
+      LUMYN_POLICY_MAX_BYTES: String(4 * 1024 * 1024),
+      LUMYN_POLICY_MAX_RULES: "7",
+    };
+    const rules = runCli(["policy", "validate", "--path", "long.yml"], { cwd: root, env: raised });
+    assert.equal(rules.code, 1);
+    assert.match(
+      rules.stderr,
+      /^lumyn: long\.yml:\d+:\d+ \/rules: policy has 8 rules, over the limit of 7 rules \(policy_max_rules\) \(expected at most 7 rules\)\n$/,
+    );
+    const bad = runCli(["policy", "validate", "--path", "long.yml"], {
+      cwd: root,
+      env: { ...process.env, LUMYN_POLICY_MAX_RULES: "lots" },
+    });
+    assert.equal(bad.code, 2);
+    assert.match(
+      bad.stderr,
+      /^lumyn: LUMYN_POLICY_MAX_RULES: "lots" is not allowed \(expected a whole number from 1 to 65536\)\n$/,
+    );
+  });
+
   it("reports an alias bomb in one line", () => {
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
     for (let i = 1; i < 9; i++) {

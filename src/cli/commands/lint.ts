@@ -15,6 +15,7 @@ import {
   workspaceRegistry,
 } from "../../index.ts";
 import { EXIT, expect, jsonText, readJsonInput, readTextFile, usageError } from "../io.ts";
+import { policyLimits } from "../options.ts";
 
 const SEVERITY_RANK = { info: 0, warning: 1, error: 2 } as const;
 
@@ -89,7 +90,7 @@ export function register(program: Command): void {
         const workspace = workspaceAt(options.workspace);
         const path = options.policy ?? workspace.policyPath;
         const text = readTextFile(path);
-        const policy = expect(loadPolicy(text, { file: path }));
+        const policy = expect(loadPolicy(text, { file: path, ...policyLimits() }));
         const positions = expect(loadYaml11(text, path)).valuePositions;
         const registry = options.reasonCodes
           ? expect(parseReasonCodeRegistry(readTextFile(options.reasonCodes), options.reasonCodes))

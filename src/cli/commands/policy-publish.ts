@@ -8,7 +8,7 @@ import {
   workspaceRegistry,
 } from "../../index.ts";
 import { expect, jsonText, readTextFile } from "../io.ts";
-import { addWorkspaceOption } from "../options.ts";
+import { addWorkspaceOption, policyLimits } from "../options.ts";
 import { cliSource } from "../principal.ts";
 
 export function register(policy: Command): void {
@@ -37,6 +37,7 @@ export function register(policy: Command): void {
           await publishPolicy(store, tenantId, text, {
             file,
             source: cliSource(),
+            ...policyLimits(),
             ...(reasonCodes ? { reasonCodeRegistry: reasonCodes } : {}),
           }),
         );

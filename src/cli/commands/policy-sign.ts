@@ -9,6 +9,7 @@ import {
   signPolicy,
 } from "../../index.ts";
 import { checkWritableOutput, emit, expect, jsonText, readTextFile, usageError } from "../io.ts";
+import { policyLimits } from "../options.ts";
 
 export function register(policy: Command): void {
   policy
@@ -24,7 +25,7 @@ export function register(policy: Command): void {
       if (options.tenant === "") throw usageError("--tenant must not be empty (`*` is the default)");
       checkWritableOutput(options.out);
       const text = readTextFile(file);
-      const loaded = expect(loadPolicy(text, { file }));
+      const loaded = expect(loadPolicy(text, { file, ...policyLimits() }));
       const key = readPublisherKey(options.key);
       const envelope = signPolicy(key, options.tenant, text, new Date().toISOString());
       emit(jsonText(signedPolicyJson(envelope), false), options.out);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadPolicy, parseReasonCodeRegistry, workspaceAt, workspaceRegistry } from "../../index.ts";
 import { expect, jsonText, readTextFile } from "../io.ts";
+import { policyLimits } from "../options.ts";
 
 export function register(policy: Command): void {
   policy
@@ -20,7 +21,11 @@ export function register(policy: Command): void {
         ? expect(parseReasonCodeRegistry(readTextFile(options.reasonCodes), options.reasonCodes))
         : expect(workspaceRegistry(workspace));
       const loaded = expect(
-        loadPolicy(readTextFile(path), { file: path, ...(registry ? { reasonCodeRegistry: registry } : {}) }),
+        loadPolicy(readTextFile(path), {
+          file: path,
+          ...(registry ? { reasonCodeRegistry: registry } : {}),
+          ...policyLimits(),
+        }),
       );
       const { policyId, policyVersion, rules } = loaded.model;
       if (options.json) {

@@ -13,6 +13,7 @@ import {
   replayPack,
 } from "../../index.ts";
 import { EXIT, jsonText, usageError } from "../io.ts";
+import { policyLimits } from "../options.ts";
 import { readPublicKey } from "./keys-signing.ts";
 
 /** Exit code of a pack that is malformed or unsafe (1 is kept for a replay that differs). */
@@ -157,7 +158,9 @@ export function register(program: Command): void {
         const publicKeys = (options.publicKey ?? []).map(readPublicKey);
         const bytes = readPackFile(file);
         const contents = bytes.ok ? readPack(bytes.value, file) : bytes;
-        const report = contents.ok ? replayPack(contents.value, file, { publicKeys }) : contents;
+        const report = contents.ok
+          ? replayPack(contents.value, file, { publicKeys, limits: policyLimits() })
+          : contents;
         if (!report.ok) {
           for (const problem of report.problems) process.stderr.write(`lumyn: ${formatProblem(problem)}\n`);
           process.stderr.write(

@@ -44,6 +44,26 @@ describe("lumyn serve", () => {
 
     const fromEnv = runCli(["serve", "--print-config"], { cwd: root });
     assert.equal(JSON.parse(fromEnv.stdout).sources.auth, "default");
+    assert.deepEqual(
+      [
+        JSON.parse(fromEnv.stdout).settings.policy_max_bytes,
+        JSON.parse(fromEnv.stdout).settings.policy_max_rules,
+      ],
+      [1048576, 10000],
+    );
+  });
+
+  it("holds its policy file to the policy limits: a policy over them stops the start, in one line", () => {
+    const refused = runCli(
+      ["serve", "--no-auth", "--port", "0", "--workspace", "ws-limits", "--policy-max-rules", "7"],
+      { cwd: root },
+    );
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^lumyn: .*policy\.yml:\d+:\d+ \/rules: policy has 8 rules, over the limit of 7 rules \(policy_max_rules\)/,
+    );
+    assert.equal(refused.stderr.trim().split("\n").length, 1);
   });
 
   it("reports bad settings with where they come from, and refuses --no-auth off loopback", () => {

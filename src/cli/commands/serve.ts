@@ -29,6 +29,7 @@ interface ServeFlags {
   readonly policyMaxBytes?: string;
   readonly checkpointDir?: string;
   readonly checkpointInterval?: string;
+  readonly policyMaxRules?: string;
 }
 
 export function register(program: Command): void {
@@ -62,7 +63,7 @@ export function register(program: Command): void {
     )
     .option(
       "--policy-max-bytes <bytes>",
-      "largest policy document read from Redis; larger ones are rejected unread (default 1048576)",
+      "largest policy: the policy file, registry versions, documents in Redis (rejected unread) (default 1048576)",
     )
     .option(
       "--checkpoint-dir <dir>",
@@ -72,6 +73,7 @@ export function register(program: Command): void {
       "--checkpoint-interval <seconds>",
       "how often the head is signed when it moved and new checkpoints are written to --checkpoint-dir (default 60)",
     )
+    .option("--policy-max-rules <n>", "most rules a policy may have (default 10000)")
     .option("--print-config", "print the effective settings (secrets hidden) and exit")
     .action(async (flags: ServeFlags, command: Command) => {
       const debug = command.optsWithGlobals().debug === true;
@@ -92,6 +94,7 @@ export function register(program: Command): void {
         ...(flags.policyMaxBytes !== undefined ? { policyMaxBytes: flags.policyMaxBytes } : {}),
         ...(flags.checkpointDir !== undefined ? { checkpointDir: flags.checkpointDir } : {}),
         ...(flags.checkpointInterval !== undefined ? { checkpointInterval: flags.checkpointInterval } : {}),
+        ...(flags.policyMaxRules !== undefined ? { policyMaxRules: flags.policyMaxRules } : {}),
       };
       // Loaded here, not at start-up: the HTTP framework would slow every other command's cold start.
       const { printableConfig, resolveServeConfig, startServer } = await import("../../server/server.ts");
@@ -122,6 +125,7 @@ export function register(program: Command): void {
           migrate: config.migrate,
           ...(config.policy !== undefined ? { policyPath: config.policy } : {}),
           ...(config.redaction !== undefined ? { redactionProfile: config.redaction } : {}),
+          policyLimits: { maxBytes: config.policyMaxBytes, maxRules: config.policyMaxRules },
           // The writer thread commits while the main thread keeps answering.
           store: { writer: "thread" },
         }),

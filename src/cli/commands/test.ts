@@ -18,6 +18,7 @@ import {
   workspaceAt,
 } from "../../index.ts";
 import { EXIT, emit, expect, jsonText, readJsonInput, readTextFile, usageError } from "../io.ts";
+import { policyLimits } from "../options.ts";
 
 interface FileReport {
   readonly file: string;
@@ -60,7 +61,10 @@ function runFile(file: string, policies: Map<string, Policy>): FileReport {
   let policy = policies.get(policyPath);
   if (!policy) {
     policy = expect(
-      loadPolicy(readTextFile(policyPath), { file: relative(process.cwd(), policyPath) || policyPath }),
+      loadPolicy(readTextFile(policyPath), {
+        file: relative(process.cwd(), policyPath) || policyPath,
+        ...policyLimits(),
+      }),
     );
     policies.set(policyPath, policy);
   }
