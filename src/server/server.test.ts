@@ -376,6 +376,23 @@ describe("HTTP service: decisions", () => {
     assert.ok(!server.logText().includes(admin), "the key is never logged");
     assert.ok(!server.logText().includes("authorization"), "headers are not logged");
   });
+
+  it("logs a query string without the values of secret-like parameters, their names kept", async () => {
+    const before = server.logs().length;
+    const query = `api_key=${admin}&limit=1&Token=t0ken&SIGNATURE=s1g&key=k3y&secret=s3cret&api%5Fkey=${admin}&keys=kept`;
+    const answer = await call(server, "GET", `/v1/decisions?${query}`, { key: admin });
+    assertProblem(answer, 422, "invalid_query");
+    const line = server
+      .logs()
+      .slice(before)
+      .find((entry) => entry.msg === "request");
+    assert.equal(
+      line?.url,
+      "/v1/decisions?api_key=***&limit=1&Token=***&SIGNATURE=***&key=***&secret=***&api%5Fkey=***&keys=kept",
+    );
+    for (const secret of [admin, "t0ken", "s1g", "k3y", "s3cret"])
+      assert.ok(!server.logText().includes(secret), `${secret} is not logged`);
+  });
 });
 
 describe("HTTP service: keys, scopes and tenants", () => {
@@ -434,6 +451,7 @@ describe("HTTP service: keys, scopes and tenants", () => {
     const admin = await server.key({ scopes: ["admin"] });
     const body = exampleRequest("refund-small", { request_id: "scopes-1" });
     assertProblem(await call(server, "POST", "/v1/decide", { key: reader, body }), 403, "insufficient_scope");
+    const logged = server.logs().length;
     const decided = await call(server, "POST", "/v1/decide", { key: decider, body });
     assert.equal(decided.status, 200);
     const id = decided.body.decision_id;
@@ -442,6 +460,14 @@ describe("HTTP service: keys, scopes and tenants", () => {
       403,
       "insufficient_scope",
     );
+    // The refused request's line names the key, as the line of the same key's decision does.
+    const [allowed, refused] = server
+      .logs()
+      .slice(logged)
+      .filter((line) => line.msg === "request");
+    assert.deepEqual([allowed?.status, refused?.status], [200, 403]);
+    assert.equal(typeof refused?.key_id, "string");
+    assert.equal(refused?.key_id, allowed?.key_id);
     assert.equal((await call(server, "GET", `/v1/decisions/${id}`, { key: reader })).status, 200);
     assertProblem(
       await call(server, "POST", `/v1/decisions/${id}/labels`, { key: reader, body: { label: "success" } }),

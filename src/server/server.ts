@@ -212,7 +212,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        url: loggedUrl(request.url),
         route,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 100) / 100,
@@ -290,6 +290,35 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   return app;
 }
 
+/** Query parameters that carry secrets when a client sends them (names compared case-insensitively). */
+const SECRET_PARAMETERS = new Set(["api_key", "key", "token", "signature", "secret"]);
+
+/**
+ * A URL as the request log shows it: the value of each secret-like query parameter replaced by `***`, its name
+ * kept, so that a key sent in the query string (where no route reads it) is seen to have been sent, never what
+ * it was.
+ */
+function loggedUrl(url: string): string {
+  const start = url.indexOf("?");
+  if (start < 0) return url;
+  const parameters = url
+    .slice(start + 1)
+    .split("&")
+    .map((parameter) => {
+      const equals = parameter.indexOf("=");
+      if (equals < 0) return parameter;
+      const name = parameter.slice(0, equals);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replaceAll("+", " "));
+      } catch {
+        // A name that is not valid percent-encoding is compared as it was sent.
+      }
+      return SECRET_PARAMETERS.has(decoded.toLowerCase()) ? `${name}=***` : parameter;
+    });
+  return `${url.slice(0, start + 1)}${parameters.join("&")}`;
+}
+
 /**
  * Where the server logs by default: stdout, through an asynchronous file stream. Lines written while a write
  * is in flight are buffered and go out together in one `writev`, so the event loop does not pay a system
@@ -332,6 +361,8 @@ function admit(
     return false;
   }
   if (access !== "any" && !grants(key, access)) {
+    // The key is genuine, only not enough for this route: its id goes into the request's log line.
+    request.apiKey = key;
     sendProblem(
       reply,
       403,
