@@ -65,7 +65,7 @@ const readyz = {
   url: "/readyz",
   access: "public",
   tag: "service",
-  summary: "Readiness: the store answers and the policy is loaded",
+  summary: "Readiness: the store answers, its writes commit, and the policy is loaded",
   response: {
     200: Type.Object(
       { ok: Type.Literal(true), store: Type.Literal("ok"), policy_hash: Type.String() },
@@ -80,7 +80,9 @@ const readyz = {
         ],
       },
     ),
-    503: problem("the store does not answer, or the server is shutting down"),
+    503: problem(
+      "the store does not answer, its writes have waited longer than write_stall_ms without a commit, or the server is shutting down",
+    ),
   },
 } as const satisfies Route;
 

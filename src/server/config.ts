@@ -61,6 +61,8 @@ export interface ServeConfig {
   readonly checkpointInterval: number;
   /** The most rules a policy may have (the policy file, the registry's versions, documents from Redis). */
   readonly policyMaxRules: number;
+  /** How long the store's writes may wait without a commit before /readyz answers 503, in ms. */
+  readonly writeStallMs: number;
 }
 
 export type Setting = keyof ServeConfig;
@@ -68,6 +70,7 @@ export type Setting = keyof ServeConfig;
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 60_000;
+export const DEFAULT_WRITE_STALL_MS = 10_000;
 export type Source = "flag" | "env" | "file" | "default";
 
 export const DEFAULT_CONFIG_FILE = "lumyn.config.json";
@@ -183,6 +186,7 @@ const SETTINGS: Readonly<Record<Setting, SettingSpec>> = {
     key: "checkpoint_interval",
     parse: integer(1, 86_400),
   },
+  writeStallMs: { env: "LUMYN_WRITE_STALL_MS", key: "write_stall_ms", parse: integer(1, 3_600_000) },
 };
 
 const DEFAULTS: Partial<ServeConfig> = {
@@ -196,6 +200,7 @@ const DEFAULTS: Partial<ServeConfig> = {
   policyMaxBytes: DEFAULT_POLICY_MAX_BYTES,
   policyMaxRules: DEFAULT_POLICY_MAX_RULES,
   checkpointInterval: DEFAULT_CHECKPOINT_INTERVAL_MS / 1000,
+  writeStallMs: DEFAULT_WRITE_STALL_MS,
 };
 
 export interface ResolvedConfig {

@@ -7,4 +7,6 @@ export interface RouteContext {
   readonly metrics: ServiceMetrics;
   readonly signingSecret: string | undefined;
   readonly bodyLimit: number;
+  /** How long writes may wait without a commit before /readyz says the server is not ready, in ms. */
+  readonly writeStallMs: number;
 }

@@ -27,7 +27,12 @@ import {
 import { bearerToken, KeyCache, RateLimiter } from "./auth.ts";
 import { startBackgroundWork } from "./background.ts";
 import { CheckpointExport } from "./checkpoint-export.ts";
-import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_HOST, DEFAULT_PORT } from "./config.ts";
+import {
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_WRITE_STALL_MS,
+} from "./config.ts";
 import type { RouteContext } from "./context.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { PROBLEM_CONTENT_TYPE, problemDocument, sendProblem } from "./problem.ts";
@@ -75,6 +80,11 @@ export interface ServerOptions {
   readonly checkpointDir?: string;
   /** How often the head is signed (when it moved) and new checkpoints are written there (default 60 s). */
   readonly checkpointIntervalMs?: number;
+  /**
+   * How long the store's writes may wait without a commit before `/readyz` answers 503, in ms (default 10 s):
+   * a store that still answers reads can have its writes stuck behind a lock.
+   */
+  readonly writeStallMs?: number;
 }
 
 /** Framework errors as stable problem codes. */
@@ -148,6 +158,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     metrics,
     signingSecret: options.signingSecret,
     bodyLimit,
+    writeStallMs: options.writeStallMs ?? DEFAULT_WRITE_STALL_MS,
   };
 
   // Bodies are kept as bytes: they are parsed losslessly by the route (digests depend on int vs float) and

@@ -23,8 +23,23 @@ export interface Store {
   readonly velocity: VelocityStore;
   /** Store reachable and writable enough to answer (for readiness checks). */
   ping(): Promise<void>;
+  /**
+   * What this store's writes are doing (for readiness checks): a store that answers reads may still have
+   * writes stuck behind a lock or a dead connection, which only their age shows.
+   */
+  writeActivity(): WriteActivity;
   /** Writes what is queued, signs the chain's head (with a signing key), then closes. */
   close(): Promise<void>;
+}
+
+/** Writes this store object has been handed and not yet answered, and its last commit. */
+export interface WriteActivity {
+  /** Writes handed to the store (queued or in a transaction) and not yet committed or failed. */
+  readonly pending: number;
+  /** How long the oldest write in a transaction has waited, in ms (0 when none has). */
+  readonly oldestPendingMs: number;
+  /** How long ago this store last committed a write, in ms; absent before its first. */
+  readonly sinceLastCommitMs?: number;
 }
 
 /** How a store signs its audit chain's head (both backends take these options). */

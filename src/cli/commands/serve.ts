@@ -30,6 +30,7 @@ interface ServeFlags {
   readonly checkpointDir?: string;
   readonly checkpointInterval?: string;
   readonly policyMaxRules?: string;
+  readonly writeStallMs?: string;
 }
 
 export function register(program: Command): void {
@@ -74,6 +75,10 @@ export function register(program: Command): void {
       "how often the head is signed when it moved and new checkpoints are written to --checkpoint-dir (default 60)",
     )
     .option("--policy-max-rules <n>", "most rules a policy may have (default 10000)")
+    .option(
+      "--write-stall-ms <ms>",
+      "/readyz answers 503 once writes have waited this long without a commit (default 10000)",
+    )
     .option("--print-config", "print the effective settings (secrets hidden) and exit")
     .action(async (flags: ServeFlags, command: Command) => {
       const debug = command.optsWithGlobals().debug === true;
@@ -95,6 +100,7 @@ export function register(program: Command): void {
         ...(flags.checkpointDir !== undefined ? { checkpointDir: flags.checkpointDir } : {}),
         ...(flags.checkpointInterval !== undefined ? { checkpointInterval: flags.checkpointInterval } : {}),
         ...(flags.policyMaxRules !== undefined ? { policyMaxRules: flags.policyMaxRules } : {}),
+        ...(flags.writeStallMs !== undefined ? { writeStallMs: flags.writeStallMs } : {}),
       };
       // Loaded here, not at start-up: the HTTP framework would slow every other command's cold start.
       const { printableConfig, resolveServeConfig, startServer } = await import("../../server/server.ts");
@@ -147,6 +153,7 @@ export function register(program: Command): void {
           ...(config.checkpointDir !== undefined
             ? { checkpointDir: config.checkpointDir, checkpointIntervalMs: config.checkpointInterval * 1000 }
             : {}),
+          writeStallMs: config.writeStallMs,
         });
       } catch (error) {
         await lumyn.close();

@@ -7,7 +7,10 @@ import { serve } from "../routing.ts";
 import { tenantScope } from "./decisions.ts";
 
 /** The service's own routes: health, readiness, metrics, the active policy and the API description. */
-export function registerServiceRoutes(app: FastifyInstance, { lumyn, metrics }: RouteContext): void {
+export function registerServiceRoutes(
+  app: FastifyInstance,
+  { lumyn, metrics, writeStallMs }: RouteContext,
+): void {
   serve(app, "healthz", async (_request, reply) => reply.type("application/json").send('{"ok":true}'));
 
   serve(app, "readyz", async (_request, reply) => {
@@ -16,6 +19,21 @@ export function registerServiceRoutes(app: FastifyInstance, { lumyn, metrics }: 
     } catch (error) {
       metrics.storeError("ping");
       return sendProblem(reply, 503, "not_ready", `the store does not answer: ${(error as Error).message}`);
+    }
+    // Writes waiting is normal under load; waiting with no commit for that long is not. The younger of the
+    // two ages counts, so that a write queued after a quiet hour is not taken for a stall.
+    const writes = lumyn.store.writeActivity();
+    const stalledMs =
+      writes.pending > 0
+        ? Math.min(writes.oldestPendingMs, writes.sinceLastCommitMs ?? Number.POSITIVE_INFINITY)
+        : 0;
+    if (stalledMs > writeStallMs) {
+      return sendProblem(
+        reply,
+        503,
+        "not_ready",
+        `the store's writes are stuck: ${writes.pending} waiting, none committed for ${Math.round(stalledMs)} ms (write_stall_ms: ${writeStallMs})`,
+      );
     }
     const answer: AnswerOf<Routes["readyz"], 200> = { ok: true, store: "ok", policy_hash: lumyn.policy.hash };
     return reply.type("application/json").send(JSON.stringify(answer));

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { apiKeyConformance } from "./api-keys.conformance.ts";
 import { approvalStoreConformance } from "./approvals.conformance.ts";
 import { auditLogConformance } from "./audit-log.conformance.ts";
-import type { BackendUnderTest } from "./backend.conformance.ts";
+import { type BackendUnderTest, makeRecord } from "./backend.conformance.ts";
 import { decisionStoreConformance } from "./decisions.conformance.ts";
 import { memoryCaseConformance } from "./memory-cases.conformance.ts";
 import { policyRegistryConformance } from "./policy-registry.conformance.ts";
@@ -27,6 +27,26 @@ export function storeConformance(backend: BackendUnderTest): void {
       await store.ping();
       await store.close();
       await assert.rejects(() => store.decisions.get("x"), /closed/);
+    });
+
+    it("tells what its writes are doing: pending from the moment they are handed over, and its last commit", async () => {
+      const store = await backend.open();
+      try {
+        assert.deepEqual(store.writeActivity(), { pending: 0, oldestPendingMs: 0 });
+        const puts = [store.decisions.put(makeRecord()), store.decisions.put(makeRecord())];
+        assert.equal(store.writeActivity().pending, 2);
+        await Promise.all(puts);
+        const decided = store.writeActivity();
+        assert.deepEqual([decided.pending, decided.oldestPendingMs], [0, 0]);
+        assert.ok(decided.sinceLastCommitMs !== undefined && decided.sinceLastCommitMs < 60_000);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const aged = store.writeActivity().sinceLastCommitMs ?? 0;
+        assert.ok(aged >= 15, `the last commit ages: ${aged} ms`);
+        await store.apiKeys.revoke("no-such-key");
+        assert.ok((store.writeActivity().sinceLastCommitMs ?? aged) < aged, "any write's commit counts");
+      } finally {
+        await store.close();
+      }
     });
   });
 }

@@ -1,7 +1,7 @@
 import { timestamp } from "../../core/ids.ts";
 import type { ApiKey } from "../../domain/api-key.ts";
 import type { ApiKeyStore } from "../api-keys.ts";
-import { API_KEY_COLUMNS, apiKeyOf, apiKeyRow, storageError } from "../rows.ts";
+import { API_KEY_COLUMNS, apiKeyOf, apiKeyRow } from "../rows.ts";
 import type { PostgresConnection } from "./connection.ts";
 
 export class PostgresApiKeys implements ApiKeyStore {
@@ -47,16 +47,12 @@ export class PostgresApiKeys implements ApiKeyStore {
   }
 
   async revoke(keyId: string, revokedAt: string = timestamp(new Date())): Promise<boolean> {
-    this.connection.ensureOpen();
-    try {
-      const { rows } = await this.connection.pool.query(
-        `WITH revoked AS (UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL RETURNING 1)
+    const { rows } = await this.connection.writeReturning(
+      "revoke the API key",
+      `WITH revoked AS (UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL RETURNING 1)
          SELECT EXISTS (SELECT 1 FROM api_keys WHERE key_id = $2) AS found`,
-        [revokedAt, keyId],
-      );
-      return rows[0]?.found === true;
-    } catch (error) {
-      throw storageError("revoke the API key", error);
-    }
+      [revokedAt, keyId],
+    );
+    return rows[0]?.found === true;
   }
 }

@@ -14,6 +14,7 @@ import {
 import type { StoreLocation } from "../location.ts";
 import { type EventRow, frontierOf, storageError } from "../rows.ts";
 import type { ChainOptions } from "../store.ts";
+import { WriteTracker } from "../write-activity.ts";
 
 export type PostgresLocation = Extract<StoreLocation, { kind: "postgres" }>;
 
@@ -35,6 +36,8 @@ export interface Head {
  */
 export class PostgresConnection {
   readonly pool: pg.Pool;
+  /** The writes sent and not yet answered, and the last commit (for readiness). */
+  readonly writes = new WriteTracker();
   private readonly signingKey: SigningKey | undefined;
   private readonly checkpointEvery: number;
   private closed = false;
@@ -67,10 +70,23 @@ export class PostgresConnection {
 
   /** One write statement outside the chain; returns how many rows it changed. */
   async write(action: string, sql: string, params: readonly unknown[]): Promise<number> {
+    return (await this.writeReturning(action, sql, params)).rowCount ?? 0;
+  }
+
+  /** One write statement outside the chain, with the rows it returns. */
+  async writeReturning<R extends pg.QueryResultRow>(
+    action: string,
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<pg.QueryResult<R>> {
     this.ensureOpen();
+    const id = this.writes.begin();
     try {
-      return (await this.pool.query(sql, params as unknown[])).rowCount ?? 0;
+      const result = await this.pool.query<R>(sql, params as unknown[]);
+      this.writes.end(id, true);
+      return result;
     } catch (error) {
+      this.writes.end(id, false);
       throw storageError(action, error);
     }
   }
@@ -78,15 +94,21 @@ export class PostgresConnection {
   /** Runs `work` in a transaction on one connection (rolled back when it throws). */
   async session<T>(action: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.ensureOpen();
+    // From the wait for a connection on: a pool exhausted by stuck transactions is a stall too.
+    const id = this.writes.begin();
     let client: pg.PoolClient;
     try {
       client = await checkout(this.pool);
     } catch (error) {
+      this.writes.end(id, false);
       throw storageError(action, error);
     }
     let broken = false;
+    let committed = false;
     try {
-      return await work(client);
+      const result = await work(client);
+      committed = true;
+      return result;
     } catch (error) {
       try {
         await client.query("ROLLBACK");
@@ -96,6 +118,7 @@ export class PostgresConnection {
       }
       throw storageError(action, error);
     } finally {
+      this.writes.end(id, committed);
       client.removeListener("error", ignore);
       client.release(broken);
     }

@@ -142,6 +142,11 @@ export class PostgresDecisions implements DecisionStore {
     });
   }
 
+  /** Decisions put and waiting for a transaction. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   /** Resolves once every queued decision is written (the store waits for it before closing). */
   async drained(): Promise<void> {
     while (this.writing) await this.writing;

@@ -1,5 +1,5 @@
 import { storageError } from "../rows.ts";
-import type { ChainOptions, Store } from "../store.ts";
+import type { ChainOptions, Store, WriteActivity } from "../store.ts";
 import { PostgresApiKeys } from "./api-keys.ts";
 import { PostgresApprovals } from "./approvals.ts";
 import { PostgresAuditLog } from "./audit-log.ts";
@@ -101,6 +101,10 @@ export class PostgresStore implements Store {
 
   async ping(): Promise<void> {
     await this.connection.query("SELECT 1");
+  }
+
+  writeActivity(): WriteActivity {
+    return this.connection.writes.activity(this.decisions.queued);
   }
 
   /** Writes what is queued, signs the head (with a signing key), then closes the pool. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { StorageError } from "../../core/problem.ts";
 import { storageError } from "../rows.ts";
+import { WriteTracker } from "../write-activity.ts";
 import type { SqliteWriter, WriterArguments, WriterOperation, WriterResult } from "./writer.ts";
 import type { WriterReply, WriterRequest, WriterThreadData } from "./writer-thread.ts";
 
@@ -67,6 +68,8 @@ class WriterThread {
  */
 export class SqliteConnection {
   readonly db: DatabaseSync;
+  /** The writes handed to the writer and not yet answered, and the last commit (for readiness). */
+  readonly writes = new WriteTracker();
   private readonly inline: SqliteWriter | undefined;
   private readonly thread: WriterThread | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -99,14 +102,24 @@ export class SqliteConnection {
     ...args: WriterArguments<K>
   ): Promise<WriterResult<K>> {
     this.ensureOpen();
-    try {
-      if (this.inline) {
+    if (this.inline) {
+      try {
         this.endSnapshot();
         const operation = this.inline[op] as (...args: WriterArguments<K>) => WriterResult<K>;
-        return operation.apply(this.inline, args);
+        const result = operation.apply(this.inline, args);
+        this.writes.committed();
+        return result;
+      } catch (error) {
+        throw storageError(action, error);
       }
-      return (await this.track((this.thread as WriterThread).call({ op, args }))) as WriterResult<K>;
+    }
+    const id = this.writes.begin();
+    try {
+      const result = (await this.track((this.thread as WriterThread).call({ op, args }))) as WriterResult<K>;
+      this.writes.end(id, true);
+      return result;
     } catch (error) {
+      this.writes.end(id, false);
       throw storageError(action, error);
     }
   }

@@ -90,6 +90,11 @@ export class SqliteDecisions implements DecisionStore {
     });
   }
 
+  /** Decisions put and not yet handed to the writer. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   /** Hands every queued decision to the writer (the store calls it before closing). */
   flush(): void {
     while (this.queue.length > 0) {

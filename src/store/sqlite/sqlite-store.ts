@@ -1,7 +1,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { signingKeyFromPem } from "../../domain/chain.ts";
 import { storageError } from "../rows.ts";
-import type { ChainOptions, Store } from "../store.ts";
+import type { ChainOptions, Store, WriteActivity } from "../store.ts";
 import { SqliteApiKeys } from "./api-keys.ts";
 import { SqliteApprovals } from "./approvals.ts";
 import { SqliteAuditLog } from "./audit-log.ts";
@@ -88,6 +88,10 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.connection.read(() => this.pingStatement.get());
+  }
+
+  writeActivity(): WriteActivity {
+    return this.connection.writes.activity(this.decisions.queued);
   }
 
   /** Writes what is queued, waits for the writer, signs the head (with a signing key), then closes. */
