@@ -11,7 +11,15 @@ import {
   type YAMLMap,
   type Document as YamlDocument,
 } from "yaml";
-import { integerFromLiteral, JsonFloat, type JsonObject, type JsonValue, setMember } from "../core/json.ts";
+import {
+  integerFromLiteral,
+  integerTooLong,
+  JsonFloat,
+  type JsonObject,
+  type JsonValue,
+  MAX_INTEGER_DIGITS,
+  setMember,
+} from "../core/json.ts";
 import { fail, ok, type Problem, type Result } from "../core/problem.ts";
 
 /**
@@ -56,20 +64,36 @@ function sexagesimal(text: string): { sign: bigint; parts: string[] } {
   return { sign, parts: text.replace(/^[-+]/, "").split(":") };
 }
 
-/** PyYAML's `construct_yaml_int`. */
-export function resolveYamlInt(source: string): number | bigint {
+/**
+ * PyYAML's `construct_yaml_int`, for integers of at most {@link MAX_INTEGER_DIGITS} decimal digits: Python
+ * cannot write a longer one into the policy's hash, and reading one costs time that grows faster than its
+ * length (a sexagesimal `1:0:0:…` of 680 KB took 50 s).
+ */
+export function resolveYamlInt(source: string, onError: (message: string) => void): number | bigint {
   const text = source.replace(/_/g, "");
   const negative = text.startsWith("-");
   const body = text.replace(/^[-+]/, "");
+  const tooLong = (): number => {
+    const shown = source.length > 24 ? `${source.slice(0, 20)}…` : source;
+    onError(
+      `integer ${shown} has more than ${MAX_INTEGER_DIGITS} digits, the most Python reads; quote it to keep it a string`,
+    );
+    return 0;
+  };
   let magnitude: bigint;
   if (body === "0") magnitude = 0n;
   else if (body.startsWith("0b")) magnitude = BigInt(body);
   else if (body.startsWith("0x")) magnitude = BigInt(body);
   else if (body.includes(":")) {
     magnitude = 0n;
-    for (const part of sexagesimal(body).parts) magnitude = magnitude * 60n + BigInt(part);
+    for (const part of sexagesimal(body).parts) {
+      magnitude = magnitude * 60n + BigInt(part);
+      if (integerTooLong(magnitude)) return tooLong();
+    }
   } else if (body.startsWith("0")) magnitude = BigInt(`0o${body.slice(1)}`);
+  else if (body.length > MAX_INTEGER_DIGITS) return tooLong();
   else magnitude = BigInt(body);
+  if (integerTooLong(magnitude)) return tooLong();
   return integerFromLiteral((negative ? -magnitude : magnitude).toString());
 }
 
@@ -106,7 +130,7 @@ const pyyamlTags: ScalarTag[] = [
     tag: "tag:yaml.org,2002:int",
     default: true,
     test: INT,
-    resolve: (source: string) => resolveYamlInt(source),
+    resolve: (source: string, onError: (message: string) => void) => resolveYamlInt(source, onError),
   } as unknown as ScalarTag,
   {
     tag: "tag:yaml.org,2002:float",
