@@ -67,6 +67,15 @@ describe("parseJson", () => {
     }
   });
 
+  it("shows only the start of a long out-of-range number in its message", () => {
+    const parsed = parseJson(`{"f": 1${"0".repeat(500_000)}.5}`);
+    assert.ok(!parsed.ok);
+    assert.equal(
+      parsed.problems[0]?.message,
+      `number 1${"0".repeat(31)}… (500003 characters) is out of range (non-finite numbers are not allowed)`,
+    );
+  });
+
   it("refuses integers of more than 4,300 digits, naming each member, with the fast readers on and off", () => {
     const long = "9".repeat(4301);
     const text = `{"evidence": {"ok": ${"1".repeat(4300)}, "big": ${long}, "list": [1, -${long}]}, "f": 1${"0".repeat(5000)}.5e-5000}`;

@@ -47,7 +47,9 @@ const INTEGER_LITERAL = /^-?\d+$/;
 class NonFiniteNumber extends Error {
   readonly literal: string;
   constructor(literal: string) {
-    super(`number ${literal} is out of range (non-finite numbers are not allowed)`);
+    // A literal can be most of a megabyte: the message shows its start.
+    const shown = literal.length > 40 ? `${literal.slice(0, 32)}… (${literal.length} characters)` : literal;
+    super(`number ${shown} is out of range (non-finite numbers are not allowed)`);
     this.literal = literal;
   }
 }
