@@ -31,6 +31,7 @@ import {
   scenario200,
   scenarioCli,
   scenarioDecide,
+  scenarioManyRules,
   scenarioStarter,
   scenarioStore,
   scenarioStoreThread,
@@ -152,13 +153,13 @@ pinToOneCpu();
 
 const config: Config = options.quick ? QUICK_CONFIG : DEFAULT_CONFIG;
 const selected = new Set(
-  (options.only ?? "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16")
+  (options.only ?? "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17")
     .split(",")
     .map((s) => Number(s.trim()))
-    .filter((n) => n >= 1 && n <= 16),
+    .filter((n) => n >= 1 && n <= 17),
 );
 if (selected.size === 0) {
-  process.stderr.write(`bench: --only names no scenario (1-16)\n${USAGE}\n`);
+  process.stderr.write(`bench: --only names no scenario (1-17)\n${USAGE}\n`);
   process.exit(2);
 }
 
@@ -190,6 +191,7 @@ const scenarios: Array<[number, () => ScenarioResult | Promise<ScenarioResult>]>
   [10, () => scenarioBacktest(config)],
   [11, () => scenarioChainCost(config)],
   [5, () => scenarioCli(config)],
+  [17, () => scenarioManyRules(config)],
   [12, () => scenarioServeDecide(config)],
   [13, () => scenarioServeRead(config)],
   [14, () => scenarioPostgresServers(config)],

@@ -2,30 +2,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { STARTER_POLICY } from "../assets/starter-policy.ts";
 import type { Problem, Result } from "../core/problem.ts";
+import { manyRulesPolicy } from "../testing/many-rules.ts";
 import { DEFAULT_POLICY_MAX_BYTES, DEFAULT_POLICY_MAX_RULES, loadPolicy } from "./policy.ts";
 
 function problemsOf(result: Result<unknown>): readonly Problem[] {
   return result.ok ? [] : result.problems;
 }
 
-const HEAD = `schema_version: policy.v1
-policy_id: many
-policy_version: "1"
-defaults: {mode: enforce, default_verdict: ESCALATE, default_reason_code: NO_MATCH}
-rules:
-`;
-
-/** `count` rules of about 170 bytes, as in the security review's policy (50,000 rules in 8 MB). */
-function manyRules(count: number): string {
-  let text = HEAD;
-  for (let i = 0; i < count; i++)
-    text += `  - id: R${String(i).padStart(6, "0")}\n    stage: ESCALATIONS\n    when: {action_type: support.refund}\n    if: {amount_usd: {gt: ${i}}}\n    then: {verdict: ESCALATE, reason_codes: [OVER_LIMIT]}\n`;
-  return text;
-}
-
 describe("policy limits", () => {
   it("refuses a policy over the size limit before reading it, saying which limit and the figure", () => {
-    const huge = manyRules(50_000);
+    const huge = manyRulesPolicy(50_000);
     assert.ok(huge.length > 8_000_000);
     const loaded = loadPolicy(huge, { file: "huge.yml" });
     assert.ok(!loaded.ok);
@@ -55,7 +41,7 @@ describe("policy limits", () => {
 
   it("refuses more rules than the limit before validating them, and names neither aliases nor the rules' faults", () => {
     // 10,001 rules, each invalid: only the limit is reported, so no rule was validated.
-    let text = HEAD;
+    let text = manyRulesPolicy(0);
     for (let i = 0; i <= DEFAULT_POLICY_MAX_RULES; i++) text += `  - {id: R${i}, stage: NOPE}\n`;
     const loaded = loadPolicy(text, { file: "many.yml" });
     assert.ok(!loaded.ok);
@@ -70,13 +56,13 @@ describe("policy limits", () => {
         column: 3,
       },
     ]);
-    const three = manyRules(3);
+    const three = manyRulesPolicy(3);
     assert.equal(problemsOf(loadPolicy(three, { maxRules: 2 }))[0]?.code, "too_many_rules");
     assert.ok(loadPolicy(three, { maxRules: 3 }).ok);
   });
 
   it("loads 6,000 rules (1 MB, without a single alias) within the default limits", () => {
-    const text = manyRules(6_000);
+    const text = manyRulesPolicy(6_000);
     assert.ok(Buffer.byteLength(text) <= DEFAULT_POLICY_MAX_BYTES);
     const loaded = loadPolicy(text);
     assert.ok(loaded.ok, loaded.ok ? "" : loaded.problems[0]?.message);
